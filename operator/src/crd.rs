@@ -1,0 +1,476 @@
+//! The `Thumbnail` custom resource (`thumbnails.dev/v1alpha1`).
+//!
+//! A Thumbnail is both the request ("make a 256x256 WebP of this object") and the
+//! job record: the controller writes progress, the produced object and hypermedia
+//! links into `.status`. Validation lives in the generated schema (ranges, enums,
+//! CEL rules) so that `kubectl apply` rejects a bad manifest before any Job runs.
+//!
+//! Doc comments on the types become `kubectl explain` text: write them for users.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, CustomResourceExt, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// API group of every resource this operator serves.
+pub const GROUP: &str = "thumbnails.dev";
+/// Served and stored version.
+pub const VERSION: &str = "v1alpha1";
+/// Largest width or height a user may ask for, in pixels.
+pub const MAX_DIMENSION: u32 = 8192;
+
+/// Annotation set by the REST shim on resources whose original it uploaded; the
+/// finalizer deletes the original too when it is present ("true").
+pub const ANNOTATION_SHIM_OWNS_SOURCE: &str = "thumbnails.dev/source-owned-by-shim";
+
+/// Desired thumbnail: where the original is, and the size and encoding to produce.
+#[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "thumbnails.dev",
+    version = "v1alpha1",
+    kind = "Thumbnail",
+    plural = "thumbnails",
+    singular = "thumbnail",
+    shortname = "thumb",
+    shortname = "thumbs",
+    category = "thumbnails",
+    namespaced,
+    status = "ThumbnailStatus",
+    doc = "A thumbnail of an image stored in S3. The spec says which image and what size and format to make; the controller runs a resizer Job and records the result, the produced object and links to the REST API in the status.",
+    printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase","description":"Pending, Processing, Succeeded or Failed"}"#,
+    printcolumn = r#"{"name":"Width","type":"integer","jsonPath":".status.output.width","description":"Width of the produced thumbnail in pixels"}"#,
+    printcolumn = r#"{"name":"Height","type":"integer","jsonPath":".status.output.height","description":"Height of the produced thumbnail in pixels"}"#,
+    printcolumn = r#"{"name":"Format","type":"string","jsonPath":".spec.format","description":"Requested output format"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"Fit","type":"string","jsonPath":".spec.fit","priority":1,"description":"How the image is fitted into width x height"}"#,
+    printcolumn = r#"{"name":"Bytes","type":"integer","jsonPath":".status.output.bytes","priority":1,"description":"Size of the produced thumbnail"}"#,
+    printcolumn = r#"{"name":"Job","type":"string","jsonPath":".status.jobName","priority":1,"description":"The resizer Job of the current generation"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1,"description":"Why the resource is in its phase"}"#
+)]
+#[x_kube(validation = Rule::new("has(self.width) || has(self.height)").message("set spec.width, spec.height, or both (pixels, 1-8192)"))]
+#[x_kube(validation = Rule::new("!has(self.quality) || self.format != 'png'").message("spec.quality applies only to lossy formats (jpeg, webp); remove it when format is png"))]
+#[x_kube(validation = Rule::new("self.fit == 'inside' || (has(self.width) && has(self.height))").message("fit cover, contain and fill need both spec.width and spec.height; use fit: inside to scale by one side"))]
+#[serde(rename_all = "camelCase")]
+pub struct ThumbnailSpec {
+    /// Where the original image is stored. The format is detected from its bytes,
+    /// not from the key's extension.
+    pub source: Source,
+
+    /// Target width in pixels (1-8192). With fit "inside", either width or height may
+    /// be left out to keep the aspect ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 8192))]
+    pub width: Option<u32>,
+
+    /// Target height in pixels (1-8192). With fit "inside", either width or height may
+    /// be left out to keep the aspect ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 8192))]
+    pub height: Option<u32>,
+
+    /// How the image is fitted into width x height (the names are sharp's):
+    /// "inside" (default) keeps the aspect ratio and fits within the box;
+    /// "cover" keeps the aspect ratio and crops the centre to fill the box;
+    /// "contain" keeps the aspect ratio and pads to the box (transparent, or white for jpeg);
+    /// "fill" stretches to exactly width x height.
+    #[serde(default)]
+    pub fit: Fit,
+
+    /// Output encoding: "jpeg" (default), "png" or "webp" (lossy).
+    #[serde(default)]
+    pub format: Format,
+
+    /// Encoder quality for jpeg and webp, 1 (smallest) to 100 (best). Default 80.
+    /// Not allowed with png, which is lossless.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub quality: Option<u8>,
+}
+
+/// The location of the original image.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Source {
+    /// An object in the operator's S3-compatible store.
+    pub s3: S3Object,
+}
+
+/// An object in an S3-compatible bucket.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Object {
+    /// Bucket name. Leave it out to use the operator's default bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 3, max = 63),
+        regex(pattern = r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+    )]
+    pub bucket: Option<String>,
+
+    /// Object key, e.g. "originals/cat.jpg" (no leading slash).
+    #[schemars(length(min = 1, max = 1024))]
+    #[x_kube(validation = Rule::new("!self.startsWith('/')").message("spec.source.s3.key must not start with '/': write originals/cat.jpg, not /originals/cat.jpg"))]
+    pub key: String,
+}
+
+/// How the image is fitted into the requested box.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    #[default]
+    Inside,
+    Cover,
+    Contain,
+    Fill,
+}
+
+/// Output encoding.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Jpeg,
+    Png,
+    Webp,
+}
+
+impl Format {
+    /// MIME type of the encoded output.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Jpeg => "image/jpeg",
+            Format::Png => "image/png",
+            Format::Webp => "image/webp",
+        }
+    }
+
+    /// Conventional file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
+        }
+    }
+}
+
+// Where a Thumbnail is in its life. (A plain comment: a doc comment here would replace
+// the status.phase field's own description in the schema.)
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum Phase {
+    /// Accepted, waiting for a resizer slot (see the Ready condition's reason).
+    #[default]
+    Pending,
+    /// A resizer Job runs for the current generation.
+    Processing,
+    /// The thumbnail is stored; see status.output.
+    Succeeded,
+    /// The thumbnail could not be made; see status.reason and status.message.
+    Failed,
+}
+
+impl Phase {
+    /// The status words of the service this operator replaces, which the REST shim shows.
+    pub fn seed_status(self) -> &'static str {
+        match self {
+            Phase::Pending => "uploaded",
+            Phase::Processing => "processing",
+            Phase::Succeeded => "success",
+            Phase::Failed => "error",
+        }
+    }
+
+    /// Inverse of [`Phase::seed_status`], for filtering by the seed's words.
+    pub fn from_seed_status(s: &str) -> Option<Phase> {
+        [
+            Phase::Pending,
+            Phase::Processing,
+            Phase::Succeeded,
+            Phase::Failed,
+        ]
+        .into_iter()
+        .find(|p| p.seed_status() == s)
+    }
+
+    /// Succeeded and Failed are final for a generation: nothing more happens until
+    /// the spec changes.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Processing => "Processing",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+        }
+    }
+}
+
+/// Observed state, written only by the controller through the status subresource.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThumbnailStatus {
+    /// Pending, Processing, Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+
+    /// Latest observations, one per type (Ready, JobCreated, SourceCleanedUp...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+
+    /// The metadata.generation this status describes. When it lags behind
+    /// metadata.generation the controller has not yet acted on the latest spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+
+    /// Name of the resizer Job for observedGeneration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+
+    /// When processing of the current generation started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+
+    /// When the current generation reached Succeeded or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+
+    /// The produced thumbnail, once phase is Succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<ThumbnailOutput>,
+
+    /// Hypermedia actions on this thumbnail through the REST API (self, download, delete).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+
+    /// Machine-readable CamelCase cause of the current phase, e.g. Queued, NotAnImage,
+    /// TooManyPixels, StoreUnavailable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+
+    /// Human-readable explanation of the current phase and what to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// The stored thumbnail.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThumbnailOutput {
+    /// Bucket holding the thumbnail.
+    pub bucket: String,
+    /// Object key of the thumbnail.
+    pub key: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Encoding of the thumbnail.
+    pub format: Format,
+    /// MIME type, e.g. image/jpeg.
+    pub content_type: String,
+    /// Size of the object in bytes.
+    pub bytes: u64,
+}
+
+/// A hypermedia action, in the spirit of RFC 8288 web links.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Link {
+    /// Relation: self, download or delete.
+    pub rel: String,
+    /// Absolute or base-relative URL of the action.
+    pub href: String,
+    /// HTTP method to use.
+    pub method: String,
+    /// Media type of the response, e.g. application/json or image/webp.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+/// Conditions follow the metav1.Condition shape as a map list keyed on `type`, so
+/// server-side apply merges them per type instead of replacing the whole list.
+fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    serde_json::from_value(serde_json::json!({
+        "type": "array",
+        "description": "Latest observations, one per type (Ready, JobCreated, SourceCleanedUp...).",
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["type"],
+        "items": {
+            "type": "object",
+            "required": ["lastTransitionTime", "message", "reason", "status", "type"],
+            "properties": {
+                "type": {"type": "string", "maxLength": 316, "description": "Kind of condition, CamelCase (Ready, JobCreated...)."},
+                "status": {"type": "string", "enum": ["True", "False", "Unknown"], "description": "True, False or Unknown."},
+                "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0, "description": "metadata.generation the condition was set from."},
+                "lastTransitionTime": {"type": "string", "format": "date-time", "description": "When status last changed."},
+                "reason": {"type": "string", "maxLength": 1024, "minLength": 1, "description": "CamelCase cause of the last transition."},
+                "message": {"type": "string", "maxLength": 32768, "description": "Human-readable details."}
+            }
+        }
+    }))
+    .expect("static conditions schema is valid JSON")
+}
+
+/// The CustomResourceDefinition as applied to a cluster.
+pub fn crd() -> CustomResourceDefinition {
+    let mut crd = Thumbnail::crd();
+    for version in &mut crd.spec.versions {
+        if let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        {
+            normalize_schema(schema);
+        }
+    }
+    crd
+}
+
+/// Adjusts what schemars emits to what the Kubernetes API server expects:
+/// - schemars marks every `Option` field `nullable`. In a CRD that lets a manifest say
+///   `width: null`, which passes `has(self.width)` in the CEL rules and then fails them
+///   with an unhelpful type error. Optional fields are simply left out in this API (the
+///   controller's status writer skips `None`), so `nullable` is removed everywhere.
+/// - Rust's unsigned formats (uint8, uint32...) are unknown to the API server, which
+///   warns on every apply; the bounds are already given by minimum/maximum.
+fn normalize_schema(schema: &mut JSONSchemaProps) {
+    schema.nullable = None;
+    match schema.format.as_deref() {
+        Some("uint64") => schema.format = Some("int64".into()),
+        Some(f) if f.starts_with("uint") => schema.format = None,
+        _ => {}
+    }
+    let children = schema
+        .properties
+        .iter_mut()
+        .flat_map(|p| p.values_mut())
+        .chain(schema.items.iter_mut().filter_map(|i| match i {
+            JSONSchemaPropsOrArray::Schema(s) => Some(s.as_mut()),
+            JSONSchemaPropsOrArray::Schemas(_) => None,
+        }));
+    for child in children {
+        normalize_schema(child);
+    }
+}
+
+/// The CustomResourceDefinition as YAML, exactly as `crdgen` prints and crds/ holds it.
+pub fn crd_yaml() -> String {
+    serde_yaml::to_string(&crd()).expect("the CRD serializes to YAML")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_statuses_round_trip() {
+        for p in [
+            Phase::Pending,
+            Phase::Processing,
+            Phase::Succeeded,
+            Phase::Failed,
+        ] {
+            assert_eq!(Phase::from_seed_status(p.seed_status()), Some(p));
+        }
+        assert_eq!(Phase::Pending.seed_status(), "uploaded");
+        assert_eq!(Phase::Failed.seed_status(), "error");
+        assert_eq!(Phase::from_seed_status("Succeeded"), None);
+    }
+
+    #[test]
+    fn spec_defaults_apply_when_fields_are_left_out() {
+        let spec: ThumbnailSpec = serde_json::from_value(
+            serde_json::json!({"source": {"s3": {"key": "a.jpg"}}, "width": 64}),
+        )
+        .unwrap();
+        assert_eq!(spec.fit, Fit::Inside);
+        assert_eq!(spec.format, Format::Jpeg);
+        assert_eq!(spec.height, None);
+        assert_eq!(spec.source.s3.bucket, None);
+    }
+
+    #[test]
+    fn crd_has_names_columns_and_subresource() {
+        let crd = crd();
+        assert_eq!(
+            crd.metadata.name.as_deref(),
+            Some("thumbnails.thumbnails.dev")
+        );
+        let names = &crd.spec.names;
+        assert_eq!(
+            names.short_names.as_deref(),
+            Some(&["thumb".to_string(), "thumbs".to_string()][..])
+        );
+        let v = &crd.spec.versions[0];
+        assert!(v.subresources.as_ref().unwrap().status.is_some());
+        let cols: Vec<_> = v
+            .additional_printer_columns
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            cols,
+            ["Phase", "Width", "Height", "Format", "Age", "Fit", "Bytes", "Job", "Message"]
+        );
+    }
+
+    #[test]
+    fn schema_carries_bounds_enums_and_cel_rules() {
+        let schema = serde_json::to_value(crd().spec.versions[0].schema.as_ref().unwrap()).unwrap();
+        let spec = &schema["openAPIV3Schema"]["properties"]["spec"];
+        assert_eq!(
+            spec["properties"]["width"]["maximum"].as_f64(),
+            Some(8192.0)
+        );
+        assert_eq!(spec["properties"]["width"]["minimum"].as_f64(), Some(1.0));
+        assert_eq!(
+            spec["properties"]["quality"]["maximum"].as_f64(),
+            Some(100.0)
+        );
+        assert_eq!(
+            spec["properties"]["fit"]["enum"],
+            serde_json::json!(["inside", "cover", "contain", "fill"])
+        );
+        assert_eq!(spec["properties"]["format"]["default"], "jpeg");
+        let rules: Vec<_> = spec["x-kubernetes-validations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap())
+            .collect();
+        assert_eq!(rules.len(), 3, "{rules:?}");
+        let conds = &schema["openAPIV3Schema"]["properties"]["status"]["properties"]["conditions"];
+        assert_eq!(conds["x-kubernetes-list-type"], "map");
+        assert_eq!(
+            conds["x-kubernetes-list-map-keys"],
+            serde_json::json!(["type"])
+        );
+        assert!(
+            !schema.to_string().contains("nullable"),
+            "nullable must be stripped"
+        );
+    }
+
+    /// crds/ is generated; this fails when the code changed and `make crds` was not run.
+    #[test]
+    fn crds_folder_matches_the_code() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crds/thumbnails.dev_thumbnails.yaml"
+        );
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == crd_yaml(),
+            "crds/thumbnails.dev_thumbnails.yaml is out of date with operator/src/crd.rs: run `make crds` and commit the result"
+        );
+    }
+}
