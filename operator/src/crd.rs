@@ -26,6 +26,12 @@ pub const MAX_DIMENSION: u32 = 8192;
 /// finalizer deletes the original too when it is present ("true").
 pub const ANNOTATION_SHIM_OWNS_SOURCE: &str = "thumbnails.dev/source-owned-by-shim";
 
+/// Annotation with the file name a client uploaded through the REST shim (informational).
+pub const ANNOTATION_ORIGINAL_FILENAME: &str = "thumbnails.dev/original-filename";
+
+/// `app.kubernetes.io/managed-by`-style label set on resources the REST shim created.
+pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
+
 /// Desired thumbnail: where the original is, and the size and encoding to produce.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -294,6 +300,43 @@ pub struct Link {
     pub media_type: Option<String>,
 }
 
+impl Link {
+    fn new(rel: &str, href: String, method: &str, media_type: Option<&str>) -> Link {
+        Link {
+            rel: rel.into(),
+            href,
+            method: method.into(),
+            media_type: media_type.map(Into::into),
+        }
+    }
+}
+
+/// The hypermedia actions of the Thumbnail `name` in the REST API rooted at `base_url`
+/// (e.g. "http://localhost:8080"): self and delete always, download once the thumbnail
+/// exists. One definition for the controller (status.links) and the shim (responses).
+pub fn links(base_url: &str, name: &str, phase: Phase, format: Format) -> Vec<Link> {
+    let this = format!(
+        "{}/api/v1/thumbnails/{name}",
+        base_url.trim_end_matches('/')
+    );
+    let mut links = vec![Link::new(
+        "self",
+        this.clone(),
+        "GET",
+        Some("application/json"),
+    )];
+    if phase == Phase::Succeeded {
+        links.push(Link::new(
+            "download",
+            format!("{this}/download"),
+            "GET",
+            Some(format.content_type()),
+        ));
+    }
+    links.push(Link::new("delete", this, "DELETE", None));
+    links
+}
+
 /// Conditions follow the metav1.Condition shape as a map list keyed on `type`, so
 /// server-side apply merges them per type instead of replacing the whole list.
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
@@ -382,6 +425,24 @@ mod tests {
         assert_eq!(Phase::Pending.seed_status(), "uploaded");
         assert_eq!(Phase::Failed.seed_status(), "error");
         assert_eq!(Phase::from_seed_status("Succeeded"), None);
+    }
+
+    #[test]
+    fn links_offer_download_only_when_succeeded() {
+        let rels = |phase| -> Vec<String> {
+            links("http://h:8080/", "cat", phase, Format::Webp)
+                .into_iter()
+                .map(|l| l.rel)
+                .collect()
+        };
+        assert_eq!(rels(Phase::Pending), ["self", "delete"]);
+        assert_eq!(rels(Phase::Failed), ["self", "delete"]);
+        assert_eq!(rels(Phase::Succeeded), ["self", "download", "delete"]);
+        let done = links("http://h:8080/", "cat", Phase::Succeeded, Format::Webp);
+        assert_eq!(done[0].href, "http://h:8080/api/v1/thumbnails/cat");
+        assert_eq!(done[1].href, "http://h:8080/api/v1/thumbnails/cat/download");
+        assert_eq!(done[1].media_type.as_deref(), Some("image/webp"));
+        assert_eq!(done[2].method, "DELETE");
     }
 
     #[test]
