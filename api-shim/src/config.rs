@@ -1,0 +1,131 @@
+//! Command-line flags, each also settable through an environment variable (the Helm
+//! chart sets environment variables; a developer types flags).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Default upload limit: large camera JPEGs and PNG screenshots fit, decompression-bomb
+/// sized uploads do not.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 32 * 1024 * 1024;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "api-shim",
+    version,
+    about = "REST API for thumbnails: uploads become Thumbnail resources; status, list, download, OpenAPI"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SHIM_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+
+    /// Namespace the shim creates and reads Thumbnails in (defaults to the pod's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+
+    /// Base URL clients reach the shim at; hypermedia links and Location headers are
+    /// built from it (e.g. https://thumbs.example.com).
+    #[arg(
+        long,
+        env = "SHIM_PUBLIC_BASE_URL",
+        default_value = "http://localhost:8080"
+    )]
+    pub public_base_url: String,
+
+    /// Bucket uploads are stored in (originals/<id>); also checked by /readyz.
+    #[arg(long, env = "SHIM_BUCKET", default_value = "thumbnails")]
+    pub bucket: String,
+
+    /// Largest accepted upload in bytes; larger ones get 413 and nothing is kept.
+    #[arg(long, env = "SHIM_MAX_UPLOAD_BYTES", default_value_t = DEFAULT_MAX_UPLOAD_BYTES)]
+    pub max_upload_bytes: u64,
+
+    /// Answer downloads with a redirect (307) to a presigned URL of the object
+    /// instead of streaming the bytes through the shim.
+    #[arg(long, env = "SHIM_PRESIGNED_DOWNLOADS", default_value_t = false)]
+    pub presigned_downloads: bool,
+
+    /// How long a presigned download URL stays valid, in seconds.
+    #[arg(long, env = "SHIM_PRESIGN_TTL_SECONDS", default_value_t = 300)]
+    pub presign_ttl_seconds: u64,
+
+    /// File with accepted bearer tokens, one per line (blank lines and #comments are
+    /// ignored). Without it the API is open; probes, metrics and docs always are.
+    #[arg(long, env = "SHIM_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Time limit for a request other than an upload, in seconds.
+    #[arg(long, env = "SHIM_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
+    pub request_timeout_seconds: u64,
+
+    /// Time limit for an upload, in seconds (slow clients with big files need more).
+    #[arg(long, env = "SHIM_UPLOAD_TIMEOUT_SECONDS", default_value_t = 300)]
+    pub upload_timeout_seconds: u64,
+
+    /// Log format: text for people, json for log collectors.
+    #[arg(long, env = "SHIM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// Object store (endpoint, region, path-style, checksums), shared with the
+    /// resizer and the operator; credentials come from AWS_ACCESS_KEY_ID and
+    /// AWS_SECRET_ACCESS_KEY.
+    #[command(flatten)]
+    pub store: resizer::store::StoreConfig,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
+    }
+
+    pub fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_seconds)
+    }
+
+    pub fn presign_ttl(&self) -> Duration {
+        Duration::from_secs(self.presign_ttl_seconds)
+    }
+}
+
+/// Reads accepted bearer tokens: one per line, blank lines and `#` comments ignored.
+pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let tokens: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect();
+    anyhow::ensure!(
+        !tokens.is_empty(),
+        "the token file {} holds no token; add one per line or drop --token-file",
+        path.display()
+    );
+    Ok(tokens)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_skip_blank_lines_and_comments() {
+        let dir = std::env::temp_dir().join(format!("shim-tokens-{}", std::process::id()));
+        std::fs::write(&dir, "# clients\n\n  alpha  \nbeta\n").unwrap();
+        assert_eq!(read_tokens(&dir).unwrap(), ["alpha", "beta"]);
+        std::fs::write(&dir, "# none\n").unwrap();
+        assert!(read_tokens(&dir).is_err());
+        std::fs::remove_file(&dir).unwrap();
+    }
+}

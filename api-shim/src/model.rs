@@ -1,0 +1,310 @@
+//! Response bodies of the REST API, built from `Thumbnail` resources. The resource
+//! types themselves live in the operator crate; these are the REST views of them.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::Serialize;
+use thumbnail_operator::crd::{self, Fit, Format, Phase, Thumbnail};
+use utoipa::ToSchema;
+
+/// Seed status words, in the order a thumbnail goes through them.
+pub const STATUS_WORDS: [&str; 4] = ["uploaded", "processing", "success", "error"];
+
+/// A thumbnail's status, in the words of the service this API replaces. Documents the
+/// `status` fields; the values come from [`Phase::seed_status`].
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum Status {
+    Uploaded,
+    Processing,
+    Success,
+    Error,
+}
+
+/// The Thumbnail resource's phase. Documents the `phase` field; the values come from
+/// [`Phase::as_str`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub enum PhaseName {
+    Pending,
+    Processing,
+    Succeeded,
+    Failed,
+}
+
+/// A hypermedia action on a thumbnail.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Link {
+    /// Relation: self, download or delete.
+    #[schema(example = "download")]
+    pub rel: String,
+    /// URL of the action.
+    pub href: String,
+    /// HTTP method to use.
+    #[schema(example = "GET")]
+    pub method: String,
+    /// Media type of the response, when it has a body.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+impl From<crd::Link> for Link {
+    fn from(l: crd::Link) -> Link {
+        Link {
+            rel: l.rel,
+            href: l.href,
+            method: l.method,
+            media_type: l.media_type,
+        }
+    }
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UploadAccepted {
+    /// Id of the new thumbnail (also its Kubernetes resource name).
+    #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
+    pub id: String,
+    /// Always `uploaded` right after an upload.
+    #[schema(value_type = Status, example = "uploaded")]
+    pub status: String,
+    pub links: Vec<Link>,
+}
+
+/// What the client asked for.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct Requested {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[schema(value_type = String, example = "inside")]
+    pub fit: Fit,
+    #[schema(value_type = String, example = "jpeg")]
+    pub format: Format,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality: Option<u8>,
+}
+
+/// The produced thumbnail.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Output {
+    pub width: u32,
+    pub height: u32,
+    pub bytes: u64,
+    #[schema(example = "image/jpeg")]
+    pub content_type: String,
+}
+
+/// One thumbnail job.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ThumbnailView {
+    #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
+    pub id: String,
+    /// uploaded, processing, success or error.
+    #[schema(value_type = Status, example = "success")]
+    pub status: String,
+    /// The resource's phase: Pending, Processing, Succeeded or Failed.
+    #[schema(value_type = PhaseName, example = "Succeeded")]
+    pub phase: String,
+    pub requested: Requested,
+    /// Present once the status is success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
+    /// CamelCase cause of the current status, e.g. Queued or NotAnImage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Human explanation of the current status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// File name of the upload, when it came through this API.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    /// When the thumbnail was requested (RFC 3339).
+    #[schema(format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// When it reached success or error (RFC 3339).
+    #[schema(format = DateTime)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed: Option<String>,
+    pub links: Vec<Link>,
+}
+
+/// One page of thumbnails.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ThumbnailList {
+    pub items: Vec<ThumbnailView>,
+    /// Pass as `continue` to get the next page; absent on the last page.
+    #[serde(rename = "continue", skip_serializing_if = "Option::is_none")]
+    pub continue_token: Option<String>,
+    /// self, and next while there are more pages.
+    pub links: Vec<Link>,
+}
+
+/// Health of one dependency in /readyz.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Check {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The answer of /readyz.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Readiness {
+    pub ready: bool,
+    pub api_server: Check,
+    pub store: Check,
+}
+
+/// The phase of a resource; one the controller has not looked at yet is Pending.
+pub fn phase_of(t: &Thumbnail) -> Phase {
+    t.status.as_ref().and_then(|s| s.phase).unwrap_or_default()
+}
+
+fn rfc3339(t: &Time) -> String {
+    t.0.to_string()
+}
+
+impl ThumbnailView {
+    pub fn from_resource(t: &Thumbnail, public_base_url: &str) -> ThumbnailView {
+        let id = t.metadata.name.clone().unwrap_or_default();
+        let phase = phase_of(t);
+        let status = t.status.as_ref();
+        let output = status
+            .and_then(|s| s.output.as_ref())
+            .filter(|_| phase == Phase::Succeeded)
+            .map(|o| Output {
+                width: o.width,
+                height: o.height,
+                bytes: o.bytes,
+                content_type: o.content_type.clone(),
+            });
+        ThumbnailView {
+            links: crd::links(public_base_url, &id, phase, t.spec.format)
+                .into_iter()
+                .map(Link::from)
+                .collect(),
+            id,
+            status: phase.seed_status().into(),
+            phase: phase.as_str().into(),
+            requested: Requested {
+                width: t.spec.width,
+                height: t.spec.height,
+                fit: t.spec.fit,
+                format: t.spec.format,
+                quality: t.spec.quality,
+            },
+            output,
+            reason: status.and_then(|s| s.reason.clone()),
+            message: status.and_then(|s| s.message.clone()),
+            filename: t
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crd::ANNOTATION_ORIGINAL_FILENAME).cloned()),
+            created: t.metadata.creation_timestamp.as_ref().map(rfc3339),
+            completed: status.and_then(|s| s.completion_time.as_ref()).map(rfc3339),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use thumbnail_operator::crd::{
+        S3Object, Source, ThumbnailOutput, ThumbnailSpec, ThumbnailStatus,
+    };
+
+    fn thumb(phase: Option<Phase>) -> Thumbnail {
+        let mut t = Thumbnail::new(
+            "abc",
+            ThumbnailSpec {
+                source: Source {
+                    s3: S3Object {
+                        bucket: None,
+                        key: "originals/abc".into(),
+                    },
+                },
+                width: Some(64),
+                height: None,
+                fit: Fit::Inside,
+                format: Format::Webp,
+                quality: Some(70),
+            },
+        );
+        t.status = phase.map(|p| ThumbnailStatus {
+            phase: Some(p),
+            output: Some(ThumbnailOutput {
+                bucket: "b".into(),
+                key: "thumbs/abc.webp".into(),
+                width: 64,
+                height: 48,
+                format: Format::Webp,
+                content_type: "image/webp".into(),
+                bytes: 1234,
+            }),
+            ..Default::default()
+        });
+        t
+    }
+
+    #[test]
+    fn a_new_resource_shows_uploaded_without_download_link() {
+        let v = ThumbnailView::from_resource(&thumb(None), "http://h");
+        assert_eq!(
+            (v.status.as_str(), v.phase.as_str()),
+            ("uploaded", "Pending")
+        );
+        assert_eq!(v.requested.quality, Some(70));
+        assert!(v.output.is_none());
+        assert!(v.links.iter().all(|l| l.rel != "download"));
+    }
+
+    #[test]
+    fn a_succeeded_resource_shows_output_and_download_link() {
+        let v = ThumbnailView::from_resource(&thumb(Some(Phase::Succeeded)), "http://h/");
+        assert_eq!(v.status, "success");
+        assert_eq!(v.output.as_ref().map(|o| o.bytes), Some(1234));
+        let dl = v.links.iter().find(|l| l.rel == "download").unwrap();
+        assert_eq!(dl.href, "http://h/api/v1/thumbnails/abc/download");
+    }
+
+    #[test]
+    fn output_is_hidden_unless_succeeded() {
+        // A re-render (new generation) keeps the old output in status while Processing;
+        // the API must not offer it as the current result.
+        let v = ThumbnailView::from_resource(&thumb(Some(Phase::Processing)), "http://h");
+        assert_eq!(v.status, "processing");
+        assert!(v.output.is_none());
+    }
+
+    #[test]
+    fn documented_status_and_phase_values_are_the_real_ones() {
+        use utoipa::PartialSchema;
+        let values = |schema: utoipa::openapi::RefOr<utoipa::openapi::Schema>| -> Vec<String> {
+            let json = serde_json::to_value(schema).unwrap();
+            json["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect()
+        };
+        let phases = [
+            Phase::Pending,
+            Phase::Processing,
+            Phase::Succeeded,
+            Phase::Failed,
+        ];
+        let seed: Vec<_> = phases.iter().map(|p| p.seed_status().to_string()).collect();
+        assert_eq!(values(Status::schema()), seed);
+        assert_eq!(seed, STATUS_WORDS);
+        let names: Vec<_> = phases.iter().map(|p| p.as_str().to_string()).collect();
+        assert_eq!(values(PhaseName::schema()), names);
+    }
+}

@@ -1,0 +1,74 @@
+//! Probes: /healthz (the process answers) and /readyz (its dependencies answer).
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use kube::api::ListParams;
+
+use crate::model::{Check, Readiness};
+use crate::state::AppState;
+
+/// How long a readiness check waits for a dependency.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Liveness: the process serves requests.
+#[utoipa::path(get, path = "/healthz", tag = "probes",
+    responses((status = 200, description = "Alive", body = String, content_type = "text/plain")))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn check<F, E>(f: F) -> Check
+where
+    F: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    match tokio::time::timeout(CHECK_TIMEOUT, f).await {
+        Ok(Ok(())) => Check {
+            ok: true,
+            error: None,
+        },
+        Ok(Err(e)) => Check {
+            ok: false,
+            error: Some(e.to_string()),
+        },
+        Err(_) => Check {
+            ok: false,
+            error: Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+        },
+    }
+}
+
+/// Readiness: the Kubernetes API serves Thumbnails in the shim's namespace and the
+/// object store's bucket answers.
+#[utoipa::path(get, path = "/readyz", tag = "probes", responses(
+    (status = 200, description = "Ready", body = Readiness),
+    (status = 503, description = "A dependency is unavailable; see which", body = Readiness),
+))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let api = check(async {
+        state
+            .thumbnails
+            .list_metadata(&ListParams::default().limit(1))
+            .await
+            .map(drop)
+    });
+    let store = check(state.store.check());
+    let (api_server, store) = tokio::join!(api, store);
+    let ready = api_server.ok && store.ok;
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        code,
+        Json(Readiness {
+            ready,
+            api_server,
+            store,
+        }),
+    )
+}

@@ -1,0 +1,362 @@
+//! POST /api/v1/thumbnails: the upload. The file is streamed to the store as it
+//! arrives (bounded memory, size cap), checked to be an image from its first bytes,
+//! and a Thumbnail is created for it. Whatever fails after the original was stored
+//! deletes it again, so a rejected upload leaves nothing behind.
+
+use std::collections::BTreeMap;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::multipart::{Field, MultipartError};
+use axum::extract::{Multipart, State};
+use axum::http::header::LOCATION;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::{Bytes, BytesMut};
+use kube::api::{ObjectMeta, PostParams};
+use thumbnail_operator::crd::{
+    self, Phase, S3Object, Source, Thumbnail, ThumbnailSpec, ANNOTATION_ORIGINAL_FILENAME,
+    ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+};
+use utoipa::ToSchema;
+
+use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
+use crate::model::{Link, UploadAccepted};
+use crate::params::UploadParams;
+use crate::state::AppState;
+use crate::store::{ObjectWriter, PutError};
+
+/// Value of [`LABEL_CREATED_BY`] on resources this shim creates.
+pub const CREATED_BY: &str = "api-shim";
+
+/// Bytes looked at to recognise the image format (enough for every magic number the
+/// resizer knows).
+const SNIFF_BYTES: usize = 64;
+
+/// Longest text field value read; the parameters are short words and numbers.
+const MAX_TEXT_FIELD: usize = 1024;
+
+/// The multipart form of an upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // describes the form for OpenAPI; the handler reads it field by field
+pub struct UploadForm {
+    /// The image (JPEG, PNG, WebP, GIF...; recognised from its bytes, not its name).
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// Target width in pixels (1-8192). Give width, height or both.
+    #[schema(minimum = 1, maximum = 8192)]
+    width: Option<u32>,
+    /// Target height in pixels (1-8192).
+    #[schema(minimum = 1, maximum = 8192)]
+    height: Option<u32>,
+    /// inside (default), cover, contain or fill; all but inside need width and height.
+    #[schema(value_type = Option<String>, pattern = "^(inside|cover|contain|fill)$")]
+    fit: Option<String>,
+    /// jpeg (default), png or webp.
+    #[schema(value_type = Option<String>, pattern = "^(jpeg|png|webp)$")]
+    format: Option<String>,
+    /// Encoder quality 1-100 for jpeg and webp (not png). Default 80.
+    #[schema(minimum = 1, maximum = 100)]
+    quality: Option<u8>,
+}
+
+/// The original as stored.
+struct Stored {
+    key: String,
+    filename: Option<String>,
+}
+
+/// Upload an image and request a thumbnail of it.
+///
+/// Answers 202 at once: the thumbnail is made in the background. Follow the `self`
+/// link (or the Location header) until the status is `success`, then the `download`
+/// link.
+#[utoipa::path(
+    post,
+    path = "/api/v1/thumbnails",
+    tag = super::TAG,
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted; the thumbnail is being made", body = UploadAccepted,
+            headers(("Location" = String, description = "URL of the new thumbnail"))),
+        (status = 400, description = "Not a multipart form with a file", body = ErrorBody),
+        (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
+        (status = 413, description = "The file is over the size limit", body = ErrorBody),
+        (status = 415, description = "The file is not an image of a supported format", body = ErrorBody),
+        (status = 422, description = "A parameter is out of range or the combination is not allowed", body = ErrorBody),
+        (status = 503, description = "The object store or the Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 504, description = "The upload took longer than the time limit; nothing was kept", body = ErrorBody),
+    ),
+    security((), ("bearer" = [])),
+)]
+pub async fn upload(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Response> {
+    let multipart = multipart.map_err(|e| {
+        ApiError::bad_request(
+            "bad_multipart",
+            format!(
+                "{}; send a multipart/form-data body with the image in a field named \"file\"",
+                e.body_text()
+            ),
+        )
+    })?;
+    let id = ulid::Ulid::new().to_string().to_lowercase();
+    let mut stored: Option<Stored> = None;
+    let limit = state.settings.upload_timeout;
+    // The time limit is applied here rather than by the router's timeout middleware,
+    // so that a late upload is cleaned up like any other failure.
+    let (result, maybe_stored) =
+        match tokio::time::timeout(limit, accept(&state, &id, multipart, &mut stored)).await {
+            Ok(result) => {
+                let stored = stored.is_some();
+                (result, stored)
+            }
+            Err(_) => (timed_out(&state, &id, limit).await, true),
+        };
+    if result.is_err() && maybe_stored {
+        // Nothing accepted may be lost, and nothing rejected may be kept.
+        let key = original_key(&id);
+        if let Err(e) = state.store.delete(&state.store.bucket, &key).await {
+            tracing::error!(%key, error = %e, "could not delete the original of a rejected upload");
+        }
+    }
+    let accepted = result?;
+    tracing::info!(%id, "upload accepted");
+    Ok((
+        StatusCode::ACCEPTED,
+        [(LOCATION, state.thumbnail_url(&id))],
+        Json(accepted),
+    )
+        .into_response())
+}
+
+fn original_key(id: &str) -> String {
+    format!("originals/{id}")
+}
+
+/// After the time limit the Thumbnail may or may not have been created: if it was,
+/// the upload was accepted and must not lose its original.
+async fn timed_out(
+    state: &AppState,
+    id: &str,
+    limit: std::time::Duration,
+) -> ApiResult<UploadAccepted> {
+    if let Ok(t) = state.thumbnails.get(id).await {
+        return Ok(accepted(state, id, t.spec.format));
+    }
+    Err(ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "timeout",
+        format!(
+            "the upload took longer than {} s and was stopped; nothing was kept. Retry on a faster connection or with a smaller file",
+            limit.as_secs()
+        ),
+    ))
+}
+
+fn accepted(state: &AppState, id: &str, format: crd::Format) -> UploadAccepted {
+    UploadAccepted {
+        id: id.into(),
+        status: Phase::Pending.seed_status().into(),
+        links: crd::links(&state.settings.public_base_url, id, Phase::Pending, format)
+            .into_iter()
+            .map(Link::from)
+            .collect(),
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    id: &str,
+    mut multipart: Multipart,
+    stored: &mut Option<Stored>,
+) -> ApiResult<UploadAccepted> {
+    let mut params = UploadParams::default();
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if stored.is_some() {
+                return Err(ApiError::invalid(
+                    "file",
+                    "send exactly one file per upload",
+                ));
+            }
+            *stored = Some(store_file(state, id, field).await?);
+        } else {
+            let value = read_text(field, &name).await?;
+            params.set(&name, &value)?;
+        }
+    }
+    let stored = stored.as_ref().ok_or_else(|| {
+        ApiError::invalid(
+            "file",
+            "the upload has no file: send the image as a form field named \"file\"",
+        )
+    })?;
+
+    let thumbnail = resource(state, id, stored, &params);
+    state
+        .thumbnails
+        .create(&PostParams::default(), &thumbnail)
+        .await
+        .map_err(|e| from_kube(e, id))?;
+
+    Ok(accepted(state, id, thumbnail.spec.format))
+}
+
+fn resource(state: &AppState, id: &str, stored: &Stored, p: &UploadParams) -> Thumbnail {
+    let mut annotations = BTreeMap::from([(ANNOTATION_SHIM_OWNS_SOURCE.into(), "true".into())]);
+    if let Some(name) = &stored.filename {
+        annotations.insert(ANNOTATION_ORIGINAL_FILENAME.into(), name.clone());
+    }
+    Thumbnail {
+        metadata: ObjectMeta {
+            name: Some(id.into()),
+            namespace: Some(state.settings.namespace.clone()),
+            annotations: Some(annotations),
+            labels: Some(BTreeMap::from([(
+                LABEL_CREATED_BY.into(),
+                CREATED_BY.into(),
+            )])),
+            ..Default::default()
+        },
+        spec: ThumbnailSpec {
+            source: Source {
+                s3: S3Object {
+                    bucket: Some(state.store.bucket.clone()),
+                    key: stored.key.clone(),
+                },
+            },
+            width: p.width,
+            height: p.height,
+            fit: p.fit.unwrap_or_default(),
+            format: p.format.unwrap_or_default(),
+            quality: p.quality,
+        },
+        status: None,
+    }
+}
+
+/// Keeps the last path component of a client's file name, at most 253 characters: it
+/// is only informational, and annotation values should stay small.
+fn clean_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    let cut: String = base.chars().filter(|c| !c.is_control()).take(253).collect();
+    (!cut.is_empty()).then_some(cut)
+}
+
+async fn store_file(state: &AppState, id: &str, mut field: Field<'_>) -> ApiResult<Stored> {
+    let filename = field.file_name().and_then(clean_filename);
+    let max = state.settings.max_upload_bytes;
+
+    // Read just enough to recognise the format before anything is stored.
+    let mut head = BytesMut::new();
+    while head.len() < SNIFF_BYTES {
+        match field.chunk().await.map_err(multipart_error)? {
+            Some(chunk) => head.extend_from_slice(&chunk),
+            None => break,
+        }
+    }
+    let content_type = crate::sniff::image_content_type(&head).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "the file is not an image in a supported format ({}); upload one of those",
+                crate::sniff::SUPPORTED
+            ),
+        )
+        .with_field("file")
+    })?;
+
+    let key = original_key(id);
+    let mut writer = state.store.writer(key.clone(), content_type, max);
+    let streamed = stream(&mut writer, head.freeze(), &mut field, max).await;
+    let written = match streamed {
+        Ok(()) => match writer.finish().await {
+            Ok(n) => n,
+            Err((e, writer)) => {
+                writer.abort().await;
+                return Err(put_error(e, max));
+            }
+        },
+        Err(e) => {
+            writer.abort().await;
+            return Err(e);
+        }
+    };
+    state.metrics.add_upload_bytes(written);
+    Ok(Stored { key, filename })
+}
+
+async fn stream(
+    writer: &mut ObjectWriter,
+    head: Bytes,
+    field: &mut Field<'_>,
+    max: u64,
+) -> ApiResult<()> {
+    writer.push(head).await.map_err(|e| put_error(e, max))?;
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        writer.push(chunk).await.map_err(|e| put_error(e, max))?;
+    }
+    Ok(())
+}
+
+fn put_error(e: PutError, max: u64) -> ApiError {
+    match e {
+        PutError::TooLarge => ApiError::payload_too_large(max).with_field("file"),
+        PutError::Store(msg) => ApiError::store_unavailable(msg),
+    }
+}
+
+async fn read_text(mut field: Field<'_>, name: &str) -> ApiResult<String> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+        if buf.len() + chunk.len() > MAX_TEXT_FIELD {
+            return Err(ApiError::invalid(
+                name,
+                format!("{name} is longer than {MAX_TEXT_FIELD} bytes; parameters are short numbers or words"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    String::from_utf8(buf).map_err(|_| ApiError::invalid(name, format!("{name} is not UTF-8 text")))
+}
+
+fn multipart_error(e: MultipartError) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "the request body is over the size limit; upload a smaller image",
+        );
+    }
+    ApiError::bad_request(
+        "bad_multipart",
+        format!(
+            "the body is not a valid multipart/form-data upload ({}); send the image as a form field named \"file\"",
+            e.body_text()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filenames_keep_only_the_last_component() {
+        assert_eq!(
+            clean_filename("C:\\photos\\cat.jpg").as_deref(),
+            Some("cat.jpg")
+        );
+        assert_eq!(
+            clean_filename("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(clean_filename("dir/"), None);
+        assert_eq!(clean_filename(&"a".repeat(400)).map(|s| s.len()), Some(253));
+    }
+}

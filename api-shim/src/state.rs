@@ -1,0 +1,73 @@
+//! What every handler shares: settings, the Kubernetes API, the store, the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Api;
+use thumbnail_operator::crd::Thumbnail;
+
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Settings of a running shim (from [`crate::config::Config`], or built by tests).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub namespace: String,
+    pub public_base_url: String,
+    pub max_upload_bytes: u64,
+    pub presigned_downloads: bool,
+    pub presign_ttl: Duration,
+    /// Accepted bearer tokens; `None` leaves the API open.
+    pub tokens: Option<Vec<String>>,
+    pub request_timeout: Duration,
+    pub upload_timeout: Duration,
+}
+
+impl Settings {
+    /// Defaults for a shim in `namespace` answering at `public_base_url`.
+    pub fn new(namespace: &str, public_base_url: &str) -> Settings {
+        Settings {
+            namespace: namespace.into(),
+            public_base_url: public_base_url.trim_end_matches('/').into(),
+            max_upload_bytes: crate::config::DEFAULT_MAX_UPLOAD_BYTES,
+            presigned_downloads: false,
+            presign_ttl: Duration::from_secs(300),
+            tokens: None,
+            request_timeout: Duration::from_secs(30),
+            upload_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub settings: Settings,
+    pub thumbnails: Api<Thumbnail>,
+    pub store: Store,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, client: kube::Client, store: Store) -> AppState {
+        AppState(Arc::new(Inner {
+            thumbnails: Api::namespaced(client, &settings.namespace),
+            settings,
+            store,
+            metrics: Metrics::new(),
+        }))
+    }
+
+    /// URL of one thumbnail in this API.
+    pub fn thumbnail_url(&self, id: &str) -> String {
+        format!("{}/api/v1/thumbnails/{id}", self.settings.public_base_url)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}

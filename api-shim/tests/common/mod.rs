@@ -1,0 +1,255 @@
+//! Test harness: the shim's router served in-process on a loopback port, against the
+//! real CRD API server (THUMBNAIL_TEST_KUBECONFIG) and the real S3 server
+//! (THUMBNAIL_TEST_S3_*) that `make test` starts. Each test gets its own namespace and
+//! its own bucket. A missing server is a failure with instructions, never a skip.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::PathBuf;
+
+use api_shim::state::{AppState, Settings};
+use api_shim::store::Store;
+use aws_sdk_s3::config::Credentials;
+use aws_sdk_s3::Client as S3;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_operator::testing;
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: this test needs the real S3 server and test corpus. Run \
+             `make test` (hack/test.sh), or start SeaweedFS with \
+             `S3_PORT=19000 bash hack/s3-server.sh start` and export \
+             THUMBNAIL_TEST_S3_ENDPOINT=http://127.0.0.1:19000 THUMBNAIL_TEST_S3_ACCESS_KEY=minioadmin \
+             THUMBNAIL_TEST_S3_SECRET_KEY=minioadmin THUMBNAIL_CORPUS=$PWD/../shared/corpus"
+        )
+    })
+}
+
+/// A client of the test S3 server, or of `endpoint` (e.g. a closed port), built the
+/// way the shim builds its own.
+pub fn s3_at(endpoint: &str) -> S3 {
+    let config = resizer::store::StoreConfig {
+        endpoint: endpoint.into(),
+        ..Default::default()
+    };
+    config.client(Credentials::new(
+        env("THUMBNAIL_TEST_S3_ACCESS_KEY"),
+        env("THUMBNAIL_TEST_S3_SECRET_KEY"),
+        None,
+        None,
+        "test",
+    ))
+}
+
+pub fn s3() -> S3 {
+    s3_at(&env("THUMBNAIL_TEST_S3_ENDPOINT"))
+}
+
+/// A real photo from the shared corpus.
+pub fn corpus(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env("THUMBNAIL_CORPUS")).join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket() -> String {
+    testing::unique_namespace("shim")
+}
+
+/// An address nothing listens on (bound, then released).
+pub fn closed_port_url() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    format!("http://127.0.0.1:{port}")
+}
+
+pub struct Shim {
+    pub url: String,
+    pub http: reqwest::Client,
+    pub namespace: String,
+    pub bucket: String,
+    pub s3: S3,
+    pub thumbnails: Api<Thumbnail>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Shim {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+pub struct Options {
+    pub settings: Box<dyn FnOnce(&mut Settings)>,
+    /// Point the shim's store at a closed port.
+    pub store_down: bool,
+    /// Point the shim's Kubernetes client at a closed port.
+    pub api_down: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            settings: Box::new(|_| {}),
+            store_down: false,
+            api_down: false,
+        }
+    }
+}
+
+impl Shim {
+    pub async fn start() -> Shim {
+        Shim::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Shim {
+        api_shim::install_crypto_provider();
+        let kube = testing::client().await.expect("test API server client");
+        testing::ensure_crd(&kube).await.expect("Thumbnail CRD");
+        let namespace = testing::unique_namespace("shim");
+        let bucket = unique_bucket();
+        let s3 = s3();
+        s3.create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .expect("creating the test bucket");
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let mut settings = Settings::new(&namespace, &url);
+        (opts.settings)(&mut settings);
+        let shim_s3 = if opts.store_down {
+            s3_at(&closed_port_url())
+        } else {
+            s3.clone()
+        };
+        let shim_kube = if opts.api_down {
+            let config = kube::Config::new(closed_port_url().parse().unwrap());
+            kube::Client::try_from(config).unwrap()
+        } else {
+            kube.clone()
+        };
+        let state = AppState::new(
+            settings,
+            shim_kube,
+            Store {
+                client: shim_s3,
+                bucket: bucket.clone(),
+            },
+        );
+        let router = api_shim::app::router(state);
+        let server = tokio::spawn(async move {
+            api_shim::app::serve(listener, router, std::future::pending())
+                .await
+                .unwrap();
+        });
+        Shim {
+            url,
+            http: reqwest::Client::new(),
+            thumbnails: Api::namespaced(kube, &namespace),
+            namespace,
+            bucket,
+            s3,
+            server,
+        }
+    }
+
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// POSTs an upload with `file` (name, bytes) and text fields.
+    pub async fn upload(
+        &self,
+        file: Option<(&str, Vec<u8>)>,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        if let Some((name, bytes)) = file {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()),
+            );
+        }
+        self.http
+            .post(self.at("/api/v1/thumbnails"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload request")
+    }
+
+    /// Keys of every object in the test bucket.
+    pub async fn objects(&self) -> Vec<String> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .expect("listing the test bucket");
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(String::from))
+            .collect()
+    }
+
+    /// Names of every Thumbnail in the test namespace.
+    pub async fn resources(&self) -> Vec<String> {
+        self.thumbnails
+            .list(&Default::default())
+            .await
+            .expect("listing Thumbnails")
+            .items
+            .into_iter()
+            .filter_map(|t| t.metadata.name)
+            .collect()
+    }
+
+    /// Does what the controller does when a resizer run succeeded: stores the output
+    /// object and writes status.output through the status subresource.
+    pub async fn complete(&self, id: &str, bytes: Vec<u8>, content_type: &str, format: &str) {
+        let key = format!("thumbnails/{id}.{format}");
+        let len = bytes.len();
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .expect("storing the output object");
+        self.patch_status(
+            id,
+            json!({
+                "phase": Phase::Succeeded,
+                "completionTime": "2026-01-02T03:04:05Z",
+                "output": {
+                    "bucket": self.bucket, "key": key, "width": 512, "height": 512,
+                    "format": format, "contentType": content_type, "bytes": len,
+                },
+            }),
+        )
+        .await;
+    }
+
+    pub async fn patch_status(&self, id: &str, status: serde_json::Value) {
+        self.thumbnails
+            .patch_status(
+                id,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .expect("patching status");
+    }
+}

@@ -1,0 +1,799 @@
+//! The REST shim end to end: real CRD API server, real S3 server, real photos.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{corpus, Options, Shim};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use thumbnail_operator::crd::{
+    Phase, ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+};
+
+async fn body(r: reqwest::Response) -> Value {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: not JSON ({e}): {text}"))
+}
+
+async fn expect_error(r: reqwest::Response, status: StatusCode, code: &str) -> Value {
+    let got = r.status();
+    if got != status {
+        panic!(
+            "expected {status} {code}, got {got}: {}",
+            r.text().await.unwrap()
+        );
+    }
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
+    let b = body(r).await;
+    assert_eq!(b["code"], code, "{b}");
+    assert!(b["message"].as_str().is_some_and(|m| m.len() > 10), "{b}");
+    b
+}
+
+#[tokio::test]
+async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
+    let shim = Shim::start().await;
+    let photo = corpus("p01_astronaut_512x512.png");
+    let r = shim
+        .upload(
+            Some(("astronaut.png", photo.clone())),
+            &[
+                ("width", "128"),
+                ("height", "96"),
+                ("fit", "cover"),
+                ("format", "png"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let accepted = body(r).await;
+    let id = accepted["id"].as_str().unwrap().to_string();
+    assert_eq!(location, shim.at(&format!("/api/v1/thumbnails/{id}")));
+    assert_eq!(accepted["status"], "uploaded");
+    let rels: Vec<_> = accepted["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].clone())
+        .collect();
+    assert_eq!(rels, [json!("self"), json!("delete")]);
+
+    // The resource: spec as asked, source in the bucket, the shim's marks.
+    let t = shim.thumbnails.get(&id).await.unwrap();
+    assert_eq!((t.spec.width, t.spec.height), (Some(128), Some(96)));
+    assert_eq!(serde_json::to_value(t.spec.fit).unwrap(), "cover");
+    assert_eq!(
+        t.spec.source.s3.bucket.as_deref(),
+        Some(shim.bucket.as_str())
+    );
+    assert_eq!(t.spec.source.s3.key, format!("originals/{id}"));
+    let ann = t.metadata.annotations.clone().unwrap();
+    assert_eq!(ann[ANNOTATION_SHIM_OWNS_SOURCE], "true");
+    assert_eq!(ann[ANNOTATION_ORIGINAL_FILENAME], "astronaut.png");
+    assert_eq!(
+        t.metadata.labels.clone().unwrap()[LABEL_CREATED_BY],
+        "api-shim"
+    );
+    // The original is stored byte for byte.
+    let stored = shim
+        .s3
+        .get_object()
+        .bucket(&shim.bucket)
+        .key(&t.spec.source.s3.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("image/png"));
+    assert_eq!(stored.body.collect().await.unwrap().into_bytes(), photo);
+
+    let view = body(shim.http.get(&location).send().await.unwrap()).await;
+    assert_eq!(view["status"], "uploaded");
+    assert_eq!(view["phase"], "Pending");
+    assert_eq!(
+        view["requested"],
+        json!({"width": 128, "height": 96, "fit": "cover", "format": "png"})
+    );
+    assert_eq!(view["filename"], "astronaut.png");
+    assert!(view["created"].as_str().unwrap().ends_with('Z'));
+    assert!(view.get("output").is_none());
+
+    // What the controller would do after a successful resizer run.
+    let thumb = corpus("p01_astronaut_512x512.png");
+    shim.complete(&id, thumb.clone(), "image/png", "png").await;
+    let view = body(shim.http.get(&location).send().await.unwrap()).await;
+    assert_eq!(view["status"], "success");
+    assert_eq!(view["phase"], "Succeeded");
+    assert_eq!(view["completed"], "2026-01-02T03:04:05Z");
+    assert_eq!(
+        view["output"],
+        json!({"width": 512, "height": 512, "bytes": thumb.len(), "contentType": "image/png"})
+    );
+    let download = view["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "download")
+        .expect("a download link once succeeded")["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(download, format!("{location}/download"));
+
+    let r = shim.http.get(&download).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let h = r.headers().clone();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["content-length"], thumb.len().to_string().as_str());
+    assert!(h["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("max-age=31536000"));
+    let etag = h["etag"].to_str().unwrap().to_string();
+    assert_eq!(r.bytes().await.unwrap(), thumb);
+
+    let r = shim
+        .http
+        .get(&download)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(r.headers()["etag"], etag.as_str());
+    assert!(r.bytes().await.unwrap().is_empty());
+    // A different validator gets the bytes again.
+    let r = shim
+        .http
+        .get(&download)
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let r = shim.http.delete(&location).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(shim.resources().await.is_empty());
+    expect_error(
+        shim.http.get(&location).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_large_upload_goes_up_in_parts_intact() {
+    // 16 MB: more than three multipart parts.
+    let shim = Shim::start().await;
+    let photo = corpus("j02_elephants_5640x3172_prog.jpg");
+    assert!(photo.len() > 3 * api_shim::store::PART_SIZE);
+    let r = shim
+        .upload(Some(("elephants.jpg", photo.clone())), &[("width", "300")])
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    let stored = shim
+        .s3
+        .get_object()
+        .bucket(&shim.bucket)
+        .key(format!("originals/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.content_type(), Some("image/jpeg"));
+    assert_eq!(stored.body.collect().await.unwrap().into_bytes(), photo);
+}
+
+#[tokio::test]
+async fn list_pages_through_everything_and_filters_by_status() {
+    let shim = Shim::start().await;
+    let photo = corpus("j04_wood_2560x1920.jpg");
+    let mut ids = Vec::new();
+    for _ in 0..7 {
+        let r = shim
+            .upload(Some(("wood.jpg", photo.clone())), &[("width", "64")])
+            .await;
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        ids.push(body(r).await["id"].as_str().unwrap().to_string());
+    }
+    // Three succeed, one fails, the rest stay uploaded.
+    let succeeded: BTreeSet<String> = ids[1..4].iter().cloned().collect();
+    for id in &succeeded {
+        shim.complete(id, photo.clone(), "image/jpeg", "jpeg").await;
+    }
+    shim.patch_status(
+        &ids[5],
+        json!({"phase": Phase::Failed, "reason": "NotAnImage", "message": "not an image"}),
+    )
+    .await;
+
+    let pages = |status: Option<&'static str>, limit: usize| {
+        let shim = &shim;
+        async move {
+            let mut seen = Vec::new();
+            let mut cont: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                let mut q = vec![("limit", limit.to_string())];
+                if let Some(s) = status {
+                    q.push(("status", s.to_string()));
+                }
+                if let Some(c) = &cont {
+                    q.push(("continue", c.clone()));
+                }
+                let r = shim
+                    .http
+                    .get(shim.at("/api/v1/thumbnails"))
+                    .query(&q)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), StatusCode::OK);
+                let page = body(r).await;
+                let items = page["items"].as_array().unwrap();
+                assert!(items.len() <= limit, "page larger than limit: {page}");
+                for it in items {
+                    if let Some(s) = status {
+                        assert_eq!(it["status"], s);
+                    }
+                    seen.push(it["id"].as_str().unwrap().to_string());
+                }
+                pages += 1;
+                cont = page["continue"].as_str().map(String::from);
+                let has_next = page["links"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|l| l["rel"] == "next");
+                assert_eq!(has_next, cont.is_some());
+                if cont.is_none() {
+                    break;
+                }
+                assert!(pages < 20, "pagination does not end");
+            }
+            (seen, pages)
+        }
+    };
+
+    let (all, n) = pages(None, 3).await;
+    assert_eq!(n, 3, "7 items in pages of 3");
+    assert_eq!(all.len(), 7, "no duplicates, nothing missing: {all:?}");
+    assert_eq!(
+        all.iter().cloned().collect::<BTreeSet<_>>(),
+        ids.iter().cloned().collect()
+    );
+
+    let (ok, _) = pages(Some("success"), 2).await;
+    assert_eq!(ok.len(), 3, "{ok:?}");
+    assert_eq!(ok.into_iter().collect::<BTreeSet<_>>(), succeeded);
+    let (failed, _) = pages(Some("error"), 1).await;
+    assert_eq!(failed, [ids[5].clone()]);
+    let (uploaded, _) = pages(Some("uploaded"), 50).await;
+    assert_eq!(uploaded.len(), 3);
+
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails?status=done"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter").await["field"],
+        "status"
+    );
+    for bad in ["0", "501", "x"] {
+        let r = shim
+            .http
+            .get(shim.at(&format!("/api/v1/thumbnails?limit={bad}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter").await["field"],
+            "limit"
+        );
+    }
+}
+
+#[tokio::test]
+async fn oversize_upload_is_413_and_leaves_nothing() {
+    // The cap falls after the first multipart part went up, so the abort path runs.
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.max_upload_bytes = 6 * 1024 * 1024),
+        ..Default::default()
+    })
+    .await;
+    let r = shim
+        .upload(
+            Some(("elephants.jpg", corpus("j02_elephants_5640x3172_prog.jpg"))),
+            &[("width", "64")],
+        )
+        .await;
+    let b = expect_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert!(b["message"].as_str().unwrap().contains("6291456"), "{b}");
+    assert!(shim.objects().await.is_empty());
+    let pending = shim
+        .s3
+        .list_multipart_uploads()
+        .bucket(&shim.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        pending.uploads().is_empty(),
+        "aborted multipart upload left: {pending:?}"
+    );
+    assert!(shim.resources().await.is_empty());
+
+    // Just under the cap passes.
+    let r = shim
+        .upload(
+            Some(("kleiber.jpg", corpus("j01_kleiber_6028x3391.jpg"))),
+            &[("width", "64")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn non_images_are_415() {
+    let shim = Shim::start().await;
+    for (name, bytes) in [
+        ("notes.txt", b"hello, this is not an image at all".to_vec()),
+        ("empty.jpg", Vec::new()),
+        ("MANIFEST.tsv", corpus("MANIFEST.tsv")),
+    ] {
+        let r = shim.upload(Some((name, bytes)), &[("width", "64")]).await;
+        expect_error(
+            r,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
+    }
+    assert!(shim.objects().await.is_empty());
+    assert!(shim.resources().await.is_empty());
+}
+
+#[tokio::test]
+async fn bad_parameters_are_rejected_with_the_field_and_nothing_is_kept() {
+    let shim = Shim::start().await;
+    let photo = corpus("j06_fallenleaf_2560x1600.jpg");
+    for (field, value) in [
+        ("width", "0"),
+        ("width", "8193"),
+        ("height", "tall"),
+        ("quality", "101"),
+        ("fit", "stretch"),
+        ("format", "tiff"),
+        ("colour", "red"),
+    ] {
+        // The parameter after the file: the original is stored first and must go again.
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(photo.clone()).file_name("leaf.jpg"),
+        );
+        form = form.text(field, value);
+        let r = shim
+            .http
+            .post(shim.at("/api/v1/thumbnails"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let b = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter").await;
+        assert_eq!(b["field"], field, "{b}");
+        assert!(
+            shim.objects().await.is_empty(),
+            "{field}={value} left the original"
+        );
+    }
+    // No file at all.
+    let r = shim.upload(None, &[("width", "64")]).await;
+    assert_eq!(
+        expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter").await["field"],
+        "file"
+    );
+    // Not a multipart body.
+    let r = shim
+        .http
+        .post(shim.at("/api/v1/thumbnails"))
+        .json(&json!({"width": 64}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::BAD_REQUEST, "bad_multipart").await;
+    assert!(shim.resources().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_spec_the_crd_refuses_is_422_and_the_original_is_deleted() {
+    // width/height bounds are the shim's; the cross-field CEL rules are the CRD's.
+    let shim = Shim::start().await;
+    let photo = corpus("j05_path_2560x1600.jpg");
+    for fields in [
+        vec![("format", "png"), ("quality", "80"), ("width", "64")],
+        vec![("fit", "cover"), ("width", "64")],
+        vec![("format", "webp")],
+    ] {
+        let r = shim
+            .upload(Some(("path.jpg", photo.clone())), &fields)
+            .await;
+        let b = expect_error(
+            r,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected_by_api_server",
+        )
+        .await;
+        assert!(b["message"].as_str().unwrap().contains("spec"), "{b}");
+    }
+    assert!(
+        shim.objects().await.is_empty(),
+        "originals left: {:?}",
+        shim.objects().await
+    );
+    assert!(shim.resources().await.is_empty());
+}
+
+#[tokio::test]
+async fn unknown_ids_are_404() {
+    let shim = Shim::start().await;
+    for path in [
+        "/api/v1/thumbnails/01aaaaaaaaaaaaaaaaaaaaaaaa",
+        "/api/v1/thumbnails/Not_A_Name",
+    ] {
+        expect_error(
+            shim.http.get(shim.at(path)).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        let dl = shim.at(&format!("{path}/download"));
+        expect_error(
+            shim.http.get(dl).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+        expect_error(
+            shim.http.delete(shim.at(path)).send().await.unwrap(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    let r = shim
+        .http
+        .get(shim.at("/api/v2/whatever"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "no_such_route").await;
+}
+
+#[tokio::test]
+async fn download_before_ready_is_409_and_after_failure_422_with_the_reason() {
+    let shim = Shim::start().await;
+    let r = shim
+        .upload(
+            Some(("gif.gif", corpus("d04_storm_1920x1280.gif"))),
+            &[("height", "64")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    let dl = shim.at(&format!("/api/v1/thumbnails/{id}/download"));
+
+    let b = expect_error(
+        shim.http.get(&dl).send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "not_ready",
+    )
+    .await;
+    assert_eq!(b["status"], "uploaded");
+    shim.patch_status(&id, json!({"phase": Phase::Processing}))
+        .await;
+    let b = expect_error(
+        shim.http.get(&dl).send().await.unwrap(),
+        StatusCode::CONFLICT,
+        "not_ready",
+    )
+    .await;
+    assert_eq!(b["status"], "processing");
+
+    shim.patch_status(
+        &id,
+        json!({"phase": Phase::Failed, "reason": "TooManyPixels", "message": "the image has more pixels than allowed"}),
+    )
+    .await;
+    let b = expect_error(
+        shim.http.get(&dl).send().await.unwrap(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "thumbnail_failed",
+    )
+    .await;
+    assert_eq!(b["status"], "error");
+    assert_eq!(b["reason"], "TooManyPixels");
+    assert!(b["message"]
+        .as_str()
+        .unwrap()
+        .contains("more pixels than allowed"));
+    let view = body(
+        shim.http
+            .get(shim.at(&format!("/api/v1/thumbnails/{id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (view["status"].as_str(), view["reason"].as_str()),
+        (Some("error"), Some("TooManyPixels"))
+    );
+}
+
+#[tokio::test]
+async fn store_down_is_503_and_no_resource_is_created() {
+    let shim = Shim::start_with(Options {
+        store_down: true,
+        ..Default::default()
+    })
+    .await;
+    let r = shim
+        .upload(
+            Some(("wood.jpg", corpus("j04_wood_2560x1920.jpg"))),
+            &[("width", "64")],
+        )
+        .await;
+    expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert!(shim.resources().await.is_empty());
+    let r = shim.http.get(shim.at("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let b = body(r).await;
+    assert_eq!(
+        (b["apiServer"]["ok"].as_bool(), b["store"]["ok"].as_bool()),
+        (Some(true), Some(false))
+    );
+}
+
+#[tokio::test]
+async fn api_server_down_is_503_and_the_original_is_deleted() {
+    let shim = Shim::start_with(Options {
+        api_down: true,
+        ..Default::default()
+    })
+    .await;
+    let r = shim
+        .upload(
+            Some(("wood.jpg", corpus("j04_wood_2560x1920.jpg"))),
+            &[("width", "64")],
+        )
+        .await;
+    expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "api_server_unavailable").await;
+    assert!(shim.objects().await.is_empty(), "original left behind");
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "api_server_unavailable").await;
+    let b = body(shim.http.get(shim.at("/readyz")).send().await.unwrap()).await;
+    assert_eq!(
+        (b["apiServer"]["ok"].as_bool(), b["store"]["ok"].as_bool()),
+        (Some(false), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn probes_metrics_and_docs() {
+    let shim = Shim::start().await;
+    let r = shim.http.get(shim.at("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = shim.http.get(shim.at("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(body(r).await["ready"], true);
+
+    let photo = corpus("j09_storm_1920x1280.jpg");
+    let r = shim
+        .upload(Some(("storm.jpg", photo.clone())), &[("width", "64")])
+        .await;
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    shim.http
+        .get(shim.at(&format!("/api/v1/thumbnails/{id}")))
+        .send()
+        .await
+        .unwrap();
+    let metrics = shim
+        .http
+        .get(shim.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"thumbnail_shim_http_requests_total{method="POST",route="/api/v1/thumbnails",status="202"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"route="/api/v1/thumbnails/{id}",status="200"} 1"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "thumbnail_shim_upload_bytes_total {}",
+            photo.len()
+        )),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("thumbnail_shim_http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    let doc = body(
+        shim.http
+            .get(shim.at("/api/v1/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    for path in [
+        "/api/v1/thumbnails",
+        "/api/v1/thumbnails/{id}",
+        "/api/v1/thumbnails/{id}/download",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    assert!(
+        doc["paths"]["/api/v1/thumbnails"]["post"]["requestBody"]["content"]["multipart/form-data"]
+            .is_object()
+    );
+
+    let r = shim.http.get(shim.at("/swagger-ui/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("../api/v1/openapi.json"));
+    let r = shim
+        .http
+        .get(shim.at("/swagger-ui/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.bytes().await.unwrap().len() > 500_000);
+}
+
+#[tokio::test]
+async fn bearer_tokens_guard_the_api_but_not_probes_or_docs() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.tokens = Some(vec!["sesame".into()])),
+        ..Default::default()
+    })
+    .await;
+    let list = shim.at("/api/v1/thumbnails");
+    let r = shim.http.get(&list).send().await.unwrap();
+    assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = shim
+        .http
+        .get(&list)
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let r = shim
+        .http
+        .get(&list)
+        .bearer_auth("sesame")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for open in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/swagger-ui/",
+    ] {
+        let r = shim.http.get(shim.at(open)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{open}");
+    }
+}
+
+#[tokio::test]
+async fn presigned_downloads_redirect_to_the_store() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.presigned_downloads = true),
+        ..Default::default()
+    })
+    .await;
+    let photo = corpus("p01_astronaut_512x512.png");
+    let r = shim
+        .upload(
+            Some(("a.png", photo.clone())),
+            &[("width", "64"), ("format", "webp")],
+        )
+        .await;
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    shim.complete(&id, photo.clone(), "image/webp", "webp")
+        .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = no_redirects
+        .get(shim.at(&format!("/api/v1/thumbnails/{id}/download")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
+    let target = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(
+        target.starts_with(&common::env("THUMBNAIL_TEST_S3_ENDPOINT")),
+        "{target}"
+    );
+    assert!(target.contains("X-Amz-Signature="), "{target}");
+    let fetched = reqwest::get(&target).await.unwrap();
+    assert_eq!(fetched.status(), StatusCode::OK);
+    assert_eq!(fetched.bytes().await.unwrap(), photo);
+}
+
+#[tokio::test]
+async fn an_upload_over_its_time_limit_is_504_and_leaves_nothing() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.upload_timeout = std::time::Duration::from_millis(30)),
+        ..Default::default()
+    })
+    .await;
+    let r = shim
+        .upload(
+            Some(("elephants.jpg", corpus("j02_elephants_5640x3172_prog.jpg"))),
+            &[("width", "64")],
+        )
+        .await;
+    expect_error(r, StatusCode::GATEWAY_TIMEOUT, "timeout").await;
+    // The cleanup of an interrupted multipart upload runs in the background.
+    for _ in 0..50 {
+        let pending = shim
+            .s3
+            .list_multipart_uploads()
+            .bucket(&shim.bucket)
+            .send()
+            .await
+            .unwrap();
+        if pending.uploads().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let pending = shim
+        .s3
+        .list_multipart_uploads()
+        .bucket(&shim.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        pending.uploads().is_empty(),
+        "multipart upload left: {pending:?}"
+    );
+    assert!(shim.objects().await.is_empty());
+    assert!(shim.resources().await.is_empty());
+}

@@ -1,0 +1,122 @@
+//! Operator configuration: command-line flags, each also readable from the environment
+//! (the Helm chart sets the environment).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// Where resizer runs happen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorKind {
+    /// Kubernetes Jobs (the default, for clusters).
+    Jobs,
+    /// Child processes of the operator running the resizer binary (no cluster needed).
+    Local,
+}
+
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "thumbnail-operator",
+    version,
+    about = "Reconciles Thumbnail resources into resizer Jobs"
+)]
+pub struct Config {
+    /// Namespace to watch; empty watches all namespaces.
+    #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
+    pub namespace: String,
+
+    /// How resizer runs are executed.
+    #[arg(long, env = "THUMBNAIL_EXECUTOR", value_enum, default_value = "jobs")]
+    pub executor: ExecutorKind,
+
+    /// Container image of the resizer (Jobs executor).
+    #[arg(
+        long,
+        env = "RESIZER_IMAGE",
+        default_value = "ghcr.io/thumbnail-operator/resizer:0.1.0"
+    )]
+    pub resizer_image: String,
+
+    /// Image pull policy of the resizer container.
+    #[arg(
+        long,
+        env = "RESIZER_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
+    pub resizer_image_pull_policy: String,
+
+    /// Path of the resizer binary (local executor).
+    #[arg(long, env = "RESIZER_BIN", default_value = "resizer")]
+    pub resizer_bin: PathBuf,
+
+    /// Where the local executor records its runs (invocations, results, logs), so an
+    /// operator restart resumes them.
+    #[arg(
+        long,
+        env = "LOCAL_STATE_DIR",
+        default_value = "/tmp/thumbnail-operator/runs"
+    )]
+    pub local_state_dir: PathBuf,
+
+    /// First retry delay of the local executor in milliseconds (doubles per retry; a
+    /// Job's pod backoff starts at 10 s).
+    #[arg(long, env = "LOCAL_BACKOFF_BASE_MS", default_value_t = 1000)]
+    pub local_backoff_base_ms: u64,
+
+    /// Most resizer runs at once; further Thumbnails wait as Pending/Queued, oldest first.
+    #[arg(long, env = "MAX_RUNNING", default_value_t = 4)]
+    pub max_running: usize,
+
+    /// A run taking longer than this fails (Job activeDeadlineSeconds).
+    #[arg(long, env = "JOB_DEADLINE_SECONDS", default_value_t = 300)]
+    pub job_deadline_seconds: i64,
+
+    /// Finished Jobs are deleted after this long (ttlSecondsAfterFinished).
+    #[arg(long, env = "JOB_TTL_SECONDS", default_value_t = 3600)]
+    pub job_ttl_seconds: i32,
+
+    /// Retries of a run that failed for a transient reason (Job backoffLimit).
+    #[arg(long, env = "JOB_BACKOFF_LIMIT", default_value_t = 3)]
+    pub job_backoff_limit: i32,
+
+    /// Name of the Secret holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the
+    /// resizer Jobs (in each Thumbnail's namespace).
+    #[arg(
+        long,
+        env = "S3_CREDENTIALS_SECRET",
+        default_value = "thumbnail-s3-credentials"
+    )]
+    pub s3_credentials_secret: String,
+
+    /// Bucket for sources that name none, and for every thumbnail.
+    #[arg(long, env = "S3_BUCKET", default_value = "thumbnails")]
+    pub bucket: String,
+
+    /// Base URL of the REST API, used in status.links.
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:8080")]
+    pub public_base_url: String,
+
+    /// Address of /metrics and /healthz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8081")]
+    pub metrics_addr: SocketAddr,
+
+    /// The object store (shared with the resizer and the shim).
+    #[command(flatten)]
+    pub store: resizer::store::StoreConfig,
+
+    /// Limits passed to every resizer run.
+    #[command(flatten)]
+    pub limits: resizer::contract::Limits,
+
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "LOG_JSON", default_value_t = false)]
+    pub log_json: bool,
+}
+
+impl Config {
+    pub fn job_deadline(&self) -> Duration {
+        Duration::from_secs(self.job_deadline_seconds.max(1) as u64)
+    }
+}

@@ -1,0 +1,494 @@
+//! The Thumbnail controller: watches Thumbnails (and the Jobs they own), runs the
+//! resizer once per generation, and writes what happened back into the status.
+//!
+//! Reconcile, for the current generation G:
+//! 1. Finished for G (Succeeded/Failed) -> nothing; wait for a spec change.
+//! 2. A run for G is recorded in status -> observe it: running -> Processing; finished ->
+//!    Succeeded with the output, or Failed with the resizer's reason; gone before its
+//!    result was read -> Failed (JobLost), never a second run.
+//! 3. No run for G -> if a slot is free and this Thumbnail is at the head of the queue
+//!    (oldest first), start the run and record it in status at once; else Pending/Queued.
+//!
+//! Deletion runs a finalizer that removes the produced thumbnails and, when the REST
+//! shim uploaded it, the original.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tokio::sync::Mutex;
+use tracing::{debug, info, warn};
+
+use crate::config::Config;
+use crate::crd::{Phase, Thumbnail, ANNOTATION_SHIM_OWNS_SOURCE};
+use crate::error::{Error, Result};
+use crate::executor::{Executor, RunState};
+use crate::metrics::Metrics;
+use crate::naming::{output_key, run_name};
+use crate::objects::ObjectStore;
+use crate::run::{self, RunOutcome};
+use crate::status::{self, Transition};
+
+/// Finalizer that guards the stored objects' cleanup.
+pub const FINALIZER: &str = "thumbnails.dev/cleanup";
+/// Field manager of the operator's status writes.
+pub const MANAGER: &str = "thumbnail-operator";
+
+/// How often a Thumbnail waiting in the queue looks for a free slot.
+const QUEUE_POLL: Duration = Duration::from_secs(2);
+/// A safety net for runs whose completion event was missed.
+const RUNNING_RECHECK: Duration = Duration::from_secs(60);
+
+/// Shared by all reconciles.
+pub struct Context {
+    pub client: Client,
+    pub config: Config,
+    pub executor: Executor,
+    pub objects: ObjectStore,
+    pub metrics: Metrics,
+    pub recorder: Recorder,
+    /// Serialises the "is a slot free? then start" decision, so concurrent reconciles
+    /// cannot both take the last slot.
+    admission: Mutex<()>,
+    /// Reflector cache of all Thumbnails, for the queue order.
+    thumbnails: Store<Thumbnail>,
+    /// Asks the controller to reconcile a Thumbnail now (the queue's head when a slot frees).
+    pub wake: Option<tokio::sync::mpsc::UnboundedSender<ObjectRef<Thumbnail>>>,
+    /// Consecutive failed reconciles per Thumbnail, for exponential backoff.
+    failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<Thumbnail>, u32>>,
+}
+
+impl Context {
+    pub fn new(
+        client: Client,
+        config: Config,
+        executor: Executor,
+        objects: ObjectStore,
+        metrics: Metrics,
+        thumbnails: Store<Thumbnail>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            config,
+            executor,
+            objects,
+            metrics,
+            admission: Mutex::new(()),
+            thumbnails,
+            failures: Default::default(),
+            wake: None,
+        }
+    }
+
+    /// Publishes a Kubernetes Event for `kubectl describe`. An API server without the
+    /// events API (such as the CRD-only test server) is tolerated: events are a
+    /// courtesy, never a reason to fail a reconcile.
+    async fn event(&self, thumb: &Thumbnail, type_: EventType, reason: &str, note: String) {
+        let ev = KubeEvent {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &thumb.object_ref(&())).await {
+            debug!(error = %e, "event not recorded");
+        }
+    }
+}
+
+/// Runs the controller until a shutdown signal.
+pub async fn run(
+    client: Client,
+    config: Config,
+    executor: Executor,
+    objects: ObjectStore,
+    metrics: Metrics,
+) {
+    let thumbs: Api<Thumbnail> = scoped(&client, &config.namespace);
+    let controller = Controller::new(thumbs, watcher::Config::default().any_semantic());
+    // Reconciles triggered by the controller itself: the head of the queue when a slot
+    // frees up (instead of waiting for its next poll), and, for executors whose runs
+    // are not API objects, the owner of a run that finished.
+    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
+    let wakes = tokio_stream::wrappers::UnboundedReceiverStream::new(wake_rx);
+    let controller = match executor.take_completions() {
+        Some(completions) => {
+            let completions = tokio_stream::wrappers::UnboundedReceiverStream::new(completions);
+            controller.reconcile_on(futures::stream::select(wakes, completions))
+        }
+        None => {
+            // A Job's status change triggers its owner through the watch of owned Jobs.
+            let jobs: Api<Job> = scoped(&client, &config.namespace);
+            let selector = format!("{}={MANAGER}", crate::executor::jobs::LABEL_MANAGED_BY);
+            controller
+                .owns(jobs, watcher::Config::default().labels(&selector))
+                .reconcile_on(wakes)
+        }
+    };
+    let mut ctx = Context::new(
+        client,
+        config,
+        executor,
+        objects,
+        metrics,
+        controller.store(),
+    );
+    ctx.wake = Some(wake_tx);
+    let ctx = Arc::new(ctx);
+    controller
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            match res {
+                Ok((obj, _)) => debug!(thumbnail = %obj, "reconciled"),
+                Err(e) => debug!(error = %e, "reconcile failed"),
+            }
+        })
+        .await;
+}
+
+fn scoped<K>(client: &Client, namespace: &str) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    if namespace.is_empty() {
+        Api::all(client.clone())
+    } else {
+        Api::namespaced(client.clone(), namespace)
+    }
+}
+
+pub async fn reconcile(thumb: Arc<Thumbnail>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.metrics.reconciles.inc();
+    let started = std::time::Instant::now();
+    let ns = thumb.namespace().unwrap_or_default();
+    let key = ObjectRef::from_obj(thumb.as_ref());
+    let api: Api<Thumbnail> = Api::namespaced(ctx.client.clone(), &ns);
+    let result = finalizer(&api, FINALIZER, thumb, |event| async {
+        match event {
+            Finalizer::Apply(t) => apply(&t, &ctx).await,
+            Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
+        }
+    })
+    .await
+    .map_err(Error::from);
+    ctx.metrics
+        .reconcile_duration
+        .observe(started.elapsed().as_secs_f64());
+    if result.is_ok() {
+        ctx.failures.lock().expect("lock").remove(&key);
+    }
+    result
+}
+
+pub fn error_policy(thumb: Arc<Thumbnail>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.error(error.metric_label());
+    warn!(thumbnail = %thumb.name_any(), namespace = ?thumb.namespace(), %error, "reconcile failed");
+    let attempt = {
+        let mut failures = ctx.failures.lock().expect("lock");
+        let n = failures
+            .entry(ObjectRef::from_obj(thumb.as_ref()))
+            .or_insert(0);
+        *n += 1;
+        *n - 1
+    };
+    match error.retry_after(attempt) {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    }
+}
+
+async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
+    let generation = thumb.metadata.generation.unwrap_or(0);
+    let status = thumb.status.clone().unwrap_or_default();
+    let current = status.observed_generation == Some(generation);
+
+    if current && status.phase.is_some_and(Phase::is_terminal) {
+        return Ok(Action::await_change());
+    }
+    let run = run_name(thumb);
+    if current && status.job_name.as_deref() == Some(run.as_str()) {
+        return observe(thumb, &run, ctx).await;
+    }
+    // The spec changed: the previous generation's run is stopped if it still runs, and
+    // its thumbnail is removed — the new one replaces it, and status no longer points
+    // at it. (Keys are per generation, so the new run never overwrites the old object.)
+    if let (Some(old_run), Some(old_generation)) = (&status.job_name, status.observed_generation) {
+        if old_generation != generation {
+            ctx.executor.stop(thumb, old_run).await?;
+            let old = status
+                .output
+                .as_ref()
+                .map(|o| (o.bucket.clone(), o.key.clone()));
+            let (bucket, key) =
+                old.unwrap_or_else(|| (output_bucket(ctx), output_key(thumb, old_generation)));
+            ctx.objects.delete(&bucket, &key).await?;
+        }
+    }
+    admit(thumb, &run, ctx).await
+}
+
+/// Starts the run when a slot is free and `thumb` is at the head of the queue.
+async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
+    let invocation = match run::invocation(thumb, &ctx.config) {
+        Ok(i) => i,
+        Err(Error::Invalid(message)) => {
+            let failed = Transition::Failed {
+                run_name: None,
+                reason: "InvalidSpec".into(),
+                message,
+            };
+            write_status(thumb, &failed, ctx).await?;
+            return Ok(Action::await_change());
+        }
+        Err(e) => return Err(e),
+    };
+    let _slot = ctx.admission.lock().await;
+    let running = ctx.executor.active().await?;
+    ctx.metrics.runs_active.set(running as i64);
+    let cap = ctx.config.max_running.max(1);
+    let position = queue_position(thumb, &ctx.thumbnails.state());
+    ctx.metrics
+        .queue_length
+        .set(queue_length(&ctx.thumbnails.state()) as i64);
+    if running + position > cap {
+        let queued = Transition::Queued {
+            position: (running + position).saturating_sub(cap),
+            running,
+            cap,
+        };
+        // Rewritten only when the numbers change, to spare the API server.
+        if thumb.status.as_ref().and_then(|s| s.reason.as_deref()) != Some(status::reason::QUEUED)
+            || thumb.status.as_ref().and_then(|s| s.message.clone())
+                != status::next(thumb, &queued, "", Timestamp::now()).message
+        {
+            write_status(thumb, &queued, ctx).await?;
+        }
+        return Ok(Action::requeue(QUEUE_POLL));
+    }
+    ctx.executor.launch(thumb, run, &invocation).await?;
+    // Recorded at once: a run that later disappears (a Job's TTL) is never started again.
+    write_status(
+        thumb,
+        &Transition::Processing {
+            run_name: run.into(),
+        },
+        ctx,
+    )
+    .await?;
+    info!(thumbnail = %thumb.name_any(), run, "resizer started");
+    ctx.event(
+        thumb,
+        EventType::Normal,
+        "Started",
+        format!("resizer {run} started"),
+    )
+    .await;
+    Ok(Action::requeue(RUNNING_RECHECK))
+}
+
+async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
+    let transition = match ctx.executor.observe(thumb, run).await? {
+        RunState::Running => {
+            if thumb.status.as_ref().and_then(|s| s.phase) != Some(Phase::Processing) {
+                write_status(thumb, &Transition::Processing { run_name: run.into() }, ctx).await?;
+            }
+            return Ok(Action::requeue(RUNNING_RECHECK));
+        }
+        RunState::Absent => Transition::Failed {
+            run_name: Some(run.into()),
+            reason: status::reason::JOB_LOST.into(),
+            message: format!(
+                "resizer {run} was removed before its result was read; edit the spec (or delete and re-create the Thumbnail) to try again"
+            ),
+        },
+        RunState::Finished(RunOutcome::Succeeded(output)) => {
+            Transition::Succeeded { run_name: run.into(), output }
+        }
+        RunState::Finished(RunOutcome::Failed { reason, message }) => {
+            Transition::Failed { run_name: Some(run.into()), reason, message }
+        }
+    };
+    let took = thumb
+        .status
+        .as_ref()
+        .and_then(|s| s.start_time.as_ref())
+        .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok());
+    let written = write_status(thumb, &transition, ctx).await?;
+    wake_queue_head(thumb, ctx);
+    let phase = written.phase.unwrap_or_default();
+    let reason = written.reason.clone().unwrap_or_default();
+    ctx.metrics.finished(phase.as_str(), &reason, took);
+    let note = written.message.clone().unwrap_or_default();
+    match phase {
+        Phase::Succeeded => {
+            info!(thumbnail = %thumb.name_any(), run, "thumbnail stored");
+            ctx.event(thumb, EventType::Normal, "Succeeded", note).await;
+        }
+        _ => {
+            warn!(thumbnail = %thumb.name_any(), run, %reason, "thumbnail failed");
+            ctx.event(thumb, EventType::Warning, &reason, note).await;
+        }
+    }
+    Ok(Action::await_change())
+}
+
+async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
+    let bucket = output_bucket(ctx);
+    let mut keys: Vec<(String, String)> = Vec::new();
+    if let Some(output) = thumb.status.as_ref().and_then(|s| s.output.as_ref()) {
+        keys.push((output.bucket.clone(), output.key.clone()));
+    }
+    // A run in flight may still store its output: remove that key too.
+    keys.push((
+        bucket.clone(),
+        output_key(thumb, thumb.metadata.generation.unwrap_or(0)),
+    ));
+    if let Some(g) = thumb.status.as_ref().and_then(|s| s.observed_generation) {
+        keys.push((bucket.clone(), output_key(thumb, g)));
+    }
+    let shim_owns_source = thumb
+        .annotations()
+        .get(ANNOTATION_SHIM_OWNS_SOURCE)
+        .is_some_and(|v| v == "true");
+    if shim_owns_source {
+        let src = &thumb.spec.source.s3;
+        keys.push((
+            src.bucket.clone().unwrap_or_else(|| bucket.clone()),
+            src.key.clone(),
+        ));
+    }
+    keys.sort();
+    keys.dedup();
+    if let Some(run) = thumb.status.as_ref().and_then(|s| s.job_name.clone()) {
+        ctx.executor.stop(thumb, &run).await?;
+    }
+    for (bucket, key) in &keys {
+        if let Err(e) = ctx.objects.delete(bucket, key).await {
+            // Deletion waits for the store; nothing is lost, and the user sees why.
+            let message = format!(
+                "deleting s3://{bucket}/{key} failed ({e}); the Thumbnail is kept until the object store answers and cleanup succeeds"
+            );
+            let blocked = status::with_cleanup(thumb, Some(&message), Timestamp::now());
+            patch_status(thumb, &blocked, ctx).await?;
+            ctx.event(
+                thumb,
+                EventType::Warning,
+                status::reason::STORE_UNAVAILABLE,
+                message,
+            )
+            .await;
+            return Err(e);
+        }
+    }
+    info!(thumbnail = %thumb.name_any(), objects = keys.len(), "cleaned up");
+    Ok(Action::await_change())
+}
+
+fn output_bucket(ctx: &Context) -> String {
+    ctx.config.bucket.clone()
+}
+
+/// A slot is free: reconcile the oldest waiting Thumbnails now rather than at their
+/// next poll. (Only the cap's worth: the rest keep waiting, so the order holds.)
+fn wake_queue_head(finished: &Thumbnail, ctx: &Context) {
+    let Some(wake) = &ctx.wake else { return };
+    let mut waiting: Vec<Arc<Thumbnail>> = ctx
+        .thumbnails
+        .state()
+        .into_iter()
+        .filter(|t| wants_run(t) && t.metadata.uid != finished.metadata.uid)
+        .collect();
+    waiting.sort_by_key(|t| queue_key(t));
+    for t in waiting.iter().take(ctx.config.max_running.max(1)) {
+        let _ = wake.send(ObjectRef::from_obj(t.as_ref()));
+    }
+}
+
+/// Queue order: oldest first, then by namespace and name.
+fn queue_key(t: &Thumbnail) -> (Option<Timestamp>, Option<String>, String) {
+    (
+        t.metadata.creation_timestamp.clone().map(|t| t.0),
+        t.namespace(),
+        t.name_any(),
+    )
+}
+
+/// Position of `thumb` among the Thumbnails waiting for a run, oldest first (1-based).
+fn queue_position(thumb: &Thumbnail, all: &[Arc<Thumbnail>]) -> usize {
+    let me = queue_key(thumb);
+    1 + all
+        .iter()
+        .filter(|t| wants_run(t) && queue_key(t) < me && t.metadata.uid != thumb.metadata.uid)
+        .count()
+}
+
+fn queue_length(all: &[Arc<Thumbnail>]) -> usize {
+    all.iter().filter(|t| wants_run(t)).count()
+}
+
+/// Waiting for a run of its current generation (not started, not finished, not deleted).
+fn wants_run(t: &Thumbnail) -> bool {
+    if t.metadata.deletion_timestamp.is_some() {
+        return false;
+    }
+    let s = t.status.clone().unwrap_or_default();
+    s.observed_generation != t.metadata.generation
+        || s.phase.is_none()
+        || s.phase == Some(Phase::Pending)
+}
+
+async fn write_status(
+    thumb: &Thumbnail,
+    transition: &Transition,
+    ctx: &Context,
+) -> Result<crate::crd::ThumbnailStatus> {
+    let next = status::next(
+        thumb,
+        transition,
+        &ctx.config.public_base_url,
+        Timestamp::now(),
+    );
+    patch_status(thumb, &next, ctx).await?;
+    Ok(next)
+}
+
+async fn patch_status(
+    thumb: &Thumbnail,
+    status: &crate::crd::ThumbnailStatus,
+    ctx: &Context,
+) -> Result<()> {
+    let api: Api<Thumbnail> =
+        Api::namespaced(ctx.client.clone(), &thumb.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": "thumbnails.dev/v1alpha1",
+        "kind": "Thumbnail",
+        "status": status,
+    });
+    api.patch_status(
+        &thumb.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

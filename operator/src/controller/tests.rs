@@ -1,0 +1,790 @@
+//! Reconcile scenarios against a mocked Kubernetes API (tower-test), in the manner of
+//! kube-rs's controller-rs: each scenario answers the requests one reconcile makes, in
+//! order, and asserts each request's method, path and body. A request the scenario
+//! does not expect, or one missing, fails the test.
+//!
+//! Jobs, Pods and Events are only served by a full kube-apiserver, so they are mocked
+//! here; everything the controller does with Thumbnails alone is also tested against
+//! the real CRD API server (tests/controller_api.rs).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Method, Request, Response, StatusCode};
+use k8s_openapi::api::batch::v1::Job;
+use kube::client::Body;
+use kube::runtime::reflector;
+use kube::runtime::watcher;
+use kube::Client;
+use serde_json::{json, Value};
+
+use super::{reconcile, Context, FINALIZER};
+use crate::config::Config;
+use crate::crd::{Phase, Thumbnail};
+use crate::executor::jobs::JobExecutor;
+use crate::executor::Executor;
+use crate::metrics::Metrics;
+use crate::objects::ObjectStore;
+use clap::Parser;
+
+type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+
+const NS: &str = "media";
+const THUMBS: &str = "/apis/thumbnails.dev/v1alpha1/namespaces/media/thumbnails";
+const JOBS: &str = "/apis/batch/v1/namespaces/media/jobs";
+
+/// The API server side of a scenario.
+struct ApiServer(Handle);
+
+/// One request the controller made, with its parsed body.
+struct Seen {
+    method: Method,
+    path: String,
+    query: String,
+    body: Value,
+}
+
+impl ApiServer {
+    /// Waits for the next request, answers it with `status` and `response`, returns it.
+    /// Event writes are answered and skipped: events are a courtesy the controller
+    /// must not depend on (404 here, as on the CRD-only test server).
+    async fn answer(&mut self, status: StatusCode, response: Value) -> Seen {
+        loop {
+            let (request, send) =
+                tokio::time::timeout(Duration::from_secs(5), self.0.next_request())
+                    .await
+                    .expect("the controller made no further request within 5 s")
+                    .expect("the client was dropped");
+            let method = request.method().clone();
+            let path = request.uri().path().to_string();
+            let query = request.uri().query().unwrap_or_default().to_string();
+            // Every call the controller makes must be granted by the chart's RBAC,
+            // whose one source of truth is crate::rbac.
+            let (group, resource, verb) =
+                crate::rbac::request_permission(method.as_str(), &path, &query)
+                    .unwrap_or_else(|| panic!("unrecognised API request {method} {path}"));
+            assert!(
+                crate::rbac::allows(crate::rbac::OPERATOR, &group, &resource, &verb),
+                "{method} {path} needs {verb} on {group}/{resource}, which rbac::OPERATOR does not grant"
+            );
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            let body = if bytes.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_slice(&bytes).unwrap()
+            };
+            if path.contains("/events") {
+                send.send_response(
+                    Response::builder()
+                        .status(404)
+                        .body(Body::from(
+                            json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "the server could not find the requested resource"})
+                                .to_string()
+                                .into_bytes(),
+                        ))
+                        .unwrap(),
+                );
+                continue;
+            }
+            send.send_response(
+                Response::builder()
+                    .status(status)
+                    .body(Body::from(response.to_string().into_bytes()))
+                    .unwrap(),
+            );
+            return Seen {
+                method,
+                path,
+                query,
+                body,
+            };
+        }
+    }
+
+    /// Asserts that no further (non-event) request comes.
+    async fn expect_silence(&mut self) {
+        if let Ok(Some((request, _))) =
+            tokio::time::timeout(Duration::from_millis(300), self.0.next_request()).await
+        {
+            if !request.uri().path().contains("/events") {
+                panic!("unexpected request {} {}", request.method(), request.uri());
+            }
+        }
+    }
+}
+
+fn config(max_running: usize) -> Config {
+    Config::parse_from([
+        "thumbnail-operator",
+        "--bucket",
+        "thumbs",
+        "--max-running",
+        &max_running.to_string(),
+        "--public-base-url",
+        "https://thumbs.example",
+        "--resizer-image",
+        "registry.example/resizer:1.2.3",
+        "--s3-endpoint",
+        "http://127.0.0.1:9",
+    ])
+}
+
+/// A context on a mocked API server; `others` fill the controller's Thumbnail cache
+/// (the queue order).
+async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, ApiServer) {
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let config = config(max_running);
+    let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
+    let objects = ObjectStore::from_client(config.store.client(credentials));
+    let (reader, mut writer) = reflector::store::<Thumbnail>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for t in others {
+        writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
+    let ctx = Context::new(
+        client,
+        config,
+        executor,
+        objects,
+        Metrics::default(),
+        reader,
+    );
+    (Arc::new(ctx), ApiServer(handle))
+}
+
+fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
+    let mut obj = json!({
+        "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+        "metadata": {"name": name, "namespace": NS, "uid": format!("uid-{name}"), "generation": generation,
+                     "creationTimestamp": created, "finalizers": [FINALIZER]},
+        "spec": {"source": {"s3": {"bucket": "uploads", "key": format!("originals/{name}.jpg")}},
+                 "width": 256, "fit": "inside", "format": "webp", "quality": 70}
+    });
+    if let Some(s) = status {
+        obj["status"] = s;
+    }
+    serde_json::from_value(obj).unwrap()
+}
+
+/// A valid Thumbnail body, for answers whose content the controller does not use.
+fn any_thumbnail() -> Value {
+    serde_json::to_value(thumbnail("cat", 1, "2026-11-28T10:00:00Z", None)).unwrap()
+}
+
+fn job(name: &str, status: Value) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "Job",
+           "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "thumbnail-operator"}},
+           "spec": {"template": {"spec": {"containers": [{"name": "resizer", "image": "x"}]}}},
+           "status": status})
+}
+
+fn job_list(items: Vec<Value>) -> Value {
+    json!({"apiVersion": "batch/v1", "kind": "JobList", "metadata": {"resourceVersion": "1"}, "items": items})
+}
+
+fn pod_list(exit_code: i32, message: &str, reason: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [{
+        "metadata": {"name": "p1", "namespace": NS, "creationTimestamp": "2026-11-28T10:00:00Z"},
+        "status": {"containerStatuses": [{"name": "resizer", "image": "x", "imageID": "", "ready": false,
+            "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}}}]}
+    }]})
+}
+
+/// Runs one reconcile against the scenario `server`, returning the Action's debug text.
+async fn run_reconcile<F, Fut>(
+    thumb: Thumbnail,
+    ctx: Arc<Context>,
+    server: ApiServer,
+    scenario: F,
+) -> crate::Result<kube::runtime::controller::Action>
+where
+    F: FnOnce(ApiServer) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let verifier = tokio::spawn(scenario(server));
+    let result = tokio::time::timeout(Duration::from_secs(10), reconcile(Arc::new(thumb), ctx))
+        .await
+        .expect("reconcile finished");
+    verifier.await.expect("scenario assertions hold");
+    result
+}
+
+fn status_of(seen: &Seen) -> &Value {
+    &seen.body["status"]
+}
+
+#[tokio::test]
+async fn new_thumbnail_gets_a_finalizer_first() {
+    let (ctx, server) = context(4, &[]).await;
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    thumb.metadata.finalizers = None;
+    let with_finalizer =
+        serde_json::to_value(thumbnail("cat", 1, "2026-11-28T10:00:00Z", None)).unwrap();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let seen = s.answer(StatusCode::OK, with_finalizer).await;
+        assert_eq!(seen.method, Method::PATCH);
+        assert_eq!(seen.path, format!("{THUMBS}/cat"));
+        assert_eq!(seen.body[1]["path"], "/metadata/finalizers");
+        assert_eq!(seen.body[1]["value"], json!([FINALIZER]));
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn new_thumbnail_gets_a_job_and_processing_status() {
+    let (ctx, server) = context(4, &[]).await;
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&thumb);
+    let run2 = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        // 1. count running Jobs (the cap)
+        let list = s.answer(StatusCode::OK, job_list(vec![])).await;
+        assert_eq!(
+            (list.method, list.path.as_str()),
+            (Method::GET, "/apis/batch/v1/jobs")
+        );
+        assert!(
+            list.query
+                .contains("labelSelector=app.kubernetes.io%2Fmanaged-by%3Dthumbnail-operator"),
+            "{}",
+            list.query
+        );
+        // 2. server-side apply of the Job
+        let applied = s.answer(StatusCode::CREATED, job(&run2, json!({}))).await;
+        assert_eq!(applied.method, Method::PATCH);
+        assert_eq!(applied.path, format!("{JOBS}/{run2}"));
+        assert!(
+            applied.query.contains("fieldManager=thumbnail-operator")
+                && applied.query.contains("force=true")
+        );
+        let job: Job = serde_json::from_value(applied.body.clone()).unwrap();
+        assert_job_is_hardened(&job, &run2);
+        // 3. status: Processing with the Job recorded at once
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.method, Method::PATCH);
+        assert_eq!(st.path, format!("{THUMBS}/cat/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Processing");
+        assert_eq!(status["jobName"], run2.as_str());
+        assert_eq!(status["observedGeneration"], 1);
+        assert_eq!(status["conditions"][0]["type"], "Ready");
+        assert_eq!(status["conditions"][0]["reason"], "JobRunning");
+        assert!(status["startTime"].is_string());
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert!(run.starts_with("cat-g1-"));
+}
+
+fn assert_job_is_hardened(job: &Job, run: &str) {
+    assert_eq!(job.metadata.name.as_deref(), Some(run));
+    let owner = &job.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+        ("Thumbnail", "cat", "uid-cat")
+    );
+    assert_eq!(owner.controller, Some(true));
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!(spec.backoff_limit, Some(3));
+    assert_eq!(spec.active_deadline_seconds, Some(300));
+    assert_eq!(spec.ttl_seconds_after_finished, Some(3600));
+    let rules = &spec.pod_failure_policy.as_ref().unwrap().rules;
+    assert_eq!(rules[0].action, "FailJob");
+    assert_eq!(
+        rules[0].on_exit_codes.as_ref().unwrap().values,
+        vec![crate::run::EXIT_PERMANENT]
+    );
+    assert_eq!(rules[1].action, "Ignore");
+    let pod = spec.template.spec.as_ref().unwrap();
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.automount_service_account_token, Some(false));
+    let psc = pod.security_context.as_ref().unwrap();
+    assert_eq!(psc.run_as_non_root, Some(true));
+    assert_eq!(
+        psc.seccomp_profile.as_ref().unwrap().type_,
+        "RuntimeDefault"
+    );
+    let c = &pod.containers[0];
+    assert_eq!(c.image.as_deref(), Some("registry.example/resizer:1.2.3"));
+    let sc = c.security_context.as_ref().unwrap();
+    assert_eq!(sc.read_only_root_filesystem, Some(true));
+    assert_eq!(sc.allow_privilege_escalation, Some(false));
+    assert_eq!(
+        sc.capabilities.as_ref().unwrap().drop.as_deref(),
+        Some(&["ALL".to_string()][..])
+    );
+    assert!(c
+        .resources
+        .as_ref()
+        .unwrap()
+        .limits
+        .as_ref()
+        .unwrap()
+        .contains_key("memory"));
+    let env = c.env.as_ref().unwrap();
+    let secret = env
+        .iter()
+        .find(|e| e.name == "AWS_SECRET_ACCESS_KEY")
+        .expect("credentials from the Secret");
+    assert!(secret.value.is_none());
+    assert_eq!(
+        secret
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .name,
+        "thumbnail-s3-credentials"
+    );
+    // The resizer is told where to read and write, in its own words.
+    let args = c.args.as_ref().unwrap().join(" ");
+    assert!(
+        args.contains("originals/cat.jpg") && args.contains("uploads"),
+        "{args}"
+    );
+    assert!(args.contains("thumbnails/media/cat/"), "{args}");
+}
+
+fn processing(run: &str) -> Value {
+    json!({"phase": "Processing", "observedGeneration": 1, "jobName": run, "startTime": "2026-11-28T10:00:05Z",
+           "conditions": [{"type": "Ready", "status": "False", "reason": "JobRunning", "message": "m",
+                           "lastTransitionTime": "2026-11-28T10:00:05Z", "observedGeneration": 1}]})
+}
+
+#[tokio::test]
+async fn running_job_changes_nothing() {
+    let (ctx, server) = context(4, &[]).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let r = run.clone();
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        // One failed pod retried by the Job controller is still "running" to us.
+        let get = s
+            .answer(StatusCode::OK, job(&r, json!({"active": 1, "failed": 1})))
+            .await;
+        assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{r}")));
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(60))
+        )
+    );
+}
+
+#[tokio::test]
+async fn succeeded_job_writes_output_and_links() {
+    let (ctx, server) = context(4, &[]).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let key = crate::naming::output_key(&thumb, 1);
+    let result = crate::run::tests_support::success_json("thumbs", &key, 256, 171, 12345);
+    let r = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let done = job(
+            &r,
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        );
+        s.answer(StatusCode::OK, done).await;
+        let pods = s
+            .answer(StatusCode::OK, pod_list(0, &result, "Completed"))
+            .await;
+        assert_eq!(pods.path, "/api/v1/namespaces/media/pods");
+        assert!(
+            pods.query
+                .contains(&format!("batch.kubernetes.io%2Fjob-name%3D{r}")),
+            "{}",
+            pods.query
+        );
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Succeeded");
+        assert_eq!(status["output"]["width"], 256);
+        assert_eq!(status["output"]["height"], 171);
+        assert_eq!(status["output"]["bytes"], 12345);
+        assert_eq!(status["output"]["key"], key.as_str());
+        assert_eq!(status["conditions"][0]["status"], "True");
+        assert_eq!(status["links"][1]["rel"], "download");
+        assert_eq!(
+            status["links"][1]["href"],
+            "https://thumbs.example/api/v1/thumbnails/cat/download"
+        );
+        assert_eq!(status["startTime"], "2026-11-28T10:00:05Z");
+        assert!(status["completionTime"].is_string());
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn permanent_failure_fails_without_a_new_job() {
+    let (ctx, server) = context(4, &[]).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let result =
+        crate::run::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
+    let r = run.clone();
+    let written = Arc::new(std::sync::Mutex::new(Value::Null));
+    let w = written.clone();
+    run_reconcile(thumb.clone(), ctx.clone(), server, |mut s| async move {
+        let failed = job(&r, json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]}));
+        s.answer(StatusCode::OK, failed).await;
+        s.answer(StatusCode::OK, pod_list(crate::run::EXIT_PERMANENT, &result, "Error")).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st).clone();
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["reason"], "NotAnImage");
+        assert_eq!(status["message"], "originals/cat.jpg is not an image");
+        *w.lock().unwrap() = status;
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+
+    // Reconciled again (a resync, a restart): nothing happens until the spec changes.
+    let mut failed = thumb;
+    failed.status = Some(serde_json::from_value(written.lock().unwrap().clone()).unwrap());
+    let (ctx, server) = context(4, &[]).await;
+    let action = run_reconcile(failed, ctx, server, |mut s| async move {
+        s.expect_silence().await
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{action:?}"),
+        format!("{:?}", kube::runtime::controller::Action::await_change())
+    );
+}
+
+#[tokio::test]
+async fn api_errors_are_retried_with_growing_backoff() {
+    let (ctx, server) = context(4, &[]).await;
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let err = run_reconcile(thumb.clone(), ctx.clone(), server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 503, "reason": "ServiceUnavailable", "message": "etcd is down"});
+        s.answer(StatusCode::SERVICE_UNAVAILABLE, status).await;
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.metric_label(), "kube");
+    let thumb = Arc::new(thumb);
+    let first = super::error_policy(thumb.clone(), &err, ctx.clone());
+    let second = super::error_policy(thumb.clone(), &err, ctx.clone());
+    let third = super::error_policy(thumb, &err, ctx);
+    use kube::runtime::controller::Action;
+    assert_eq!(
+        format!("{first:?}"),
+        format!("{:?}", Action::requeue(Duration::from_secs(1)))
+    );
+    assert_eq!(
+        format!("{second:?}"),
+        format!("{:?}", Action::requeue(Duration::from_secs(2)))
+    );
+    assert_eq!(
+        format!("{third:?}"),
+        format!("{:?}", Action::requeue(Duration::from_secs(4)))
+    );
+}
+
+#[tokio::test]
+async fn cap_reached_queues_the_thumbnail() {
+    let older = thumbnail("older", 1, "2026-11-28T09:00:00Z", None);
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let (ctx, server) = context(2, &[older, thumb.clone()]).await;
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        // One Job runs, one slot is free, but an older Thumbnail waits ahead of this one.
+        let running = job("other-g1-1", json!({"active": 1}));
+        let finished = job(
+            "done-g1-2",
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        );
+        s.answer(StatusCode::OK, job_list(vec![running, finished]))
+            .await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/cat/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Pending");
+        assert_eq!(status["reason"], "Queued");
+        assert_eq!(
+            status["message"],
+            "waiting for a resizer slot: 1 of 2 running, this one is number 1 in the queue"
+        );
+        assert!(status.get("jobName").is_none());
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(2))
+        )
+    );
+}
+
+#[tokio::test]
+async fn oldest_waiting_thumbnail_takes_the_free_slot() {
+    let thumb = thumbnail("older", 1, "2026-11-28T09:00:00Z", None);
+    let newer = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let (ctx, server) = context(2, &[thumb.clone(), newer]).await;
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(
+            StatusCode::OK,
+            job_list(vec![job("other-g1-1", json!({"active": 1}))]),
+        )
+        .await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("older-g1-x", json!({})))
+            .await;
+        assert!(applied.path.starts_with(&format!("{JOBS}/older-g1-")));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn job_removed_before_its_result_was_read_is_not_recreated() {
+    let (ctx, server) = context(4, &[]).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let r = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "jobs.batch not found"});
+        let get = s.answer(StatusCode::NOT_FOUND, not_found).await;
+        assert_eq!(get.path, format!("{JOBS}/{r}"));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Failed");
+        assert_eq!(status_of(&st)["reason"], "JobLost");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn phases_map_to_seed_words_in_status_links() {
+    // Guard for the shim: Processing status never offers a download.
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let st = crate::status::next(
+        &thumb,
+        &crate::status::Transition::Processing {
+            run_name: "r".into(),
+        },
+        "https://thumbs.example",
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    assert_eq!(st.phase, Some(Phase::Processing));
+    assert!(st.links.iter().all(|l| l.rel != "download"));
+}
+
+/// A context whose object store is the real test S3 server (or `endpoint`).
+async fn context_with_store(
+    endpoint: Option<&str>,
+) -> (Arc<Context>, ApiServer, crate::testing::S3Env) {
+    let s3 = crate::testing::S3Env::from_env();
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let mut config = config(4);
+    config.store.endpoint = endpoint.unwrap_or(&s3.endpoint).to_string();
+    let credentials =
+        aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
+    let objects = ObjectStore::from_client(config.store.client(credentials));
+    let (reader, _writer) = reflector::store::<Thumbnail>();
+    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
+    let ctx = Context::new(
+        client,
+        config,
+        executor,
+        objects,
+        Metrics::default(),
+        reader,
+    );
+    (Arc::new(ctx), ApiServer(handle), s3)
+}
+
+fn succeeded(run: &str, bucket: &str, key: &str) -> Value {
+    json!({"phase": "Succeeded", "observedGeneration": 1, "jobName": run,
+           "output": {"bucket": bucket, "key": key, "width": 256, "height": 171, "format": "webp",
+                      "contentType": "image/webp", "bytes": 4}})
+}
+
+fn not_found() -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "not found"})
+}
+
+#[tokio::test]
+async fn spec_change_renders_again_and_removes_the_old_thumbnail() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = s3.new_bucket("genbump").await;
+    let gen1 = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let old_run = crate::naming::run_name(&gen1);
+    let old_key = crate::naming::output_key(&gen1, 1);
+    s3.put(&bucket, &old_key, b"old!".to_vec()).await;
+    let mut thumb = thumbnail(
+        "cat",
+        2,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&old_run, &bucket, &old_key)),
+    );
+    thumb.spec.width = Some(64);
+    let new_run = crate::naming::run_name(&thumb);
+    assert_ne!(new_run, old_run);
+    let (o, n) = (old_run.clone(), new_run.clone());
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        // The old Job (if TTL has not removed it yet) is deleted, in the background.
+        let del = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+        assert_eq!(
+            (del.method, del.path),
+            (Method::DELETE, format!("{JOBS}/{o}"))
+        );
+        assert_eq!(del.body["propagationPolicy"], "Background");
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let applied = s.answer(StatusCode::CREATED, job(&n, json!({}))).await;
+        assert_eq!(applied.path, format!("{JOBS}/{n}"));
+        let args = applied.body["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+        assert!(
+            args.contains("--width=64") && args.contains("-g2."),
+            "{args}"
+        );
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(
+            (
+                status["phase"].as_str(),
+                status["observedGeneration"].as_i64()
+            ),
+            (Some("Processing"), Some(2))
+        );
+        assert!(
+            status.get("output").is_none(),
+            "the old output is no longer advertised"
+        );
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert!(
+        !s3.exists(&bucket, &old_key).await,
+        "the old generation's thumbnail is removed"
+    );
+}
+
+#[tokio::test]
+async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = s3.new_bucket("delete").await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let key = crate::naming::output_key(&probe, 1);
+    s3.put(&bucket, &key, b"thumb".to_vec()).await;
+    s3.put(&bucket, "originals/cat.jpg", b"original".to_vec())
+        .await;
+    s3.put(&bucket, "originals/keep.jpg", b"someone else's".to_vec())
+        .await;
+    let mut thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&run, &bucket, &key)),
+    );
+    thumb.spec.source.s3.bucket = Some(bucket.clone());
+    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    thumb.metadata.annotations = Some(
+        [(
+            crate::crd::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    let r = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let del = s.answer(StatusCode::OK, job(&r, json!({}))).await;
+        assert_eq!(
+            (del.method, del.path),
+            (Method::DELETE, format!("{JOBS}/{r}"))
+        );
+        let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(
+            (fin.method, fin.path),
+            (Method::PATCH, format!("{THUMBS}/cat"))
+        );
+        assert_eq!(fin.body[0]["op"], "test");
+        assert_eq!(fin.body[1]["op"], "remove");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert!(!s3.exists(&bucket, &key).await);
+    assert!(
+        !s3.exists(&bucket, "originals/cat.jpg").await,
+        "the shim's original is removed"
+    );
+    assert!(s3.exists(&bucket, "originals/keep.jpg").await);
+}
+
+#[tokio::test]
+async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer() {
+    // Nothing listens on this port: the store is down.
+    let (ctx, server, _s3) = context_with_store(Some("http://127.0.0.1:9")).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let mut thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&run, "thumbs", "k.webp")),
+    );
+    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let r = run.clone();
+    let err = run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job(&r, json!({}))).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/cat/status"));
+        let blocked = st.body["status"]["conditions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["type"] == "CleanupBlocked")
+            .cloned()
+            .unwrap();
+        assert_eq!(blocked["status"], "True");
+        assert_eq!(blocked["reason"], "StoreUnavailable");
+        assert!(blocked["message"]
+            .as_str()
+            .unwrap()
+            .contains("the Thumbnail is kept until the object store answers"));
+        // The phase and output are untouched; no finalizer removal follows.
+        assert_eq!(st.body["status"]["phase"], "Succeeded");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(err.metric_label(), "store");
+}

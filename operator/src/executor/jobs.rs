@@ -1,0 +1,309 @@
+//! Resizer runs as Kubernetes Jobs.
+//!
+//! One Job per (Thumbnail, generation) with a deterministic name, created with
+//! server-side apply so a retried reconcile or a restarted operator never makes a
+//! second one. The pod is hardened (non-root, read-only root, no capabilities, no
+//! service-account token). The resizer's exit codes drive a podFailurePolicy: a
+//! permanent input error fails the Job at once, disruptions are not counted, anything
+//! else is retried up to backoffLimit.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
+    PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::{Client, Resource, ResourceExt};
+
+use super::RunState;
+use crate::config::Config;
+use crate::crd::Thumbnail;
+use crate::error::{Error, Result};
+use crate::run::{self, Invocation};
+
+/// Field manager of everything the operator applies.
+pub const MANAGER: &str = "thumbnail-operator";
+/// Name of the resizer container (the podFailurePolicy refers to it).
+pub const CONTAINER: &str = "resizer";
+/// Label on every Job the operator creates; the cap counts Jobs carrying it.
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_THUMBNAIL: &str = "thumbnails.dev/thumbnail";
+pub const LABEL_GENERATION: &str = "thumbnails.dev/generation";
+
+pub struct JobExecutor {
+    client: Client,
+    config: std::sync::Arc<Config>,
+}
+
+impl JobExecutor {
+    pub fn new(client: Client, config: Config) -> Self {
+        JobExecutor { client, config: std::sync::Arc::new(config) }
+    }
+
+    fn jobs(&self, thumb: &Thumbnail) -> Api<Job> {
+        Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default())
+    }
+
+    pub async fn launch(
+        &self,
+        thumb: &Thumbnail,
+        run_name: &str,
+        invocation: &Invocation,
+    ) -> Result<()> {
+        let job = render(thumb, run_name, invocation, &self.config);
+        self.jobs(thumb)
+            .patch(
+                run_name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&job),
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub async fn observe(&self, thumb: &Thumbnail, run_name: &str) -> Result<RunState> {
+        let Some(job) = self.jobs(thumb).get_opt(run_name).await? else {
+            return Ok(RunState::Absent);
+        };
+        let condition = |t: &str| {
+            job.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|cs| cs.iter().find(|c| c.type_ == t && c.status == "True"))
+        };
+        let (succeeded, failed) = (condition("Complete"), condition("Failed"));
+        if succeeded.is_none() && failed.is_none() {
+            return Ok(RunState::Running);
+        }
+        // The result is the termination message of the newest pod of the Job.
+        let pods: Api<Pod> =
+            Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
+        let mut list = pods
+            .list(
+                &ListParams::default().labels(&format!("batch.kubernetes.io/job-name={run_name}")),
+            )
+            .await?
+            .items;
+        list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+        let terminated = list.iter().rev().find_map(|p| {
+            p.status
+                .as_ref()?
+                .container_statuses
+                .as_ref()?
+                .iter()
+                .find(|c| c.name == CONTAINER)?
+                .state
+                .as_ref()?
+                .terminated
+                .clone()
+        });
+        let outcome = match terminated {
+            Some(t) => run::outcome_from_exit(
+                t.exit_code,
+                t.message.as_deref().unwrap_or(""),
+                t.reason.as_deref(),
+            ),
+            None => {
+                // No pod left to read (e.g. the deadline killed it before it started).
+                let (reason, message) = failed
+                    .map(|c| {
+                        (
+                            c.reason.clone().unwrap_or_default(),
+                            c.message.clone().unwrap_or_default(),
+                        )
+                    })
+                    .unwrap_or_default();
+                run::outcome_without_result(&reason, &message, succeeded.is_some())
+            }
+        };
+        Ok(RunState::Finished(outcome))
+    }
+
+    pub async fn active(&self) -> Result<usize> {
+        let api: Api<Job> = if self.config.namespace.is_empty() {
+            Api::all(self.client.clone())
+        } else {
+            Api::namespaced(self.client.clone(), &self.config.namespace)
+        };
+        let jobs = api
+            .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
+            .await?;
+        Ok(jobs.items.iter().filter(|j| !is_finished(j)).count())
+    }
+
+    pub async fn stop(&self, thumb: &Thumbnail, run_name: &str) -> Result<()> {
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Background),
+            ..Default::default()
+        };
+        match self.jobs(thumb).delete(run_name, &params).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+            Err(e) => Err(Error::Kube(e)),
+        }
+    }
+}
+
+fn is_finished(job: &Job) -> bool {
+    job.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| (c.type_ == "Complete" || c.type_ == "Failed") && c.status == "True")
+        })
+}
+
+/// The Job for `run_name`: the resizer's command line from `invocation`, hardened pod,
+/// owner reference to the Thumbnail, failure policy from the resizer's exit codes.
+pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config: &Config) -> Job {
+    let labels = BTreeMap::from([
+        (LABEL_MANAGED_BY.to_string(), MANAGER.to_string()),
+        (
+            "app.kubernetes.io/name".to_string(),
+            "thumbnail-resizer".to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            "resizer".to_string(),
+        ),
+        (LABEL_THUMBNAIL.to_string(), thumb.name_any()),
+        (
+            LABEL_GENERATION.to_string(),
+            thumb.metadata.generation.unwrap_or(0).to_string(),
+        ),
+    ]);
+    let mut env: Vec<EnvVar> = invocation
+        .env
+        .iter()
+        .map(|(name, value)| EnvVar {
+            name: name.clone(),
+            value: Some(value.clone()),
+            ..Default::default()
+        })
+        .collect();
+    env.extend(invocation.secret_env.iter().map(|name| EnvVar {
+        name: name.clone(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: config.s3_credentials_secret.clone(),
+                key: name.clone(),
+                optional: Some(false),
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    let quantity = |s: &str| Quantity(s.to_string());
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(config.resizer_image.clone()),
+        image_pull_policy: Some(config.resizer_image_pull_policy.clone()),
+        args: Some(invocation.args.clone()),
+        env: Some(env),
+        termination_message_policy: Some("File".into()),
+        resources: Some(ResourceRequirements {
+            requests: Some(BTreeMap::from([
+                ("cpu".into(), quantity("250m")),
+                ("memory".into(), quantity("128Mi")),
+            ])),
+            limits: Some(BTreeMap::from([(
+                "memory".into(),
+                quantity(&invocation.memory_limit),
+            )])),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        volume_mounts: Some(vec![VolumeMount {
+            name: "tmp".into(),
+            mount_path: "/tmp".into(),
+            ..Default::default()
+        }]),
+        ..Default::default()
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(run_name.into()),
+            namespace: thumb.namespace(),
+            labels: Some(labels.clone()),
+            owner_references: thumb.controller_owner_ref(&()).map(|r| vec![r]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(config.job_backoff_limit),
+            active_deadline_seconds: Some(config.job_deadline_seconds),
+            ttl_seconds_after_finished: Some(config.job_ttl_seconds),
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![
+                    PodFailurePolicyRule {
+                        action: "FailJob".into(),
+                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                            container_name: Some(CONTAINER.into()),
+                            operator: "In".into(),
+                            values: vec![run::EXIT_PERMANENT],
+                        }),
+                        ..Default::default()
+                    },
+                    PodFailurePolicyRule {
+                        action: "Ignore".into(),
+                        on_pod_conditions: Some(vec![PodFailurePolicyOnPodConditionsPattern {
+                            type_: "DisruptionTarget".into(),
+                            status: "True".into(),
+                        }]),
+                        ..Default::default()
+                    },
+                ],
+            }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    automount_service_account_token: Some(false),
+                    enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "tmp".into(),
+                        empty_dir: Some(EmptyDirVolumeSource {
+                            size_limit: Some(quantity("64Mi")),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}

@@ -1,0 +1,322 @@
+//! Resizer runs as child processes of the operator (`--executor local`), for machines
+//! without a cluster: `make dev` and the end-to-end tests.
+//!
+//! A run gets exactly the command line and environment its Job's container would get
+//! (credentials taken from the operator's own environment instead of a Secret), the
+//! same result contract (a file instead of /dev/termination-log), the same exit-code
+//! meaning (permanent -> fail at once; anything else -> retry up to the backoff limit)
+//! and the same deadline. Runs are recorded on disk (`<state>/<namespace>/<run>.*`), so
+//! an operator restart neither loses a finished result nor starts a finished run again;
+//! an interrupted run is resumed. Children die with the operator (PR_SET_PDEATHSIG).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::runtime::reflector::ObjectRef;
+use kube::ResourceExt;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::RunState;
+use crate::config::Config;
+use crate::crd::Thumbnail;
+use crate::error::{Error, Result};
+use crate::run::{self, Invocation, RunOutcome};
+
+/// Environment the operator passes from its own environment to every run, standing in
+/// for the Secret a Job's pod would mount.
+const PASSED_ENV: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+];
+
+pub struct LocalExecutor {
+    bin: PathBuf,
+    state_dir: PathBuf,
+    deadline: Duration,
+    backoff_limit: u32,
+    backoff_base: Duration,
+    /// Runs started by this process that have not finished yet.
+    running: Arc<Mutex<HashMap<String, Instant>>>,
+    done_tx: mpsc::UnboundedSender<ObjectRef<Thumbnail>>,
+    done_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<Thumbnail>>>>,
+}
+
+impl LocalExecutor {
+    pub fn new(config: &Config) -> Result<Self> {
+        std::fs::create_dir_all(&config.local_state_dir).map_err(|e| {
+            Error::Invalid(format!(
+                "cannot create the local state directory {}: {e}",
+                config.local_state_dir.display()
+            ))
+        })?;
+        let (done_tx, done_rx) = mpsc::unbounded_channel();
+        Ok(LocalExecutor {
+            bin: config.resizer_bin.clone(),
+            state_dir: config.local_state_dir.clone(),
+            deadline: config.job_deadline(),
+            backoff_limit: config.job_backoff_limit.max(0) as u32,
+            backoff_base: Duration::from_millis(config.local_backoff_base_ms),
+            running: Arc::default(),
+            done_tx,
+            done_rx: Mutex::new(Some(done_rx)),
+        })
+    }
+
+    /// Completions, for the controller to reconcile the owner at once (a Job's status
+    /// change does the same for the Jobs executor). Can be taken once.
+    pub fn take_completions(&self) -> Option<mpsc::UnboundedReceiver<ObjectRef<Thumbnail>>> {
+        self.done_rx.lock().expect("lock").take()
+    }
+
+    fn paths(&self, thumb: &Thumbnail, run_name: &str) -> RunPaths {
+        let dir = self.state_dir.join(thumb.namespace().unwrap_or_default());
+        RunPaths {
+            invocation: dir.join(format!("{run_name}.invocation.json")),
+            result: dir.join(format!("{run_name}.result.json")),
+            outcome: dir.join(format!("{run_name}.outcome.json")),
+            log: dir.join(format!("{run_name}.log")),
+            dir,
+        }
+    }
+
+    pub async fn launch(
+        &self,
+        thumb: &Thumbnail,
+        run_name: &str,
+        invocation: &Invocation,
+    ) -> Result<()> {
+        let paths = self.paths(thumb, run_name);
+        if paths.invocation.exists() {
+            return Ok(()); // started before (idempotent, as a Job's apply is)
+        }
+        std::fs::create_dir_all(&paths.dir).map_err(|e| io_error(run_name, e))?;
+        let json = serde_json::to_vec(invocation).expect("an invocation serializes");
+        write_atomically(&paths.invocation, &json).map_err(|e| io_error(run_name, e))?;
+        self.spawn(thumb, run_name, invocation.clone(), paths);
+        Ok(())
+    }
+
+    pub async fn observe(&self, thumb: &Thumbnail, run_name: &str) -> Result<RunState> {
+        let paths = self.paths(thumb, run_name);
+        if let Ok(bytes) = std::fs::read(&paths.outcome) {
+            let outcome: RunOutcome =
+                serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
+                    run: run_name.into(),
+                    message: format!("unreadable outcome {}: {e}", paths.outcome.display()),
+                })?;
+            return Ok(RunState::Finished(outcome));
+        }
+        if self.running.lock().expect("lock").contains_key(run_name) {
+            return Ok(RunState::Running);
+        }
+        // Started by an earlier operator process that stopped before the run finished:
+        // resume it. The output key is per generation, so a repeated run overwrites the
+        // same object and never adds a second one.
+        match std::fs::read(&paths.invocation) {
+            Ok(bytes) => {
+                let invocation: Invocation =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
+                        run: run_name.into(),
+                        message: format!(
+                            "unreadable invocation {}: {e}",
+                            paths.invocation.display()
+                        ),
+                    })?;
+                info!(
+                    run = run_name,
+                    "resuming a run interrupted by an operator restart"
+                );
+                self.spawn(thumb, run_name, invocation, paths);
+                Ok(RunState::Running)
+            }
+            Err(_) => Ok(RunState::Absent),
+        }
+    }
+
+    pub async fn active(&self) -> Result<usize> {
+        Ok(self.running.lock().expect("lock").len())
+    }
+
+    pub async fn stop(&self, thumb: &Thumbnail, run_name: &str) -> Result<()> {
+        // The supervising task notices the missing invocation file and kills the child.
+        let paths = self.paths(thumb, run_name);
+        for p in [&paths.invocation, &paths.result, &paths.outcome, &paths.log] {
+            let _ = std::fs::remove_file(p);
+        }
+        Ok(())
+    }
+
+    fn spawn(&self, thumb: &Thumbnail, run_name: &str, invocation: Invocation, paths: RunPaths) {
+        self.running
+            .lock()
+            .expect("lock")
+            .insert(run_name.to_string(), Instant::now());
+        let supervisor = Supervisor {
+            bin: self.bin.clone(),
+            run_name: run_name.to_string(),
+            invocation,
+            paths,
+            deadline: self.deadline,
+            backoff_limit: self.backoff_limit,
+            backoff_base: self.backoff_base,
+        };
+        let running = self.running.clone();
+        let done = self.done_tx.clone();
+        let owner = ObjectRef::from_obj(thumb);
+        tokio::spawn(async move {
+            let run_name = supervisor.run_name.clone();
+            if let Some(outcome) = supervisor.run().await {
+                let json = serde_json::to_vec(&outcome).expect("an outcome serializes");
+                if let Err(e) = write_atomically(&supervisor.paths.outcome, &json) {
+                    warn!(run = %run_name, error = %e, "cannot record the outcome");
+                }
+            }
+            running.lock().expect("lock").remove(&run_name);
+            let _ = done.send(owner);
+        });
+    }
+}
+
+struct RunPaths {
+    dir: PathBuf,
+    invocation: PathBuf,
+    result: PathBuf,
+    outcome: PathBuf,
+    log: PathBuf,
+}
+
+/// Runs attempts of one run as a Job controller would: retry non-permanent failures up
+/// to the backoff limit, with exponential backoff, all within the deadline.
+struct Supervisor {
+    bin: PathBuf,
+    run_name: String,
+    invocation: Invocation,
+    paths: RunPaths,
+    deadline: Duration,
+    backoff_limit: u32,
+    backoff_base: Duration,
+}
+
+impl Supervisor {
+    /// The run's outcome, or None when it was stopped (superseded or deleted).
+    async fn run(&self) -> Option<RunOutcome> {
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let remaining = self.deadline.saturating_sub(started.elapsed());
+            let attempt_result = tokio::time::timeout(remaining, self.attempt()).await;
+            let (code, outcome) = match attempt_result {
+                Err(_) => {
+                    return Some(run::outcome_without_result(
+                        "DeadlineExceeded",
+                        &format!(
+                            "the run did not finish within {} s",
+                            self.deadline.as_secs()
+                        ),
+                        false,
+                    ))
+                }
+                Ok(None) => return None,
+                Ok(Some(result)) => result,
+            };
+            if code == 0 || code == run::EXIT_PERMANENT || attempt >= self.backoff_limit {
+                return Some(outcome);
+            }
+            attempt += 1;
+            let wait = self.backoff_base * 2u32.saturating_pow(attempt - 1);
+            warn!(run = %self.run_name, code, attempt, ?wait, "resizer failed; retrying");
+            tokio::time::sleep(wait.min(self.deadline.saturating_sub(started.elapsed()))).await;
+        }
+    }
+
+    /// One attempt: (exit code, outcome), or None when the run was stopped meanwhile.
+    async fn attempt(&self) -> Option<(i32, RunOutcome)> {
+        let _ = std::fs::remove_file(&self.paths.result);
+        let invocation = self.invocation.clone().with_result_path(&self.paths.result);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.paths.log)
+            .ok()?;
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.args(&invocation.args)
+            .env_clear()
+            .envs(invocation.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .envs(
+                PASSED_ENV
+                    .iter()
+                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
+            )
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().ok()?)
+            .stderr(log)
+            .kill_on_drop(true);
+        die_with_parent(&mut cmd);
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let message = format!(
+                    "cannot start the resizer {}: {e}; set --resizer-bin",
+                    self.bin.display()
+                );
+                return Some((
+                    run::EXIT_PERMANENT,
+                    run::outcome_without_result("ResizerNotFound", &message, false),
+                ));
+            }
+        };
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break status.ok()?,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {
+                    if !self.paths.invocation.exists() {
+                        let _ = child.kill().await;
+                        return None;
+                    }
+                }
+            }
+        };
+        let code = status.code().unwrap_or(-1);
+        let message = std::fs::read_to_string(&self.paths.result).unwrap_or_default();
+        let reason = if status.code().is_none() {
+            Some("Signaled")
+        } else {
+            None
+        };
+        Some((code, run::outcome_from_exit(code, &message, reason)))
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    // SAFETY: prctl is async-signal-safe and touches only the calling (child) process.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_: &mut tokio::process::Command) {}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+fn io_error(run: &str, e: std::io::Error) -> Error {
+    Error::Executor {
+        run: run.into(),
+        message: e.to_string(),
+    }
+}

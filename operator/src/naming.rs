@@ -1,0 +1,106 @@
+//! Deterministic names derived from a Thumbnail: its resizer run (Job) and its output
+//! object. Deterministic so that a restarted operator or a retried reconcile finds the
+//! run it already started instead of starting a second one.
+
+use kube::ResourceExt;
+
+use crate::crd::Thumbnail;
+
+/// Longest Job name that stays usable as a label value (`batch.kubernetes.io/job-name`).
+const MAX_RUN_NAME: usize = 63;
+
+/// FNV-1a, 64 bit: a stable hash (std's `DefaultHasher` may change between Rust
+/// releases, and a name computed by the next operator version must be the same).
+fn fnv1a(parts: &[&str]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for b in part.bytes().chain(std::iter::once(0)) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The run (Job) name for the Thumbnail's current generation:
+/// `<name>-g<generation>-<hash of uid and generation>`, at most 63 characters.
+/// The uid in the hash keeps a re-created Thumbnail of the same name from adopting the
+/// old one's Job while garbage collection has not removed it yet.
+pub fn run_name(thumb: &Thumbnail) -> String {
+    let generation = thumb.metadata.generation.unwrap_or(0);
+    let uid = thumb.metadata.uid.as_deref().unwrap_or("");
+    let suffix = format!(
+        "-g{generation}-{:08x}",
+        fnv1a(&[uid, &generation.to_string()]) as u32
+    );
+    let name = thumb.name_any();
+    let keep = MAX_RUN_NAME.saturating_sub(suffix.len()).min(name.len());
+    let prefix = name[..keep].trim_end_matches(['-', '.']);
+    format!("{prefix}{suffix}")
+}
+
+/// The object key of the thumbnail produced for `generation`. One key per generation,
+/// so objects are immutable (downloads may be cached forever) and an edited spec never
+/// overwrites the thumbnail users are still being served.
+pub fn output_key(thumb: &Thumbnail, generation: i64) -> String {
+    let uid = thumb.metadata.uid.as_deref().unwrap_or("");
+    let uid8: String = uid.chars().filter(|c| *c != '-').take(8).collect();
+    format!(
+        "thumbnails/{}/{}/{uid8}-g{generation}.{}",
+        thumb.namespace().unwrap_or_default(),
+        thumb.name_any(),
+        thumb.spec.format.extension()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{Format, ThumbnailSpec};
+
+    fn thumb(name: &str, uid: &str, generation: i64) -> Thumbnail {
+        let spec: ThumbnailSpec = serde_json::from_value(
+            serde_json::json!({"source": {"s3": {"key": "a.jpg"}}, "width": 10}),
+        )
+        .unwrap();
+        let mut t = Thumbnail::new(name, spec);
+        t.metadata.namespace = Some("media".into());
+        t.metadata.uid = Some(uid.into());
+        t.metadata.generation = Some(generation);
+        t
+    }
+
+    #[test]
+    fn run_names_are_stable_per_generation_and_uid() {
+        let a = run_name(&thumb("cat", "0b8f-11", 1));
+        assert_eq!(a, run_name(&thumb("cat", "0b8f-11", 1)));
+        assert!(a.starts_with("cat-g1-"), "{a}");
+        assert_ne!(a, run_name(&thumb("cat", "0b8f-11", 2)));
+        assert_ne!(a, run_name(&thumb("cat", "0b8f-12", 1)));
+        // Pinned: a new operator version must compute the same names as the old one.
+        assert_eq!(a, "cat-g1-2fd5f877");
+    }
+
+    #[test]
+    fn run_names_fit_a_label_value_and_end_cleanly() {
+        let long = "a".repeat(60) + "-b";
+        for name in [
+            long.as_str(),
+            &"x".repeat(253),
+            "ab-c-d-e-f-g-h-i-j-k-l-m-n-o-p-q-r-s-t-u-v-w-x-y-z-0123456789",
+        ] {
+            let r = run_name(&thumb(name, "u", 12345));
+            assert!(r.len() <= 63, "{r} is {} long", r.len());
+            assert!(!r.contains("--"), "{r}");
+            assert!(r.ends_with(&r[r.len() - 8..]));
+        }
+    }
+
+    #[test]
+    fn output_keys_are_per_generation_and_format() {
+        let mut t = thumb("cat", "0b8f11aa-bb", 3);
+        assert_eq!(output_key(&t, 3), "thumbnails/media/cat/0b8f11aa-g3.jpg");
+        t.spec.format = Format::Webp;
+        assert_eq!(output_key(&t, 4), "thumbnails/media/cat/0b8f11aa-g4.webp");
+    }
+}

@@ -1,0 +1,205 @@
+//! The bridge between a Thumbnail and the resizer's contract: the command line and
+//! environment of one run, and the meaning of its exit code and JSON result.
+//! Both executors use this module; neither knows the contract's details.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::crd::{Thumbnail, ThumbnailOutput};
+use crate::error::{Error, Result};
+use crate::naming::output_key;
+
+pub use resizer::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
+
+/// How to run the resizer once: what a Job's container or a child process gets.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Invocation {
+    /// Command-line arguments (the image's entrypoint is the resizer).
+    pub args: Vec<String>,
+    /// Plain environment variables.
+    pub env: Vec<(String, String)>,
+    /// Environment variables whose values are secret: a Job takes them from the
+    /// credentials Secret, a local run from the operator's own environment.
+    pub secret_env: Vec<String>,
+    /// Memory limit of a Job's container (sized from the pixel limit).
+    pub memory_limit: String,
+}
+
+impl Invocation {
+    /// The same invocation writing its result to `path` instead of the default
+    /// /dev/termination-log (local runs).
+    pub fn with_result_path(mut self, path: &Path) -> Self {
+        self.env
+            .retain(|(k, _)| k != resizer::contract::ENV_RESULT_PATH);
+        self.env.push((
+            resizer::contract::ENV_RESULT_PATH.into(),
+            path.display().to_string(),
+        ));
+        self
+    }
+}
+
+/// A finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum RunOutcome {
+    Succeeded(ThumbnailOutput),
+    /// `reason` is a stable CamelCase code (the resizer's, or the platform's such as
+    /// DeadlineExceeded or OOMKilled); `message` tells the user what to do.
+    Failed {
+        reason: String,
+        message: String,
+    },
+}
+
+/// The invocation that makes `thumb`'s current generation.
+pub fn invocation(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
+    let spec = &thumb.spec;
+    let generation = thumb.metadata.generation.unwrap_or(0);
+    let source_bucket = spec
+        .source
+        .s3
+        .bucket
+        .clone()
+        .unwrap_or_else(|| config.bucket.clone());
+    if source_bucket.is_empty() {
+        return Err(Error::Invalid(
+            "spec.source.s3.bucket is empty and the operator has no default bucket (--bucket)"
+                .into(),
+        ));
+    }
+    let request = resizer::contract::Request {
+        source: resizer::contract::ObjectLocation {
+            bucket: source_bucket,
+            key: spec.source.s3.key.clone(),
+        },
+        output: resizer::contract::ObjectLocation {
+            bucket: config.bucket.clone(),
+            key: output_key(thumb, generation),
+        },
+        width: spec.width,
+        height: spec.height,
+        fit: convert(spec.fit),
+        format: convert(spec.format),
+        quality: spec.quality,
+        limits: config.limits.clone(),
+    };
+    let (args, env) = request.to_command_line(&config.store);
+    Ok(Invocation {
+        args,
+        env,
+        secret_env: resizer::store::SECRET_ENV
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        memory_limit: memory_limit(config.limits.max_pixels),
+    })
+}
+
+/// The spec's enums and the contract's have the same lowercase names by design; this
+/// converts through that name, so a variant added on one side only fails the tests.
+fn convert<A: Serialize, B: for<'de> Deserialize<'de>>(a: A) -> B {
+    serde_json::from_value(serde_json::to_value(a).expect("enum serializes"))
+        .expect("the CRD and the resizer contract share variant names")
+}
+
+/// A decoded image needs 4 bytes per pixel, plus working buffers; 2.5x leaves room
+/// for the resize and encode steps, and a floor for the runtime itself.
+fn memory_limit(max_pixels: u64) -> String {
+    let mib = (max_pixels.saturating_mul(10) / 4 / (1 << 20)).max(64) + 64;
+    format!("{mib}Mi")
+}
+
+/// Meaning of a finished resizer: its exit code and the JSON result it wrote.
+/// `platform_reason` is what the platform says about the termination (e.g. OOMKilled).
+pub fn outcome_from_exit(
+    code: i32,
+    result_json: &str,
+    platform_reason: Option<&str>,
+) -> RunOutcome {
+    match resizer::contract::RunResult::from_json(result_json) {
+        Ok(resizer::contract::RunResult::Success(s)) if code == 0 => {
+            RunOutcome::Succeeded(ThumbnailOutput {
+                bucket: s.output.bucket,
+                key: s.output.key,
+                width: s.width,
+                height: s.height,
+                format: convert(s.format),
+                content_type: s.content_type,
+                bytes: s.bytes,
+            })
+        }
+        Ok(resizer::contract::RunResult::Failure(f)) => RunOutcome::Failed {
+            reason: f.reason,
+            message: f.message,
+        },
+        _ => {
+            let reason =
+                platform_reason.filter(|r| !r.is_empty() && *r != "Error" && *r != "Completed");
+            let reason = reason
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("ExitCode{code}"));
+            let message = match reason.as_str() {
+                "OOMKilled" => "the resizer ran out of memory; lower the pixel limit or raise the resizer's memory limit".to_string(),
+                _ => format!("the resizer exited with code {code} without a readable result; see its logs"),
+            };
+            RunOutcome::Failed { reason, message }
+        }
+    }
+}
+
+/// Outcome of a run that left no resizer result (killed by its deadline, never started).
+pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> RunOutcome {
+    let reason = if reason.is_empty() {
+        if succeeded {
+            "NoResult"
+        } else {
+            "RunFailed"
+        }
+    } else {
+        reason
+    };
+    let message = if message.is_empty() {
+        "the resizer left no result; see the Job's events and pod logs".to_string()
+    } else {
+        message.to_string()
+    };
+    RunOutcome::Failed {
+        reason: reason.into(),
+        message,
+    }
+}
+
+/// Results as a resizer would write them, for tests of the result handling.
+#[cfg(any(test, feature = "test-support"))]
+pub mod tests_support {
+    use resizer::contract::{Failure, Format, ObjectLocation, RunResult, Success, Timings};
+
+    pub fn success_json(bucket: &str, key: &str, width: u32, height: u32, bytes: u64) -> String {
+        RunResult::Success(Success {
+            output: ObjectLocation {
+                bucket: bucket.into(),
+                key: key.into(),
+            },
+            width,
+            height,
+            bytes,
+            format: Format::Webp,
+            content_type: "image/webp".into(),
+            source_width: width * 4,
+            source_height: height * 4,
+            timings: Timings::default(),
+        })
+        .to_json()
+    }
+
+    pub fn failure_json(reason: &str, message: &str) -> String {
+        RunResult::Failure(Failure {
+            reason: reason.into(),
+            message: message.into(),
+            transient: false,
+        })
+        .to_json()
+    }
+}

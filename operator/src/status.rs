@@ -1,0 +1,384 @@
+//! The status the controller writes, as pure functions of the resource and what was
+//! observed. Every write sends the whole status with server-side apply, so a field the
+//! controller no longer sets (say `output` after a spec edit) is removed, and fields
+//! are never half-updated.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::crd::{links, Phase, Thumbnail, ThumbnailOutput, ThumbnailStatus};
+
+/// The condition summarising the resource; `reason` mirrors status.reason.
+pub const CONDITION_READY: &str = "Ready";
+/// Present while deletion waits for the object store (the finalizer's cleanup).
+pub const CONDITION_CLEANUP: &str = "CleanupBlocked";
+
+/// Reasons used by the controller itself (the resizer adds its own, e.g. NotAnImage).
+pub mod reason {
+    pub const QUEUED: &str = "Queued";
+    pub const JOB_RUNNING: &str = "JobRunning";
+    pub const SUCCEEDED: &str = "Succeeded";
+    pub const JOB_LOST: &str = "JobLost";
+    pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
+}
+
+/// What the controller learned in one reconcile, to be written as status.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transition {
+    /// Waiting for a free resizer slot: `position` in the queue (1 = next).
+    Queued {
+        position: usize,
+        running: usize,
+        cap: usize,
+    },
+    /// The run for the current generation was started (or is still running).
+    Processing { run_name: String },
+    /// The run finished and stored the thumbnail.
+    Succeeded {
+        run_name: String,
+        output: ThumbnailOutput,
+    },
+    /// The run failed for good: `reason` is a stable CamelCase code.
+    Failed {
+        run_name: Option<String>,
+        reason: String,
+        message: String,
+    },
+}
+
+/// The full status for `thumb` after `transition`, keeping what must survive
+/// (start time of the same run, condition transition times).
+pub fn next(
+    thumb: &Thumbnail,
+    transition: &Transition,
+    base_url: &str,
+    now: Timestamp,
+) -> ThumbnailStatus {
+    let old = thumb.status.clone().unwrap_or_default();
+    let generation = thumb.metadata.generation.unwrap_or(0);
+    let name = thumb.metadata.name.as_deref().unwrap_or_default();
+    let same_run = |run: &str| {
+        old.job_name.as_deref() == Some(run) && old.observed_generation == Some(generation)
+    };
+
+    let (phase, run_name, reason, message, output) = match transition {
+        Transition::Queued { position, running, cap } => (
+            Phase::Pending,
+            None,
+            reason::QUEUED,
+            format!("waiting for a resizer slot: {running} of {cap} running, this one is number {position} in the queue"),
+            None,
+        ),
+        Transition::Processing { run_name } => (
+            Phase::Processing,
+            Some(run_name.clone()),
+            reason::JOB_RUNNING,
+            format!("resizer {run_name} is running"),
+            None,
+        ),
+        Transition::Succeeded { run_name, output } => (
+            Phase::Succeeded,
+            Some(run_name.clone()),
+            reason::SUCCEEDED,
+            format!(
+                "stored {}x{} {} ({} bytes) at s3://{}/{}",
+                output.width,
+                output.height,
+                output.content_type,
+                output.bytes,
+                output.bucket,
+                output.key
+            ),
+            Some(output.clone()),
+        ),
+        Transition::Failed { run_name, reason, message } => {
+            (Phase::Failed, run_name.clone(), reason.as_str(), message.clone(), None)
+        }
+    };
+
+    let start_time = match (&run_name, phase) {
+        (Some(run), _) if same_run(run) && old.start_time.is_some() => old.start_time.clone(),
+        (Some(_), _) => Some(Time(now)),
+        (None, _) => None,
+    };
+    let completion_time = if phase.is_terminal() {
+        match &run_name {
+            Some(run)
+                if same_run(run) && old.phase == Some(phase) && old.completion_time.is_some() =>
+            {
+                old.completion_time.clone()
+            }
+            _ => Some(Time(now)),
+        }
+    } else {
+        None
+    };
+
+    let ready = condition(
+        &old.conditions,
+        CONDITION_READY,
+        phase == Phase::Succeeded,
+        reason,
+        &message,
+        generation,
+        now,
+    );
+    // Other condition types (e.g. CleanupBlocked) are kept as they are.
+    let mut conditions: Vec<Condition> = old
+        .conditions
+        .into_iter()
+        .filter(|c| c.type_ != CONDITION_READY)
+        .collect();
+    conditions.insert(0, ready);
+
+    ThumbnailStatus {
+        phase: Some(phase),
+        conditions,
+        observed_generation: Some(generation),
+        job_name: run_name,
+        start_time,
+        completion_time,
+        links: links(base_url, name, phase, thumb.spec.format),
+        output,
+        reason: Some(reason.to_string()),
+        message: Some(message),
+    }
+}
+
+/// The status with the CleanupBlocked condition set (deletion is waiting for the store)
+/// or removed (`blocked_by` None).
+pub fn with_cleanup(
+    thumb: &Thumbnail,
+    blocked_by: Option<&str>,
+    now: Timestamp,
+) -> ThumbnailStatus {
+    let mut status = thumb.status.clone().unwrap_or_default();
+    let generation = thumb.metadata.generation.unwrap_or(0);
+    let others = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != CONDITION_CLEANUP)
+        .cloned();
+    let mut conditions: Vec<Condition> = others.collect();
+    if let Some(message) = blocked_by {
+        conditions.push(condition(
+            &status.conditions,
+            CONDITION_CLEANUP,
+            true,
+            reason::STORE_UNAVAILABLE,
+            message,
+            generation,
+            now,
+        ));
+    }
+    status.conditions = conditions;
+    status
+}
+
+/// A condition of `type_`, keeping the old lastTransitionTime while status is unchanged
+/// (Kubernetes API conventions: the time says when status last flipped).
+fn condition(
+    old: &[Condition],
+    type_: &str,
+    status: bool,
+    reason: &str,
+    message: &str,
+    generation: i64,
+    now: Timestamp,
+) -> Condition {
+    let status = if status { "True" } else { "False" }.to_string();
+    let last_transition_time = old
+        .iter()
+        .find(|c| c.type_ == type_ && c.status == status)
+        .map(|c| c.last_transition_time.clone())
+        .unwrap_or(Time(now));
+    Condition {
+        type_: type_.into(),
+        status,
+        reason: reason.into(),
+        message: message.into(),
+        observed_generation: Some(generation),
+        last_transition_time,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{Format, ThumbnailSpec};
+
+    fn thumb(generation: i64) -> Thumbnail {
+        let spec: ThumbnailSpec = serde_json::from_value(
+            serde_json::json!({"source": {"s3": {"key": "a.jpg"}}, "width": 10, "format": "webp"}),
+        )
+        .unwrap();
+        let mut t = Thumbnail::new("cat", spec);
+        t.metadata.generation = Some(generation);
+        t
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_800_000_000 + secs).unwrap()
+    }
+
+    fn output() -> ThumbnailOutput {
+        ThumbnailOutput {
+            bucket: "b".into(),
+            key: "k.webp".into(),
+            width: 10,
+            height: 7,
+            format: Format::Webp,
+            content_type: "image/webp".into(),
+            bytes: 99,
+        }
+    }
+
+    #[test]
+    fn queued_then_processing_then_succeeded() {
+        let mut t = thumb(1);
+        let q = next(
+            &t,
+            &Transition::Queued {
+                position: 2,
+                running: 4,
+                cap: 4,
+            },
+            "http://x",
+            at(0),
+        );
+        assert_eq!(q.phase, Some(Phase::Pending));
+        assert_eq!(q.reason.as_deref(), Some("Queued"));
+        assert!(q.message.as_deref().unwrap().contains("4 of 4 running"));
+        assert_eq!(q.start_time, None);
+        assert_eq!(q.conditions[0].status, "False");
+        t.status = Some(q);
+
+        let p = next(
+            &t,
+            &Transition::Processing {
+                run_name: "cat-g1-x".into(),
+            },
+            "http://x",
+            at(5),
+        );
+        assert_eq!(p.phase, Some(Phase::Processing));
+        assert_eq!(p.job_name.as_deref(), Some("cat-g1-x"));
+        assert_eq!(p.start_time, Some(Time(at(5))));
+        // Ready stayed False: its transition time is kept.
+        assert_eq!(p.conditions[0].last_transition_time, Time(at(0)));
+        t.status = Some(p);
+
+        // A repeated observation of the same run keeps its start time.
+        let again = next(
+            &t,
+            &Transition::Processing {
+                run_name: "cat-g1-x".into(),
+            },
+            "http://x",
+            at(9),
+        );
+        assert_eq!(again.start_time, Some(Time(at(5))));
+
+        let s = next(
+            &t,
+            &Transition::Succeeded {
+                run_name: "cat-g1-x".into(),
+                output: output(),
+            },
+            "http://x",
+            at(12),
+        );
+        assert_eq!(s.phase, Some(Phase::Succeeded));
+        assert_eq!(s.completion_time, Some(Time(at(12))));
+        assert_eq!(s.start_time, Some(Time(at(5))));
+        assert_eq!(s.conditions[0].status, "True");
+        assert_eq!(s.conditions[0].last_transition_time, Time(at(12)));
+        assert_eq!(s.output, Some(output()));
+        let rels: Vec<_> = s.links.iter().map(|l| l.rel.as_str()).collect();
+        assert_eq!(rels, ["self", "download", "delete"]);
+        assert!(s.message.unwrap().contains("10x7 image/webp"));
+    }
+
+    #[test]
+    fn a_new_generation_drops_the_old_output_and_restarts_the_clock() {
+        let mut t = thumb(1);
+        t.status = Some(next(
+            &t,
+            &Transition::Succeeded {
+                run_name: "cat-g1-x".into(),
+                output: output(),
+            },
+            "",
+            at(1),
+        ));
+        t.metadata.generation = Some(2);
+        let p = next(
+            &t,
+            &Transition::Processing {
+                run_name: "cat-g2-y".into(),
+            },
+            "",
+            at(30),
+        );
+        assert_eq!(p.output, None);
+        assert_eq!(p.completion_time, None);
+        assert_eq!(p.start_time, Some(Time(at(30))));
+        assert_eq!(p.observed_generation, Some(2));
+        assert_eq!(p.conditions[0].status, "False");
+        assert_eq!(p.conditions[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn failure_keeps_the_resizers_reason_and_message() {
+        let t = thumb(1);
+        let f = next(
+            &t,
+            &Transition::Failed {
+                run_name: Some("cat-g1-x".into()),
+                reason: "NotAnImage".into(),
+                message: "the source is not an image".into(),
+            },
+            "",
+            at(3),
+        );
+        assert_eq!(f.phase, Some(Phase::Failed));
+        assert_eq!(f.reason.as_deref(), Some("NotAnImage"));
+        assert_eq!(f.conditions[0].reason, "NotAnImage");
+        assert_eq!(f.completion_time, Some(Time(at(3))));
+        assert!(f.links.iter().all(|l| l.rel != "download"));
+    }
+
+    #[test]
+    fn cleanup_condition_is_added_and_removed_without_touching_ready() {
+        let mut t = thumb(1);
+        t.status = Some(next(
+            &t,
+            &Transition::Processing {
+                run_name: "r".into(),
+            },
+            "",
+            at(0),
+        ));
+        let blocked = with_cleanup(&t, Some("store down"), at(1));
+        let types: Vec<_> = blocked
+            .conditions
+            .iter()
+            .map(|c| c.type_.as_str())
+            .collect();
+        assert_eq!(types, ["Ready", "CleanupBlocked"]);
+        t.status = Some(blocked);
+        // The Ready transition keeps CleanupBlocked.
+        let p = next(
+            &t,
+            &Transition::Processing {
+                run_name: "r".into(),
+            },
+            "",
+            at(2),
+        );
+        assert_eq!(p.conditions.len(), 2);
+        t.status = Some(p);
+        let cleared = with_cleanup(&t, None, at(3));
+        assert_eq!(cleared.conditions.len(), 1);
+    }
+}

@@ -1,0 +1,957 @@
+//! The Helm chart (charts/thumbnail-operator) against the code and a real API server:
+//!
+//! - every object `helm template` renders parses as the Kubernetes type it claims
+//!   (k8s-openapi), and serializing the typed value back gives the same document, so no
+//!   field is misspelled, misplaced or silently dropped;
+//! - the RBAC bound to each component's ServiceAccount is exactly what the code needs
+//!   (`thumbnail_operator::rbac::OPERATOR`, and `SHIM` below);
+//! - every environment variable the chart gives the operator is one of its flags and
+//!   the values parse;
+//! - restricted Pod Security settings, probes and resources on every container;
+//! - the chart's CRD applies (server-side) to the real CRD API server and is Established.
+//!
+//! Needs `HELM` (a helm binary; hack/chart-check.sh and hack/test.sh set it) and
+//! `THUMBNAIL_TEST_KUBECONFIG` (hack/test.sh). Both missing is a failure, never a skip.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::CommandFactory;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{
+    Container, PersistentVolumeClaim, PodSpec, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thumbnail_operator::rbac::{Permission, OPERATOR};
+use thumbnail_operator::testing;
+
+/// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
+/// DELETE deletes one (the operator's finalizer cleans storage). Belongs next to
+/// `rbac::OPERATOR` (operator/src/rbac.rs) once the shim's tests check their requests
+/// against it.
+const SHIM: &[Permission] = &[Permission {
+    group: "thumbnails.dev",
+    resource: "thumbnails",
+    verbs: &["create", "get", "list", "delete"],
+}];
+
+const RELEASE: &str = "thumbnail-operator";
+const NAMESPACE: &str = "thumbnails";
+const CRD_NAME: &str = "thumbnails.thumbnails.dev";
+
+/// The value sets rendered; keep in sync with VALUE_SETS in hack/chart-check.sh.
+const VALUE_SETS: &[(&str, &[&str])] = &[
+    ("default", &[]),
+    (
+        "production",
+        &["-f", "charts/thumbnail-operator/values-production.yaml"],
+    ),
+    (
+        "everything",
+        &[
+            "--set=operator.clusterWide=true",
+            "--set=seaweedfs.persistence.enabled=true",
+            "--set=shim.tokensSecret=api-tokens",
+            "--set=metrics.serviceMonitor.enabled=true",
+            "--set=networkPolicy.enabled=true",
+            "--set=s3.credentials.existingSecret=s3-creds",
+            "--set=operator.extraEnv[0].name=RUST_LOG",
+            "--set=operator.extraEnv[0].value=debug",
+        ],
+    ),
+    (
+        "other-namespace",
+        &[
+            "--set=operator.watchNamespace=media",
+            "--set=shim.enabled=false",
+            "--set=s3.credentials.secretAccessKey=not-random",
+        ],
+    ),
+];
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn helm() -> String {
+    std::env::var("HELM").unwrap_or_else(|_| {
+        panic!(
+            "HELM is not set: this test renders the chart with a real helm binary. Run `make test` \
+             (or `make helm` and export HELM=~/.cache/thumbnail-operator/tools/helm)"
+        )
+    })
+}
+
+/// `helm template` of the chart with `args`, as JSON documents (CRDs included).
+fn render(name: &str, args: &[&str]) -> Vec<Value> {
+    let out = Command::new(helm())
+        .current_dir(repo_root())
+        .args([
+            "template",
+            RELEASE,
+            "charts/thumbnail-operator",
+            "--namespace",
+            NAMESPACE,
+            "--include-crds",
+        ])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run helm ({}): {e}", helm()));
+    assert!(
+        out.status.success(),
+        "helm template ({name}) failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("helm prints UTF-8");
+    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| {
+            Value::deserialize(d)
+                .unwrap_or_else(|e| panic!("helm template ({name}) printed invalid YAML: {e}"))
+        })
+        .filter(|v| !v.is_null())
+        .collect();
+    assert!(
+        docs.len() >= 5,
+        "helm template ({name}) rendered only {} objects",
+        docs.len()
+    );
+    docs
+}
+
+/// Paths where two JSON values differ, `a` being what was rendered (or applied) and `b`
+/// what came back (from the typed value, or from the API server).
+fn diff(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for k in x.keys().chain(y.keys()).collect::<BTreeSet<_>>() {
+                let p = format!("{path}.{k}");
+                match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => diff(&p, v, w, out),
+                    (Some(v), None) => out.push(format!("{p}: {v} was dropped")),
+                    (None, Some(w)) => out.push(format!("{p}: {w} appeared")),
+                    (None, None) => unreachable!(),
+                }
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+            for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                diff(&format!("{path}[{i}]"), v, w, out);
+            }
+        }
+        _ if a == b => {}
+        _ => out.push(format!("{path}: {a} became {b}")),
+    }
+}
+
+/// Parses `doc` as `K` and checks that serializing it back loses nothing.
+fn typed<K: DeserializeOwned + Serialize>(set: &str, doc: &Value) -> K {
+    let what = format!("{set}: {} {}", doc["kind"], doc["metadata"]["name"]);
+    let value: K = serde_json::from_value(doc.clone())
+        .unwrap_or_else(|e| panic!("{what} does not parse: {e}"));
+    let back = serde_json::to_value(&value).expect("serializes");
+    let mut out = Vec::new();
+    diff("", doc, &back, &mut out);
+    assert!(
+        out.is_empty(),
+        "{what}: fields the Kubernetes type does not know:\n  {}",
+        out.join("\n  ")
+    );
+    value
+}
+
+/// The Prometheus Operator's ServiceMonitor (no k8s-openapi type): the fields the chart
+/// uses, anything else is an error.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceMonitor {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: ServiceMonitorSpec,
+}
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceMonitorSpec {
+    namespace_selector: NamespaceSelector,
+    selector: LabelSelector,
+    endpoints: Vec<ServiceMonitorEndpoint>,
+}
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct NamespaceSelector {
+    match_names: Vec<String>,
+}
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ServiceMonitorEndpoint {
+    port: String,
+    path: String,
+    interval: String,
+}
+
+/// Every rendered object, typed.
+#[derive(Default)]
+struct Rendered {
+    deployments: Vec<Deployment>,
+    services: Vec<Service>,
+    service_accounts: Vec<ServiceAccount>,
+    secrets: Vec<Secret>,
+    claims: Vec<PersistentVolumeClaim>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
+    cluster_roles: Vec<ClusterRole>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
+    network_policies: Vec<NetworkPolicy>,
+    service_monitors: Vec<ServiceMonitor>,
+    crds: Vec<CustomResourceDefinition>,
+}
+
+fn parse(set: &str, docs: &[Value]) -> Rendered {
+    let mut r = Rendered::default();
+    for doc in docs {
+        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        match (api_version, kind) {
+            ("apps/v1", "Deployment") => r.deployments.push(typed(set, doc)),
+            ("v1", "Service") => r.services.push(typed(set, doc)),
+            ("v1", "ServiceAccount") => r.service_accounts.push(typed(set, doc)),
+            ("v1", "Secret") => r.secrets.push(typed(set, doc)),
+            ("v1", "PersistentVolumeClaim") => r.claims.push(typed(set, doc)),
+            ("rbac.authorization.k8s.io/v1", "Role") => r.roles.push(typed(set, doc)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                r.role_bindings.push(typed(set, doc))
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+                r.cluster_roles.push(typed(set, doc))
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                r.cluster_role_bindings.push(typed(set, doc))
+            }
+            ("networking.k8s.io/v1", "NetworkPolicy") => r.network_policies.push(typed(set, doc)),
+            ("monitoring.coreos.com/v1", "ServiceMonitor") => {
+                r.service_monitors.push(typed(set, doc))
+            }
+            ("apiextensions.k8s.io/v1", "CustomResourceDefinition") => r.crds.push(typed(set, doc)),
+            _ => panic!("{set}: unexpected object {api_version} {kind}: add it to this test"),
+        }
+        if kind != "CustomResourceDefinition" && !kind.starts_with("Cluster") {
+            assert_eq!(
+                doc["metadata"]["namespace"].as_str().map(|_| ()),
+                Some(()),
+                "{set}: {kind} without a namespace"
+            );
+        }
+    }
+    r
+}
+
+type Triple = (String, String, String);
+
+fn expand(perms: &[Permission]) -> BTreeSet<Triple> {
+    perms
+        .iter()
+        .flat_map(|p| {
+            p.verbs
+                .iter()
+                .map(move |v| (p.group.to_string(), p.resource.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+fn expand_rules(set: &str, rules: &[PolicyRule]) -> BTreeSet<Triple> {
+    let mut out = BTreeSet::new();
+    for rule in rules {
+        let groups = rule.api_groups.clone().unwrap_or_default();
+        let resources = rule.resources.clone().unwrap_or_default();
+        assert!(
+            rule.non_resource_urls.is_none(),
+            "{set}: non-resource URLs in {rule:?}"
+        );
+        for item in groups.iter().chain(&resources).chain(&rule.verbs) {
+            assert!(!item.contains('*'), "{set}: wildcard in RBAC rule {rule:?}");
+        }
+        for g in &groups {
+            for r in &resources {
+                for v in &rule.verbs {
+                    out.insert((g.clone(), r.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The (group, resource, verb) triples bound to ServiceAccount `sa`, and the namespace of
+/// each namespaced grant ("" for cluster-wide).
+fn grants(set: &str, r: &Rendered, sa: &str) -> BTreeMap<Triple, BTreeSet<String>> {
+    let bound = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
+        subjects.iter().flatten().any(|s| {
+            s.kind == "ServiceAccount" && s.name == sa && s.namespace.as_deref() == Some(NAMESPACE)
+        })
+    };
+    let mut out: BTreeMap<Triple, BTreeSet<String>> = BTreeMap::new();
+    let mut add = |rules: &[PolicyRule], ns: &str| {
+        for t in expand_rules(set, rules) {
+            out.entry(t).or_default().insert(ns.to_string());
+        }
+    };
+    for b in r.role_bindings.iter().filter(|b| bound(&b.subjects)) {
+        let ns = b.metadata.namespace.clone().unwrap_or_default();
+        let rules = match b.role_ref.kind.as_str() {
+            "Role" => r
+                .roles
+                .iter()
+                .find(|x| {
+                    x.metadata.name.as_deref() == Some(&b.role_ref.name)
+                        && x.metadata.namespace.as_deref() == Some(&ns)
+                })
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{set}: RoleBinding {:?} refers to a missing Role",
+                        b.metadata.name
+                    )
+                })
+                .rules
+                .clone(),
+            "ClusterRole" => r
+                .cluster_roles
+                .iter()
+                .find(|x| x.metadata.name.as_deref() == Some(&b.role_ref.name))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{set}: RoleBinding {:?} refers to a missing ClusterRole",
+                        b.metadata.name
+                    )
+                })
+                .rules
+                .clone(),
+            other => panic!("{set}: roleRef kind {other}"),
+        };
+        add(&rules.unwrap_or_default(), &ns);
+    }
+    for b in r
+        .cluster_role_bindings
+        .iter()
+        .filter(|b| bound(&b.subjects))
+    {
+        assert_eq!(b.role_ref.kind, "ClusterRole");
+        let role = r
+            .cluster_roles
+            .iter()
+            .find(|x| x.metadata.name.as_deref() == Some(&b.role_ref.name))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{set}: ClusterRoleBinding {:?} refers to a missing ClusterRole",
+                    b.metadata.name
+                )
+            });
+        add(&role.rules.clone().unwrap_or_default(), "");
+    }
+    out
+}
+
+fn deployment<'a>(set: &str, r: &'a Rendered, component: &str) -> Option<&'a Deployment> {
+    let found: Vec<_> = r
+        .deployments
+        .iter()
+        .filter(|d| {
+            d.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app.kubernetes.io/component"))
+                .map(String::as_str)
+                == Some(component)
+        })
+        .collect();
+    assert!(
+        found.len() <= 1,
+        "{set}: {} Deployments of {component}",
+        found.len()
+    );
+    found.first().copied()
+}
+
+fn pod_spec(d: &Deployment) -> &PodSpec {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("a Deployment has a pod spec")
+}
+
+fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim: bool) {
+    let operator = deployment(set, r, "operator").expect("the operator Deployment");
+    let operator_sa = pod_spec(operator)
+        .service_account_name
+        .clone()
+        .expect("the operator has a ServiceAccount");
+    let got = grants(set, r, &operator_sa);
+    let want = expand(OPERATOR);
+    let have: BTreeSet<_> = got.keys().cloned().collect();
+    assert_eq!(
+        have,
+        want,
+        "{set}: the operator's RBAC differs from rbac::OPERATOR\n  missing: {:?}\n  extra: {:?}",
+        want.difference(&have).collect::<Vec<_>>(),
+        have.difference(&want).collect::<Vec<_>>()
+    );
+    for (t, namespaces) in &got {
+        let expected = if t.1 == "customresourcedefinitions" || cluster_wide {
+            ""
+        } else {
+            watch_ns
+        };
+        assert_eq!(
+            namespaces,
+            &BTreeSet::from([expected.to_string()]),
+            "{set}: {t:?} granted in {namespaces:?}, expected only in {expected:?} (\"\" = cluster-wide)"
+        );
+    }
+    // The one cluster-scoped read is limited to the Thumbnail CRD.
+    for role in &r.cluster_roles {
+        for rule in role.rules.iter().flatten() {
+            if rule
+                .resources
+                .iter()
+                .flatten()
+                .any(|x| x == "customresourcedefinitions")
+            {
+                assert_eq!(
+                    rule.resource_names.as_deref(),
+                    Some(&[CRD_NAME.to_string()][..]),
+                    "{set}: CRD rule not limited by name"
+                );
+            }
+        }
+    }
+
+    let shim_sa = deployment(set, r, "api-shim")
+        .map(|d| pod_spec(d).service_account_name.clone().expect("shim SA"));
+    assert_eq!(
+        shim_sa.is_some(),
+        shim,
+        "{set}: shim Deployment present: {}",
+        shim_sa.is_some()
+    );
+    if let Some(sa) = shim_sa {
+        let got = grants(set, r, &sa);
+        let have: BTreeSet<_> = got.keys().cloned().collect();
+        assert_eq!(
+            have,
+            expand(SHIM),
+            "{set}: the shim's RBAC differs from SHIM"
+        );
+        assert!(
+            got.values()
+                .all(|ns| ns == &BTreeSet::from([NAMESPACE.to_string()])),
+            "{set}: shim RBAC outside its namespace"
+        );
+    }
+
+    // Every other ServiceAccount (the object store) has no permissions at all.
+    for sa in &r.service_accounts {
+        let name = sa.metadata.name.clone().unwrap_or_default();
+        assert_eq!(
+            sa.automount_service_account_token,
+            Some(false),
+            "{set}: ServiceAccount {name} mounts tokens by default"
+        );
+        if name != operator_sa
+            && Some(&name)
+                != deployment(set, r, "api-shim")
+                    .and_then(|d| pod_spec(d).service_account_name.as_ref())
+        {
+            assert!(
+                grants(set, r, &name).is_empty(),
+                "{set}: ServiceAccount {name} has RBAC"
+            );
+        }
+    }
+}
+
+fn check_container_security(set: &str, d: &Deployment, c: &Container) {
+    let what = format!(
+        "{set}: {}/{}",
+        d.metadata.name.as_deref().unwrap_or_default(),
+        c.name
+    );
+    let sc = c
+        .security_context
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no securityContext"));
+    assert_eq!(
+        sc.allow_privilege_escalation,
+        Some(false),
+        "{what}: allowPrivilegeEscalation"
+    );
+    assert_eq!(
+        sc.read_only_root_filesystem,
+        Some(true),
+        "{what}: readOnlyRootFilesystem"
+    );
+    assert_eq!(sc.run_as_non_root, Some(true), "{what}: runAsNonRoot");
+    assert!(sc.privileged != Some(true), "{what}: privileged");
+    let caps = sc
+        .capabilities
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no capabilities"));
+    assert_eq!(
+        caps.drop.as_deref(),
+        Some(&["ALL".to_string()][..]),
+        "{what}: capabilities.drop"
+    );
+    assert!(
+        caps.add.as_ref().is_none_or(|a| a.is_empty()),
+        "{what}: adds capabilities"
+    );
+    assert!(
+        c.liveness_probe.is_some() && c.readiness_probe.is_some(),
+        "{what}: probes"
+    );
+    let res = c
+        .resources
+        .as_ref()
+        .unwrap_or_else(|| panic!("{what}: no resources"));
+    assert!(
+        res.requests
+            .as_ref()
+            .is_some_and(|r| r.contains_key("cpu") && r.contains_key("memory")),
+        "{what}: requests"
+    );
+    assert!(
+        res.limits
+            .as_ref()
+            .is_some_and(|l| l.contains_key("memory")),
+        "{what}: memory limit"
+    );
+    let image = c.image.as_deref().unwrap_or_default();
+    assert!(
+        image.contains(':') && !image.ends_with(":latest"),
+        "{what}: image {image} is not pinned"
+    );
+}
+
+fn check_pods(set: &str, r: &Rendered) {
+    for d in &r.deployments {
+        let spec = pod_spec(d);
+        let name = d.metadata.name.clone().unwrap_or_default();
+        let psc = spec
+            .security_context
+            .as_ref()
+            .unwrap_or_else(|| panic!("{set}: {name}: no pod securityContext"));
+        assert_eq!(
+            psc.run_as_non_root,
+            Some(true),
+            "{set}: {name}: pod runAsNonRoot"
+        );
+        assert_eq!(
+            psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+            Some("RuntimeDefault"),
+            "{set}: {name}: seccomp"
+        );
+        assert!(
+            psc.run_as_user.is_some_and(|u| u != 0),
+            "{set}: {name}: runAsUser"
+        );
+        assert!(
+            spec.host_network != Some(true)
+                && spec.host_pid != Some(true)
+                && spec.host_ipc != Some(true),
+            "{set}: {name}: host namespaces"
+        );
+        assert!(
+            spec.init_containers.is_none() && spec.ephemeral_containers.is_none(),
+            "{set}: {name}: unchecked containers"
+        );
+        for c in &spec.containers {
+            check_container_security(set, d, c);
+        }
+        // The selector selects the pod template.
+        let selector = d
+            .spec
+            .as_ref()
+            .unwrap()
+            .selector
+            .match_labels
+            .clone()
+            .unwrap_or_default();
+        let labels = d
+            .spec
+            .as_ref()
+            .unwrap()
+            .template
+            .metadata
+            .as_ref()
+            .and_then(|m| m.labels.clone())
+            .unwrap_or_default();
+        assert!(
+            !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v)),
+            "{set}: {name}: selector"
+        );
+    }
+    // Services select a rendered Deployment's pods, and named target ports exist there.
+    for s in &r.services {
+        let name = s.metadata.name.clone().unwrap_or_default();
+        let spec = s.spec.as_ref().unwrap();
+        let selector = spec.selector.clone().unwrap_or_default();
+        let target = r
+            .deployments
+            .iter()
+            .find(|d| {
+                let labels = d
+                    .spec
+                    .as_ref()
+                    .unwrap()
+                    .template
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.labels.clone())
+                    .unwrap_or_default();
+                selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+            })
+            .unwrap_or_else(|| panic!("{set}: Service {name} selects no rendered pods"));
+        let ports: BTreeSet<_> = pod_spec(target)
+            .containers
+            .iter()
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter_map(|p| p.name.clone())
+            .collect();
+        for p in spec.ports.iter().flatten() {
+            if let Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(t)) =
+                &p.target_port
+            {
+                assert!(
+                    ports.contains(t),
+                    "{set}: Service {name} targets port {t}, the pod has {ports:?}"
+                );
+            }
+        }
+    }
+    for m in &r.service_monitors {
+        let names: BTreeSet<_> = r
+            .services
+            .iter()
+            .flat_map(|s| s.spec.as_ref().unwrap().ports.iter().flatten())
+            .filter_map(|p| p.name.clone())
+            .collect();
+        for e in &m.spec.endpoints {
+            assert!(
+                names.contains(&e.port),
+                "{set}: ServiceMonitor endpoint port {} matches no Service port",
+                e.port
+            );
+        }
+    }
+}
+
+/// The operator's environment: each variable is one of its flags (or a credential the
+/// store reads), and together they parse as its command line.
+fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
+    let operator = deployment(set, r, "operator").expect("the operator Deployment");
+    let container = &pod_spec(operator).containers[0];
+    let command = thumbnail_operator::config::Config::command();
+    // env name -> (long flag, whether the flag takes a value)
+    let flags: BTreeMap<String, (String, bool)> = command
+        .get_arguments()
+        .filter_map(|a| {
+            Some((
+                a.get_env()?.to_str()?.to_string(),
+                (a.get_long()?.to_string(), a.get_action().takes_values()),
+            ))
+        })
+        .collect();
+    let mut argv = vec!["thumbnail-operator".to_string()];
+    let mut seen = BTreeSet::new();
+    for e in container.env.iter().flatten() {
+        assert!(
+            seen.insert(e.name.clone()),
+            "{set}: operator env {} twice",
+            e.name
+        );
+        if resizer::store::SECRET_ENV.contains(&e.name.as_str()) {
+            assert!(
+                e.value_from
+                    .as_ref()
+                    .and_then(|v| v.secret_key_ref.as_ref())
+                    .is_some(),
+                "{set}: {} not from a Secret",
+                e.name
+            );
+            continue;
+        }
+        if e.name == "RUST_LOG" {
+            continue; // read by tracing's EnvFilter
+        }
+        let (long, takes_value) = flags.get(&e.name).unwrap_or_else(|| {
+            panic!(
+                "{set}: the chart sets {} on the operator, which has no such flag (known: {:?})",
+                e.name,
+                flags.keys()
+            )
+        });
+        let value = e
+            .value
+            .clone()
+            .unwrap_or_else(|| panic!("{set}: {} has no literal value", e.name));
+        if *takes_value {
+            argv.push(format!("--{long}={value}"));
+        } else {
+            // A switch read from the environment: clap takes "true"/"false" (and 1/0,
+            // yes/no, on/off) there; anything else is an error the chart must not make.
+            match value.as_str() {
+                "true" | "1" | "yes" | "on" => argv.push(format!("--{long}")),
+                "false" | "0" | "no" | "off" | "" => {}
+                other => panic!(
+                    "{set}: {} is a switch; {other:?} is neither true nor false",
+                    e.name
+                ),
+            }
+        }
+    }
+    let config =
+        thumbnail_operator::config::Config::try_parse_from_args(&argv).unwrap_or_else(|e| {
+            panic!("{set}: the operator's environment does not parse: {e}\n{argv:?}")
+        });
+    assert_eq!(config.namespace, watch_ns, "{set}: WATCH_NAMESPACE");
+    assert!(
+        matches!(
+            config.executor,
+            thumbnail_operator::config::ExecutorKind::Jobs
+        ),
+        "{set}: executor"
+    );
+    assert!(
+        config.resizer_image.contains("/resizer:"),
+        "{set}: resizer image {}",
+        config.resizer_image
+    );
+    let secret = &config.s3_credentials_secret;
+    let secret_refs: BTreeSet<_> = container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| {
+            e.value_from
+                .as_ref()?
+                .secret_key_ref
+                .as_ref()
+                .map(|s| s.name.clone())
+        })
+        .collect();
+    assert_eq!(
+        secret_refs,
+        BTreeSet::from([secret.clone()]),
+        "{set}: the Jobs' Secret is the operator's own"
+    );
+}
+
+/// Clap parsing from an argument list, without the process environment.
+trait ParseArgs: Sized {
+    fn try_parse_from_args(argv: &[String]) -> Result<Self, clap::Error>;
+}
+impl ParseArgs for thumbnail_operator::config::Config {
+    fn try_parse_from_args(argv: &[String]) -> Result<Self, clap::Error> {
+        use clap::FromArgMatches;
+        // Drop the `env` sources so a developer's environment cannot change the result.
+        let mut command = Self::command();
+        let ids: Vec<_> = command
+            .get_arguments()
+            .map(|a| a.get_id().clone())
+            .collect();
+        for id in ids {
+            command = command.mut_arg(id, |a| a.env(None::<&str>));
+        }
+        let matches = command.try_get_matches_from(argv)?;
+        Self::from_arg_matches(&matches)
+    }
+}
+
+#[test]
+fn rendered_objects_are_valid_kubernetes_types_with_exact_rbac() {
+    for (set, args) in VALUE_SETS {
+        let docs = render(set, args);
+        let r = parse(set, &docs);
+        let cluster_wide = args.contains(&"--set=operator.clusterWide=true");
+        let watch_ns = if cluster_wide {
+            ""
+        } else if args.contains(&"--set=operator.watchNamespace=media") {
+            "media"
+        } else {
+            NAMESPACE
+        };
+        let shim = !args.contains(&"--set=shim.enabled=false");
+        check_rbac(set, &r, cluster_wide, watch_ns, shim);
+        check_pods(set, &r);
+        check_operator_env(set, &r, watch_ns);
+        assert_eq!(r.crds.len(), 1, "{set}: the chart carries one CRD");
+        assert_eq!(r.crds[0].metadata.name.as_deref(), Some(CRD_NAME));
+        let store = deployment(set, &r, "seaweedfs").is_some();
+        assert_eq!(store, *set != "production", "{set}: bundled store");
+        let chart_secret =
+            !args.iter().any(|a| a.contains("existingSecret")) && *set != "production";
+        assert_eq!(
+            r.secrets.len(),
+            usize::from(chart_secret),
+            "{set}: credentials Secret"
+        );
+        if *set == "everything" {
+            assert_eq!(r.service_monitors.len(), 1, "{set}: ServiceMonitor");
+            assert_eq!(r.network_policies.len(), 3, "{set}: NetworkPolicies");
+            assert_eq!(r.claims.len(), 1, "{set}: PersistentVolumeClaim");
+        }
+    }
+}
+
+#[test]
+fn default_values_match_kind_config() {
+    let r = parse("default", &render("default", &[]));
+    let shim = r
+        .services
+        .iter()
+        .find(|s| s.metadata.name.as_deref() == Some("thumbnail-operator-api-shim"))
+        .expect("the shim Service");
+    let spec = shim.spec.as_ref().unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    let node_port = spec.ports.as_ref().unwrap()[0].node_port;
+    let kind_config =
+        std::fs::read_to_string(repo_root().join("kind-config.yaml")).expect("kind-config.yaml");
+    let kind: Value = serde_yaml::from_str(&kind_config).expect("kind-config.yaml is YAML");
+    let mapped: Vec<i64> = kind["nodes"][0]["extraPortMappings"]
+        .as_array()
+        .expect("extraPortMappings")
+        .iter()
+        .filter_map(|m| m["containerPort"].as_i64())
+        .collect();
+    assert!(
+        node_port.is_some_and(|p| mapped.contains(&i64::from(p))),
+        "the shim's NodePort {node_port:?} is not mapped by kind-config.yaml ({mapped:?})"
+    );
+}
+
+#[test]
+fn chart_crd_is_the_generated_one() {
+    let chart = std::fs::read_to_string(
+        repo_root().join("charts/thumbnail-operator/crds/thumbnails.dev_thumbnails.yaml"),
+    )
+    .expect("the chart's CRD");
+    let repo = std::fs::read_to_string(repo_root().join("crds/thumbnails.dev_thumbnails.yaml"))
+        .expect("crds/");
+    assert!(
+        chart == repo,
+        "charts/thumbnail-operator/crds/ differs from crds/: run `make crds`"
+    );
+    let ours: CustomResourceDefinition =
+        serde_yaml::from_str(&chart).expect("the chart's CRD parses");
+    assert_eq!(
+        ours,
+        thumbnail_operator::crd::crd(),
+        "the chart's CRD is not what the code generates: run `make crds`"
+    );
+}
+
+/// kubectl against the test API server, failing with its stderr.
+fn kubectl_ok(args: &[&str]) -> String {
+    let out = testing::kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
+}
+
+/// The chart's CRD, applied the way a user's `kubectl apply --server-side -f crds/` (or
+/// helm) does, is accepted and Established. Only kubectl: the API server sees exactly
+/// the chart's bytes.
+#[test]
+fn chart_crd_applies_to_the_api_server() {
+    let path = repo_root().join("charts/thumbnail-operator/crds/thumbnails.dev_thumbnails.yaml");
+    let path = path.to_str().expect("UTF-8 path");
+    // Validated by the server (schema of CustomResourceDefinition, CEL compilation).
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--dry-run=server",
+        "--field-manager=helm-chart-test",
+        "-f",
+        path,
+    ]);
+    // No --force-conflicts: if another test applied the CRD, the chart's must be
+    // field-for-field the same to share ownership.
+    kubectl_ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=helm-chart-test",
+        "-f",
+        path,
+    ]);
+    kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        &format!("crd/{CRD_NAME}"),
+        "--timeout=30s",
+    ]);
+    let served: CustomResourceDefinition = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        &format!("crd/{CRD_NAME}"),
+        "-o",
+        "json",
+        "--show-managed-fields",
+    ]))
+    .expect("a CRD");
+    let managers: Vec<_> = served
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter_map(|m| m.manager.clone())
+        .collect();
+    assert!(
+        managers.iter().any(|m| m == "helm-chart-test"),
+        "field managers: {managers:?}"
+    );
+    let ours: CustomResourceDefinition =
+        serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut served_spec = served.spec;
+    if ours.spec.conversion.is_none()
+        && served_spec
+            .conversion
+            .as_ref()
+            .is_some_and(|c| c.strategy == "None")
+    {
+        served_spec.conversion = None; // the API server's default
+    }
+    if ours.spec.names.list_kind.is_none()
+        && served_spec.names.list_kind.as_deref() == Some(&format!("{}List", ours.spec.names.kind))
+    {
+        served_spec.names.list_kind = None; // the API server's default
+    }
+    let mut out = Vec::new();
+    diff(
+        "spec",
+        &serde_json::to_value(&ours.spec).unwrap(),
+        &serde_json::to_value(&served_spec).unwrap(),
+        &mut out,
+    );
+    assert!(
+        out.is_empty(),
+        "the API server serves a different CRD than the chart's:\n  {}",
+        out.join("\n  ")
+    );
+    // The resource is served: an empty list, as `kubectl get thumbnails` shows it.
+    kubectl_ok(&[
+        "get",
+        "thumbnails",
+        "-n",
+        &testing::unique_namespace("chart"),
+        "-o",
+        "name",
+    ]);
+}

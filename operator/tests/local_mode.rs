@@ -1,0 +1,476 @@
+//! The controller end to end in local mode, all real: the operator binary watching the
+//! real CRD API server, running the real resizer binary as child processes against the
+//! real S3 server (SeaweedFS), driven with kubectl as a user would.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_operator::testing::{self, kubectl_ok, S3Env, SwitchableProxy};
+
+/// A built binary of this workspace (hack/test.sh builds them all before the tests).
+fn workspace_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/.. -> target/<profile>
+    let bin = dir.join(name);
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (`make test` does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running operator in local mode; killed when dropped.
+struct Operator {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Operator {
+    fn start(
+        ns: &str,
+        s3_endpoint: &str,
+        bucket: &str,
+        max_running: usize,
+        state: &std::path::Path,
+    ) -> Operator {
+        let log = state.join(format!(
+            "operator-{}.log",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(state).unwrap();
+        let out = std::fs::File::create(&log).unwrap();
+        let s3 = S3Env::from_env();
+        let child = Command::new(env!("CARGO_BIN_EXE_thumbnail-operator"))
+            .args(["--executor", "local", "--namespace", ns, "--bucket", bucket])
+            .args([
+                "--max-running",
+                &max_running.to_string(),
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .arg("--resizer-bin")
+            .arg(workspace_bin("resizer"))
+            .arg("--local-state-dir")
+            .arg(state)
+            .args([
+                "--local-backoff-base-ms",
+                "300",
+                "--job-backoff-limit",
+                "4",
+                "--job-deadline-seconds",
+                "120",
+            ])
+            .env("KUBECONFIG", testing::kubeconfig_path())
+            .env("S3_ENDPOINT", s3_endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+            .env("RUST_LOG", "info,thumbnail_operator=debug,kube=warn")
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .expect("start the operator");
+        Operator { child, log }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn manifest(name: &str, bucket: &str, key: &str, extra: serde_json::Value) -> serde_json::Value {
+    let mut spec = json!({"source": {"s3": {"bucket": bucket, "key": key}}});
+    for (k, v) in extra.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    json!({"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail", "metadata": {"name": name}, "spec": spec})
+}
+
+async fn apply(api: &Api<Thumbnail>, obj: &serde_json::Value) {
+    let name = obj["metadata"]["name"].as_str().unwrap();
+    api.patch(
+        name,
+        &PatchParams::apply("e2e-user").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .unwrap();
+}
+
+/// Polls until the Thumbnail reaches a terminal phase for its current generation.
+async fn wait_done(
+    api: &Api<Thumbnail>,
+    name: &str,
+    op: &Operator,
+    timeout: Duration,
+) -> Thumbnail {
+    let start = Instant::now();
+    loop {
+        let t = api.get(name).await.unwrap();
+        let st = t.status.clone().unwrap_or_default();
+        if st.observed_generation == t.metadata.generation
+            && st.phase.is_some_and(Phase::is_terminal)
+        {
+            return t;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "{name} not finished after {timeout:?}: {st:?}\noperator log:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn corpus(file: &str) -> Vec<u8> {
+    let dir =
+        std::env::var("THUMBNAIL_CORPUS").expect("THUMBNAIL_CORPUS is not set: run `make test`");
+    std::fs::read(PathBuf::from(dir).join(file)).expect("corpus file")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_edit_and_delete_a_thumbnail() {
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("local");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("local").await;
+    s3.put(
+        &bucket,
+        "originals/kleiber.jpg",
+        corpus("j09_storm_1920x1280.jpg"),
+    )
+    .await;
+    let state = tempdir("apply");
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+
+    apply(
+        &api,
+        &manifest(
+            "storm",
+            &bucket,
+            "originals/kleiber.jpg",
+            json!({"width": 256}),
+        ),
+    )
+    .await;
+    let t = wait_done(&api, "storm", &op, Duration::from_secs(60)).await;
+    let st = t.status.clone().unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:?}");
+    let out = st.output.clone().unwrap();
+    assert_eq!((out.width, out.height), (256, 171));
+    let bytes = s3.get(&bucket, &out.key).await;
+    assert_eq!(bytes.len() as u64, out.bytes);
+    assert_eq!(&bytes[..3], &[0xFF, 0xD8, 0xFF], "a JPEG");
+    let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
+    println!("{table}");
+    assert!(
+        table.contains("Succeeded") && table.contains("256") && table.contains("171"),
+        "{table}"
+    );
+
+    // Edit the spec: a new generation renders again and replaces the old object.
+    apply(
+        &api,
+        &manifest(
+            "storm",
+            &bucket,
+            "originals/kleiber.jpg",
+            json!({"width": 100, "height": 100, "fit": "cover", "format": "webp"}),
+        ),
+    )
+    .await;
+    let t2 = wait_done(&api, "storm", &op, Duration::from_secs(60)).await;
+    let out2 = t2.status.unwrap().output.unwrap();
+    assert_eq!(
+        (out2.width, out2.height, out2.content_type.as_str()),
+        (100, 100, "image/webp")
+    );
+    assert_ne!(out2.key, out.key);
+    assert_eq!(&s3.get(&bucket, &out2.key).await[8..12], b"WEBP");
+    assert!(
+        !s3.exists(&bucket, &out.key).await,
+        "the old generation's thumbnail is removed"
+    );
+
+    // Delete: the finalizer removes the thumbnail; the original stays (the user owns it).
+    api.delete("storm", &DeleteParams::default()).await.unwrap();
+    let start = Instant::now();
+    while api.get_opt("storm").await.unwrap().is_some() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "not deleted:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!s3.exists(&bucket, &out2.key).await);
+    assert!(s3.exists(&bucket, "originals/kleiber.jpg").await);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupt_input_fails_once_with_the_resizers_reason() {
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("corrupt");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("corrupt").await;
+    s3.put(
+        &bucket,
+        "originals/notes.jpg",
+        b"these are my notes, not a photo".to_vec(),
+    )
+    .await;
+    let mut truncated = corpus("j09_storm_1920x1280.jpg");
+    truncated.truncate(4000);
+    s3.put(&bucket, "originals/truncated.jpg", truncated).await;
+    let state = tempdir("corrupt");
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+    apply(
+        &api,
+        &manifest(
+            "notes",
+            &bucket,
+            "originals/notes.jpg",
+            json!({"width": 64}),
+        ),
+    )
+    .await;
+    let t = wait_done(&api, "notes", &op, Duration::from_secs(30)).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Failed));
+    assert_eq!(st.reason.as_deref(), Some("NotAnImage"), "{st:?}");
+    // Permanent: tried once, not retried.
+    assert!(!op.log().contains("retrying"), "{}", op.log());
+    // Stays failed: nothing more happens until the spec changes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        api.get("notes")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .completion_time,
+        st.completion_time
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_outage_during_processing_is_retried_then_succeeds() {
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("outage");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("outage").await;
+    s3.put(
+        &bucket,
+        "originals/storm.jpg",
+        corpus("j09_storm_1920x1280.jpg"),
+    )
+    .await;
+    let proxy = SwitchableProxy::start(s3.socket_addr()).await.unwrap();
+    proxy.set_up(false);
+    let state = tempdir("outage");
+    let op = Operator::start(&ns, &format!("http://{}", proxy.addr), &bucket, 2, &state);
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+    apply(
+        &api,
+        &manifest(
+            "storm",
+            &bucket,
+            "originals/storm.jpg",
+            json!({"width": 128}),
+        ),
+    )
+    .await;
+    // Let at least one attempt fail on the unreachable store, then bring it back.
+    let start = Instant::now();
+    while !op.log().contains("retrying") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no failed attempt seen:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.set_up(true);
+    let t = wait_done(&api, "storm", &op, Duration::from_secs(60)).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:?}\n{}", op.log());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn operator_killed_mid_flight_finishes_after_restart_without_duplicates() {
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("restart");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("restart").await;
+    // The largest photo, so the run is still going when the operator is killed.
+    s3.put(
+        &bucket,
+        "originals/elephants.jpg",
+        corpus("j02_elephants_5640x3172_prog.jpg"),
+    )
+    .await;
+    let state = tempdir("restart");
+    let mut op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+    apply(
+        &api,
+        &manifest(
+            "elephants",
+            &bucket,
+            "originals/elephants.jpg",
+            json!({"width": 1024, "format": "png"}),
+        ),
+    )
+    .await;
+    let start = Instant::now();
+    loop {
+        let phase = api
+            .get("elephants")
+            .await
+            .unwrap()
+            .status
+            .and_then(|s| s.phase);
+        if phase == Some(Phase::Processing) {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never Processing:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    op.kill();
+    let finished_before_kill = std::fs::read_dir(state.join(&ns))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".outcome.json"))
+        })
+        .unwrap_or(false);
+    assert!(
+        !finished_before_kill,
+        "the run finished before the operator was killed; the test proves nothing"
+    );
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let t = wait_done(&api, "elephants", &op, Duration::from_secs(90)).await;
+    let st = t.status.unwrap();
+    assert_eq!(st.phase, Some(Phase::Succeeded), "{st:?}\n{}", op.log());
+    let keys = s3.list(&bucket, "thumbnails/").await;
+    assert_eq!(
+        keys,
+        vec![st.output.unwrap().key],
+        "exactly one thumbnail stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_thumbnails_respect_the_running_cap() {
+    const N: usize = 50;
+    const CAP: usize = 3;
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("many");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("many").await;
+    s3.put(
+        &bucket,
+        "originals/astronaut.png",
+        corpus("p01_astronaut_512x512.png"),
+    )
+    .await;
+    let state = tempdir("many");
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, CAP, &state);
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+    for i in 0..N {
+        apply(
+            &api,
+            &manifest(
+                &format!("a{i:02}"),
+                &bucket,
+                "originals/astronaut.png",
+                json!({"width": 32 + i}),
+            ),
+        )
+        .await;
+    }
+    // Watch the operator's children while they run: never more than CAP resizers.
+    let pid = op.child.id();
+    let mut peak = 0;
+    let start = Instant::now();
+    loop {
+        peak = peak.max(children_named(pid, "resizer"));
+        let list = api.list(&Default::default()).await.unwrap();
+        let done = list
+            .items
+            .iter()
+            .filter(|t| t.status.as_ref().and_then(|s| s.phase) == Some(Phase::Succeeded))
+            .count();
+        if done == N {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "{done}/{N} done after 180 s:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(peak <= CAP, "{peak} resizers ran at once, cap is {CAP}");
+    assert!(
+        peak >= 2,
+        "the cap was never used ({peak}); the test proves nothing"
+    );
+    assert_eq!(s3.list(&bucket, "thumbnails/").await.len(), N);
+}
+
+fn children_named(parent: u32, name: &str) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // pid (comm) state ppid ...
+            let Some(close) = stat.rfind(')') else {
+                return false;
+            };
+            let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+            let ppid = stat[close + 2..]
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            comm == name && ppid == Some(parent)
+        })
+        .count()
+}
+
+fn tempdir(prefix: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(testing::unique_namespace(&format!("thumbop-{prefix}")));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,126 @@
+//! Source bytes in, thumbnail bytes out: detect, check the declared size, decode (JPEG
+//! shrunk while decoding), resize, orient, pad, encode. No I/O: the S3 and local-file
+//! runs in [`crate::run`] wrap it.
+
+use std::time::Instant;
+
+use crate::contract::{Format, Reason, Request};
+use crate::decode;
+use crate::detect::{self, SourceFormat};
+use crate::encode;
+use crate::error::{Failed, Result};
+use crate::geometry;
+use crate::orient;
+use crate::resize;
+
+/// Encoder quality when the request gives none (sharp's default).
+pub const DEFAULT_QUALITY: u8 = 80;
+
+#[derive(Clone, Debug)]
+pub struct Thumbnail {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub format: Format,
+    /// Source size as displayed (after EXIF orientation).
+    pub source_width: u32,
+    pub source_height: u32,
+    pub decode_ms: u64,
+    pub resize_ms: u64,
+    pub encode_ms: u64,
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
+}
+
+pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
+    if request.width.is_none() && request.height.is_none() {
+        return Err(Failed::new(
+            Reason::InvalidRequest,
+            "neither width nor height is set; give at least one",
+        ));
+    }
+    let t = Instant::now();
+    let format = detect::detect(source)?;
+    let stored = match format {
+        SourceFormat::Jpeg => decode::jpeg_dimensions(source)?,
+        other => decode::other_dimensions(source, other)?,
+    };
+    detect::check_pixels(stored.0, stored.1, request.limits.max_pixels)?;
+
+    let plan_for = |displayed: (u32, u32)| {
+        geometry::plan(displayed, request.width, request.height, request.fit)
+            .expect("width or height is set")
+    };
+    let (pixels, orientation, plan) = match format {
+        SourceFormat::Jpeg => {
+            let orientation = orient::jpeg_orientation(source);
+            let plan = plan_for(orientation.displayed(stored));
+            let eighths = geometry::dct_scale_eighths(plan.crop, plan.resized);
+            (decode::decode_jpeg(source, eighths)?, orientation, plan)
+        }
+        SourceFormat::Webp => {
+            let orientation = decode::other_orientation(source, format);
+            let plan = plan_for(orientation.displayed(stored));
+            let eighths = geometry::dct_scale_eighths(plan.crop, plan.resized);
+            match decode::decode_webp(source, eighths)? {
+                Some(pixels) => (pixels, orientation, plan),
+                None => {
+                    // Animated: the first frame, through `image`.
+                    let (pixels, _) =
+                        decode::decode_other(source, format, request.limits.max_pixels)?;
+                    (pixels, orientation, plan)
+                }
+            }
+        }
+        other => {
+            let (pixels, orientation) =
+                decode::decode_other(source, other, request.limits.max_pixels)?;
+            let plan = plan_for(orientation.displayed(stored));
+            (pixels, orientation, plan)
+        }
+    };
+    let decode_ms = ms(t);
+
+    // The plan is in displayed orientation at full source resolution; the decoded pixels
+    // are in stored orientation, possibly shrunk by the decoder. Map, resize, then orient
+    // the (small) result.
+    let t = Instant::now();
+    fn swap<T>((a, b): (T, T), transposed: bool) -> (T, T) {
+        if transposed {
+            (b, a)
+        } else {
+            (a, b)
+        }
+    }
+    let (crop_w, crop_h) = swap(plan.crop, orientation.transposes());
+    let fx = pixels.width as f64 / stored.0 as f64;
+    let fy = pixels.height as f64 / stored.1 as f64;
+    let crop = geometry::centred((pixels.width, pixels.height), (crop_w * fx, crop_h * fy));
+    let resized = resize::resize(&pixels, crop, swap(plan.resized, orientation.transposes()))?;
+    drop(pixels);
+    let oriented = orientation.apply(resized);
+    let canvas = oriented.pad(plan.canvas, request.format != Format::Jpeg);
+    let resize_ms = ms(t);
+
+    let t = Instant::now();
+    let (width, height) = (canvas.width, canvas.height);
+    let bytes = encode::encode(
+        canvas,
+        request.format,
+        request.quality.unwrap_or(DEFAULT_QUALITY),
+    )?;
+    let displayed = orientation.displayed(stored);
+    Ok(Thumbnail {
+        bytes,
+        width,
+        height,
+        format: request.format,
+        source_width: displayed.0,
+        source_height: displayed.1,
+        decode_ms,
+        resize_ms,
+        encode_ms: ms(t),
+    })
+}

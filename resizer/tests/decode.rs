@@ -1,0 +1,56 @@
+//! Decoder shortcuts against the straightforward decode, on real photos (no S3).
+
+use std::path::PathBuf;
+
+fn corpus(file: &str) -> Vec<u8> {
+    let dir = std::env::var_os("THUMBNAIL_CORPUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
+    let path = dir.join(file);
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!(
+            "corpus file {} unreadable ({e}): set THUMBNAIL_CORPUS or run hack/fetch-corpus.sh",
+            path.display()
+        )
+    })
+}
+
+/// Dropping a progressive JPEG's AC scans at 1/8 scale changes no pixel, and reads far
+/// less of the file.
+#[test]
+fn progressive_dc_only_decode_is_pixel_identical_at_one_eighth() {
+    for file in [
+        "j07_colorfulcups_2560x1600_prog.jpg",
+        "j03_infinitesea_4096x4096_prog.jpg",
+    ] {
+        let jpeg = corpus(file);
+        let dc = resizer::decode::progressive_dc_only(&jpeg).expect("parses");
+        assert!(
+            dc.len() * 2 < jpeg.len(),
+            "{file}: kept {} of {} bytes",
+            dc.len(),
+            jpeg.len()
+        );
+        eprintln!("{file}: kept {} of {} bytes", dc.len(), jpeg.len());
+        let fast = resizer::decode::decode_jpeg_with(&jpeg, 1, true).unwrap();
+        let full = resizer::decode::decode_jpeg_with(&jpeg, 1, false).unwrap();
+        assert_eq!((fast.width, fast.height), (full.width, full.height));
+        let max_diff = fast
+            .data
+            .iter()
+            .zip(&full.data)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert_eq!(max_diff, 0, "{file}: pixels differ by up to {max_diff}");
+    }
+}
+
+/// Baseline JPEGs are decoded whole whatever the scale.
+#[test]
+fn baseline_jpeg_is_not_shortened() {
+    let jpeg = corpus("j09_storm_1920x1280.jpg");
+    let fast = resizer::decode::decode_jpeg_with(&jpeg, 1, true).unwrap();
+    let full = resizer::decode::decode_jpeg_with(&jpeg, 1, false).unwrap();
+    assert_eq!(fast, full);
+}
