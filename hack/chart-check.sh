@@ -8,7 +8,8 @@
 #   3. values.schema.json rejects bad values;
 #   4. checkov (PyPI, pinned, in a venv under ~/.cache/thumbnail-operator) on every
 #      rendering: no failed check; each deliberate exception is a `checkov.io/skipN`
-#      annotation with its reason in the chart (templates/_helpers.tpl).
+#      annotation with its reason in the chart (templates/_helpers.tpl); and checkov
+#      on docker/Dockerfile (skips: `# checkov:skip=` lines with reasons).
 #
 # That the renderings parse as their Kubernetes types, that the RBAC matches the code,
 # and that the chart's CRD applies to a real API server is operator/tests/chart.rs
@@ -52,7 +53,8 @@ VALUE_SETS=(
 	"default|"
 	"production|-f $CHART/values-production.yaml"
 	"everything|--set operator.clusterWide=true --set seaweedfs.persistence.enabled=true --set shim.tokensSecret=api-tokens --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true --set s3.credentials.existingSecret=s3-creds --set operator.extraEnv[0].name=RUST_LOG --set operator.extraEnv[0].value=debug"
-	"other-namespace|--set operator.watchNamespace=media --set shim.enabled=false --set s3.credentials.secretAccessKey=not-random"
+	"other-namespace|--set operator.watchNamespace=media --set s3.credentials.secretAccessKey=not-random"
+	"no-shim|--set shim.enabled=false"
 )
 rm -rf "$OUT"; mkdir -p "$OUT"
 for set in "${VALUE_SETS[@]}"; do
@@ -151,4 +153,17 @@ fi
 passed=$(sed -n 's/.*Passed checks: \([0-9]*\).*/\1/p' <<<"$summary")
 [ "${passed:-0}" -ge 100 ] || fail "checkov ran only ${passed:-0} checks: did it scan the renderings?"
 log "checkov $CHECKOV_VERSION: $summary (skips: checkov.io/skipN annotations with reasons in $CHART/templates/_helpers.tpl)"
+# The images' Dockerfile, same rule (skips are `# checkov:skip=ID: reason` lines in it).
+set +e
+"$CHECKOV_VENV/bin/checkov" -f docker/Dockerfile --framework dockerfile --skip-download --compact --quiet \
+	-o cli >"$OUT/checkov-docker.txt" 2>"$OUT/checkov-docker.err"
+rc=$?
+set -e
+summary=$(grep -m1 'Passed checks:' "$OUT/checkov-docker.txt" || true)
+[ -n "$summary" ] || { cat "$OUT/checkov-docker.err" "$OUT/checkov-docker.txt" >&2; fail "checkov printed no results for docker/Dockerfile"; }
+if [ $rc -ne 0 ] || ! grep -q 'Failed checks: 0,' <<<"$summary"; then
+	cat "$OUT/checkov-docker.txt" >&2
+	fail "checkov docker/Dockerfile: $summary"
+fi
+log "checkov docker/Dockerfile: $summary"
 log "all chart checks passed; renderings in $OUT"

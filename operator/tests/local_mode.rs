@@ -28,6 +28,7 @@ fn workspace_bin(name: &str) -> PathBuf {
 struct Operator {
     child: Child,
     log: PathBuf,
+    metrics_port: u16,
 }
 
 impl Operator {
@@ -48,14 +49,11 @@ impl Operator {
         std::fs::create_dir_all(state).unwrap();
         let out = std::fs::File::create(&log).unwrap();
         let s3 = S3Env::from_env();
+        let metrics_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_thumbnail-operator"))
             .args(["--executor", "local", "--namespace", ns, "--bucket", bucket])
-            .args([
-                "--max-running",
-                &max_running.to_string(),
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
+            .args(["--max-running", &max_running.to_string()])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .arg("--resizer-bin")
             .arg(workspace_bin("resizer"))
             .arg("--local-state-dir")
@@ -77,7 +75,11 @@ impl Operator {
             .stderr(Stdio::from(out))
             .spawn()
             .expect("start the operator");
-        Operator { child, log }
+        Operator {
+            child,
+            log,
+            metrics_port,
+        }
     }
 
     fn kill(&mut self) {
@@ -473,4 +475,166 @@ fn tempdir(prefix: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(testing::unique_namespace(&format!("thumbop-{prefix}")));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// A free loopback port (bound and released; the race is harmless on a test machine).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn curl(args: &[&str]) -> (String, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
+    (code.to_string(), body.to_string())
+}
+
+/// The seed's whole path through real binaries: upload through the REST shim, the
+/// operator runs the resizer, the status says success, the download is the thumbnail;
+/// metrics count it; deleting through the shim removes the stored objects.
+#[tokio::test(flavor = "multi_thread")]
+async fn upload_through_the_shim_then_download_the_thumbnail() {
+    let client = testing::client().await.unwrap();
+    testing::ensure_crd(&client).await.unwrap();
+    let ns = testing::unique_namespace("shim");
+    let s3 = S3Env::from_env();
+    let bucket = s3.new_bucket("shim").await;
+    let state = tempdir("shim");
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let shim_log = std::fs::File::create(state.join("shim.log")).unwrap();
+    let mut shim = Command::new(workspace_bin("api-shim"))
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--namespace",
+            &ns,
+            "--bucket",
+            &bucket,
+            "--public-base-url",
+            &base,
+        ])
+        .env("KUBECONFIG", testing::kubeconfig_path())
+        .env("S3_ENDPOINT", &s3.endpoint)
+        .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+        .stdout(Stdio::from(shim_log.try_clone().unwrap()))
+        .stderr(Stdio::from(shim_log))
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while curl(&[&format!("{base}/readyz")]).0 != "200" {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "shim not ready: {}",
+            std::fs::read_to_string(state.join("shim.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let photo = format!(
+        "file=@{}/d02_path_2560x1600_orient6.jpg",
+        std::env::var("THUMBNAIL_CORPUS").unwrap()
+    );
+    let (code, body) = curl(&[
+        "-F",
+        &photo,
+        "-F",
+        "width=200",
+        "-F",
+        "format=webp",
+        &format!("{base}/api/v1/thumbnails"),
+    ]);
+    assert_eq!(code, "202", "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["status"], "uploaded");
+
+    let status = loop {
+        let (_, body) = curl(&[&format!("{base}/api/v1/thumbnails/{id}")]);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if v["status"] == "success" || v["status"] == "error" {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "not done: {v}\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status["status"], "success", "{status}");
+    // EXIF orientation 6: the landscape-stored photo comes out portrait.
+    assert_eq!(
+        (
+            status["output"]["width"].as_u64(),
+            status["output"]["height"].as_u64()
+        ),
+        (Some(200), Some(320)),
+        "{status}"
+    );
+    let download = status["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "download")
+        .unwrap()["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let file = state.join("thumb.webp");
+    let (code, _) = curl(&["-o", file.to_str().unwrap(), &download]);
+    assert_eq!(code, "200");
+    let bytes = std::fs::read(&file).unwrap();
+    assert_eq!(&bytes[8..12], b"WEBP");
+    assert_eq!(
+        bytes.len() as u64,
+        status["output"]["bytes"].as_u64().unwrap()
+    );
+
+    // The operator's metrics count the run.
+    let (code, metrics) = curl(&[&format!("http://127.0.0.1:{}/metrics", op.metrics_port)]);
+    assert_eq!(code, "200");
+    assert!(
+        metrics
+            .contains("thumbnail_runs_finished_total{phase=\"Succeeded\",reason=\"Succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("thumbnail_reconcile_duration_seconds_count"),
+        "{metrics}"
+    );
+    let (code, _) = curl(&[&format!("http://127.0.0.1:{}/healthz", op.metrics_port)]);
+    assert_eq!(code, "200");
+
+    // The Thumbnail is visible to kubectl users too.
+    let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
+    assert!(
+        table.contains(&id) && table.contains("Succeeded"),
+        "{table}"
+    );
+
+    // Delete through the shim: the finalizer removes the thumbnail and the original.
+    let (code, _) = curl(&["-X", "DELETE", &format!("{base}/api/v1/thumbnails/{id}")]);
+    assert!(code == "202" || code == "204", "{code}");
+    let start = Instant::now();
+    while !s3.list(&bucket, "").await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "left in the store: {:?}",
+            s3.list(&bucket, "").await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = shim.kill();
+    let _ = shim.wait();
 }

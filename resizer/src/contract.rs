@@ -27,27 +27,32 @@ pub const ENV_RESULT_PATH: &str = "RESIZER_RESULT_PATH";
 /// Kubernetes truncates termination messages beyond this many bytes.
 pub const MAX_RESULT_BYTES: usize = 4096;
 
-/// How the image is fitted into width x height (sharp's names).
+/// How the image is fitted into width x height (sharp's names). The Thumbnail
+/// resource uses this very type (feature `schema` derives its JSON schema).
+// Variants carry plain comments: doc comments would turn the schema's enum into a
+// oneOf, which Kubernetes structural schemas do not allow.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
 )]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
-    /// Keep the aspect ratio, fit within the box.
+    // Keep the aspect ratio, fit within the box.
     #[default]
     Inside,
-    /// Keep the aspect ratio, crop the centre to fill the box.
+    // Keep the aspect ratio, crop the centre to fill the box.
     Cover,
-    /// Keep the aspect ratio, pad to the box.
+    // Keep the aspect ratio, pad to the box.
     Contain,
-    /// Stretch to exactly the box.
+    // Stretch to exactly the box.
     Fill,
 }
 
-/// Output encoding.
+/// Output encoding (also the Thumbnail resource's `spec.format`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
 )]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
@@ -57,11 +62,21 @@ pub enum Format {
 }
 
 impl Format {
+    /// MIME type of the encoded output.
     pub fn content_type(self) -> &'static str {
         match self {
             Format::Jpeg => "image/jpeg",
             Format::Png => "image/png",
             Format::Webp => "image/webp",
+        }
+    }
+
+    /// Conventional file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Jpeg => "jpg",
+            Format::Png => "png",
+            Format::Webp => "webp",
         }
     }
 }
@@ -485,5 +500,24 @@ mod tests {
             transient: true,
         });
         assert_eq!(transient.exit_code(), EXIT_TRANSIENT);
+    }
+
+    #[test]
+    fn reasons_have_stable_names_and_only_the_store_is_transient() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(r));
+            assert_eq!(r.is_transient(), r == Reason::StoreUnavailable, "{r}");
+            let f = Failure::new(r, "m");
+            assert_eq!(RunResult::Failure(f).exit_code(), if r.is_transient() { EXIT_TRANSIENT } else { EXIT_PERMANENT });
+        }
+        assert_eq!(Reason::parse("NoSuchThing"), None);
+    }
+
+    #[test]
+    fn local_mode_needs_no_object_locations() {
+        let cli = Cli::parse_from(["resizer", "--input-file=a.png", "--output-file=b.jpg", "--width=10"]);
+        assert_eq!(cli.request().source, ObjectLocation::default());
+        assert!(Cli::try_parse_from(["resizer", "--width=10"]).is_err(), "S3 mode needs locations");
+        assert!(Cli::try_parse_from(["resizer", "--input-file=a.png", "--width=10"]).is_err(), "input needs output");
     }
 }

@@ -114,11 +114,17 @@ fn ratio(a: u64, b: u64, c: u64) -> u32 {
 /// kept crop still has at least the resized size, so the resampler only ever shrinks.
 /// DCT scaling skips most of the inverse DCT, colour conversion and resampling work.
 pub fn dct_scale_eighths(crop: (f64, f64), resized: (u32, u32)) -> u8 {
+    dct_scale_eighths_with(crop, resized, 1.0)
+}
+
+/// [`dct_scale_eighths`] leaving the resampler at least a `headroom` factor of shrink.
+pub fn dct_scale_eighths_with(crop: (f64, f64), resized: (u32, u32), headroom: f64) -> u8 {
+    let (need_w, need_h) = (resized.0 as f64 * headroom, resized.1 as f64 * headroom);
     (1..=8u8)
         .find(|&n| {
             let f = n as f64 / 8.0;
             // A hair of tolerance: an exact fit (e.g. 2048 -> 256) must pick 1/8.
-            crop.0 * f + 1e-6 >= resized.0 as f64 && crop.1 * f + 1e-6 >= resized.1 as f64
+            crop.0 * f + 1e-6 >= need_w && crop.1 * f + 1e-6 >= need_h
         })
         .unwrap_or(8)
 }

@@ -34,6 +34,10 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
+fn headroom() -> f64 {
+    std::env::var("RESIZER_SHRINK_HEADROOM").ok().and_then(|v| v.parse().ok()).unwrap_or(1.0)
+}
+
 pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
     if request.width.is_none() && request.height.is_none() {
         return Err(Failed::new(
@@ -57,13 +61,13 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
         SourceFormat::Jpeg => {
             let orientation = orient::jpeg_orientation(source);
             let plan = plan_for(orientation.displayed(stored));
-            let eighths = geometry::dct_scale_eighths(plan.crop, plan.resized);
+            let eighths = geometry::dct_scale_eighths_with(plan.crop, plan.resized, headroom());
             (decode::decode_jpeg(source, eighths)?, orientation, plan)
         }
         SourceFormat::Webp => {
             let orientation = decode::other_orientation(source, format);
             let plan = plan_for(orientation.displayed(stored));
-            let eighths = geometry::dct_scale_eighths(plan.crop, plan.resized);
+            let eighths = geometry::dct_scale_eighths_with(plan.crop, plan.resized, headroom());
             match decode::decode_webp(source, eighths)? {
                 Some(pixels) => (pixels, orientation, plan),
                 None => {

@@ -228,6 +228,18 @@ impl Bucket {
 
 impl Drop for Bucket {
     fn drop(&mut self) {
+        // Remove the bucket: SeaweedFS gives each bucket volumes of its own.
+        let (client, name) = (&self.client, &self.name);
+        self.rt.block_on(async {
+            if let Ok(listed) = client.list_objects_v2().bucket(name).send().await {
+                for object in listed.contents() {
+                    if let Some(key) = object.key() {
+                        let _ = client.delete_object().bucket(name).key(key).send().await;
+                    }
+                }
+            }
+            let _ = client.delete_bucket().bucket(name).send().await;
+        });
         let _ = std::fs::remove_dir_all(
             std::env::temp_dir().join(format!("resizer-test-{}", self.name)),
         );

@@ -60,6 +60,11 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.operator.clusterWide }}{{- else }}{{ default .Release.Namespace .Values.operator.watchNamespace }}{{- end }}
 {{- end }}
 
+{{/* Namespace the shim creates Thumbnails in: the watched one (the release's when cluster-wide). */}}
+{{- define "thumbnail-operator.shimNamespace" -}}
+{{- default .Release.Namespace (include "thumbnail-operator.watchNamespace" .) }}
+{{- end }}
+
 {{/* Name of the Secret holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */}}
 {{- define "thumbnail-operator.s3SecretName" -}}
 {{- default (printf "%s-s3-credentials" (include "thumbnail-operator.fullname" .)) .Values.s3.credentials.existingSecret }}

@@ -45,7 +45,10 @@ pub struct JobExecutor {
 
 impl JobExecutor {
     pub fn new(client: Client, config: Config) -> Self {
-        JobExecutor { client, config: std::sync::Arc::new(config) }
+        JobExecutor {
+            client,
+            config: std::sync::Arc::new(config),
+        }
     }
 
     fn jobs(&self, thumb: &Thumbnail) -> Api<Job> {
