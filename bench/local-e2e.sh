@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 corpus=${THUMBNAIL_CORPUS:-$PWD/../shared/corpus}
-export DEV_SHIM_PORT=${DEV_SHIM_PORT:-28080} DEV_METRICS_PORT=${DEV_METRICS_PORT:-28081} DEV_S3_PORT=${DEV_S3_PORT:-29000}
+export DEV_SHIM_PORT=${DEV_SHIM_PORT:-28080} DEV_METRICS_PORT=${DEV_METRICS_PORT:-28081} DEV_S3_PORT=${DEV_S3_PORT:-27100}
 export DEV_STATE=${DEV_STATE:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/bench-e2e}
 export DEV_K8SAPI_HOME=${DEV_K8SAPI_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/bench-apiserver}
 ready=$(mktemp); rm -f "$ready"

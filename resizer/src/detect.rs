@@ -16,6 +16,18 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// MIME type of the format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            SourceFormat::Jpeg => "image/jpeg",
+            SourceFormat::Png => "image/png",
+            SourceFormat::Gif => "image/gif",
+            SourceFormat::Webp => "image/webp",
+            SourceFormat::Bmp => "image/bmp",
+            SourceFormat::Tiff => "image/tiff",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SourceFormat::Jpeg => "JPEG",
@@ -28,7 +40,8 @@ impl SourceFormat {
     }
 }
 
-const SUPPORTED: &str = "JPEG, PNG, GIF, WebP, BMP or TIFF";
+/// The formats the resizer decodes, for messages.
+pub const SUPPORTED: &str = "JPEG, PNG, GIF, WebP, BMP or TIFF";
 
 /// Detects the format of `bytes`. Recognised but undecodable formats (AVIF, HEIC, JPEG XL,
 /// SVG, PDF, ...) fail with UnsupportedFormat; anything else with NotAnImage.

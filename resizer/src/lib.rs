@@ -11,15 +11,14 @@
 
 pub mod contract;
 pub mod store;
+// Format detection needs no image library: the shim checks uploads with it too.
+pub mod detect;
+pub mod error;
 
 #[cfg(feature = "pipeline")]
 pub mod decode;
 #[cfg(feature = "pipeline")]
-pub mod detect;
-#[cfg(feature = "pipeline")]
 pub mod encode;
-#[cfg(feature = "pipeline")]
-pub mod error;
 #[cfg(feature = "pipeline")]
 pub mod geometry;
 #[cfg(feature = "pipeline")]

@@ -63,11 +63,12 @@ pub fn resize(img: &Pixels, crop: (f64, f64, f64, f64), to: (u32, u32)) -> Resul
     Ok(Pixels::new(to.0, to.1, img.layout, dst.into_vec()))
 }
 
-/// Integer box pre-shrink factor: half the smaller of the two shrink ratios, rounded
-/// down (1 = none).
+/// Integer box pre-shrink factor: a third of the smaller of the two shrink ratios,
+/// rounded down (1 = none), so Lanczos3 still shrinks by at least 3 (a factor of 2, as
+/// libvips leaves, measured slightly below sharp's SSIM on the RGBA PNGs).
 pub fn box_factor(crop: (f64, f64), to: (u32, u32)) -> u32 {
     let ratio = (crop.0 / to.0 as f64).min(crop.1 / to.1 as f64);
-    (ratio / 2.0).floor().max(1.0) as u32
+    (ratio / 3.0).floor().max(1.0) as u32
 }
 
 #[cfg(test)]
@@ -95,10 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn box_pre_shrink_leaves_lanczos_at_least_a_factor_of_two() {
-        assert_eq!(box_factor((3640.0, 2400.0), (256, 169)), 7);
+    fn box_pre_shrink_leaves_lanczos_at_least_a_factor_of_three() {
+        assert_eq!(box_factor((3640.0, 2400.0), (256, 169)), 4);
         assert_eq!(box_factor((753.0, 423.0), (256, 144)), 1);
-        assert_eq!(box_factor((1024.0, 1024.0), (256, 256)), 2);
+        assert_eq!(box_factor((1536.0, 1536.0), (256, 256)), 2);
     }
 
     #[test]
