@@ -16,9 +16,18 @@ mod tests {
 
     #[test]
     fn recognises_what_the_resizer_decodes_and_nothing_else() {
-        assert_eq!(image_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]), Some("image/jpeg"));
-        assert_eq!(image_content_type(b"\x89PNG\r\n\x1a\n\0\0"), Some("image/png"));
-        assert_eq!(image_content_type(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(
+            image_content_type(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some("image/jpeg")
+        );
+        assert_eq!(
+            image_content_type(b"\x89PNG\r\n\x1a\n\0\0"),
+            Some("image/png")
+        );
+        assert_eq!(
+            image_content_type(b"RIFF\0\0\0\0WEBPVP8 "),
+            Some("image/webp")
+        );
         assert_eq!(image_content_type(b"RIFF\0\0\0\0WAVEfmt "), None);
         assert_eq!(image_content_type(b"\0\0\0\x1cftypavif\0\0\0\0"), None);
         assert_eq!(image_content_type(b"hello, not an image"), None);

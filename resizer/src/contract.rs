@@ -508,16 +508,34 @@ mod tests {
             assert_eq!(Reason::parse(r.as_str()), Some(r));
             assert_eq!(r.is_transient(), r == Reason::StoreUnavailable, "{r}");
             let f = Failure::new(r, "m");
-            assert_eq!(RunResult::Failure(f).exit_code(), if r.is_transient() { EXIT_TRANSIENT } else { EXIT_PERMANENT });
+            assert_eq!(
+                RunResult::Failure(f).exit_code(),
+                if r.is_transient() {
+                    EXIT_TRANSIENT
+                } else {
+                    EXIT_PERMANENT
+                }
+            );
         }
         assert_eq!(Reason::parse("NoSuchThing"), None);
     }
 
     #[test]
     fn local_mode_needs_no_object_locations() {
-        let cli = Cli::parse_from(["resizer", "--input-file=a.png", "--output-file=b.jpg", "--width=10"]);
+        let cli = Cli::parse_from([
+            "resizer",
+            "--input-file=a.png",
+            "--output-file=b.jpg",
+            "--width=10",
+        ]);
         assert_eq!(cli.request().source, ObjectLocation::default());
-        assert!(Cli::try_parse_from(["resizer", "--width=10"]).is_err(), "S3 mode needs locations");
-        assert!(Cli::try_parse_from(["resizer", "--input-file=a.png", "--width=10"]).is_err(), "input needs output");
+        assert!(
+            Cli::try_parse_from(["resizer", "--width=10"]).is_err(),
+            "S3 mode needs locations"
+        );
+        assert!(
+            Cli::try_parse_from(["resizer", "--input-file=a.png", "--width=10"]).is_err(),
+            "input needs output"
+        );
     }
 }

@@ -248,7 +248,10 @@ mod tests {
         assert_eq!(dct_scale_eighths((1024.0, 1024.0), (1000, 1000)), 8);
         assert_eq!(dct_scale_eighths((512.0, 512.0), (512, 512)), 8);
         // Headroom: 2560 -> 1024 must decode at >= 1536 wide, so 5/8 (1600).
-        assert_eq!(dct_scale_eighths_with((2560.0, 1600.0), (1024, 640), 1.5), 5);
+        assert_eq!(
+            dct_scale_eighths_with((2560.0, 1600.0), (1024, 640), 1.5),
+            5
+        );
         assert_eq!(dct_scale_eighths_with((6028.0, 3391.0), (256, 144), 1.5), 1);
     }
 }

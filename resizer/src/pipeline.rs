@@ -64,13 +64,15 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
         SourceFormat::Jpeg => {
             let orientation = orient::jpeg_orientation(source);
             let plan = plan_for(orientation.displayed(stored));
-            let eighths = geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
+            let eighths =
+                geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
             (decode::decode_jpeg(source, eighths)?, orientation, plan)
         }
         SourceFormat::Webp => {
             let orientation = decode::other_orientation(source, format);
             let plan = plan_for(orientation.displayed(stored));
-            let eighths = geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
+            let eighths =
+                geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
             match decode::decode_webp(source, eighths)? {
                 Some(pixels) => (pixels, orientation, plan),
                 None => {

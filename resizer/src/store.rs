@@ -229,12 +229,30 @@ mod tests {
 
     #[test]
     fn errors_are_classified_by_code_then_status() {
-        assert_eq!(classify_code(Some("NoSuchKey"), Some(404)), ErrorClass::NotFound);
-        assert_eq!(classify_code(Some("NoSuchBucket"), Some(404)), ErrorClass::NotFound);
+        assert_eq!(
+            classify_code(Some("NoSuchKey"), Some(404)),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            classify_code(Some("NoSuchBucket"), Some(404)),
+            ErrorClass::NotFound
+        );
         assert_eq!(classify_code(None, Some(404)), ErrorClass::NotFound); // HEAD has no body
-        assert_eq!(classify_code(Some("SignatureDoesNotMatch"), Some(403)), ErrorClass::AccessDenied);
-        assert_eq!(classify_code(Some("InternalError"), Some(500)), ErrorClass::Unavailable);
-        assert_eq!(classify_code(Some("SlowDown"), Some(503)), ErrorClass::Unavailable);
-        assert_eq!(classify_code(Some("InvalidBucketName"), Some(400)), ErrorClass::Rejected);
+        assert_eq!(
+            classify_code(Some("SignatureDoesNotMatch"), Some(403)),
+            ErrorClass::AccessDenied
+        );
+        assert_eq!(
+            classify_code(Some("InternalError"), Some(500)),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify_code(Some("SlowDown"), Some(503)),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify_code(Some("InvalidBucketName"), Some(400)),
+            ErrorClass::Rejected
+        );
     }
 }
