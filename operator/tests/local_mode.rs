@@ -98,6 +98,29 @@ impl Drop for Operator {
     }
 }
 
+/// What every scenario starts with: the CRD installed, a namespace and a bucket of its own.
+struct Setup {
+    client: kube::Client,
+    ns: String,
+    s3: S3Env,
+    bucket: String,
+}
+
+impl Setup {
+    async fn new(prefix: &str) -> Setup {
+        let client = testing::client().await.unwrap();
+        testing::ensure_crd(&client).await.unwrap();
+        let s3 = S3Env::from_env();
+        let bucket = s3.new_bucket(prefix).await;
+        Setup {
+            client,
+            ns: testing::unique_namespace(prefix),
+            s3,
+            bucket,
+        }
+    }
+}
+
 fn manifest(name: &str, bucket: &str, key: &str, extra: serde_json::Value) -> serde_json::Value {
     let mut spec = json!({"source": {"s3": {"bucket": bucket, "key": key}}});
     for (k, v) in extra.as_object().unwrap() {
@@ -150,11 +173,12 @@ fn corpus(file: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_edit_and_delete_a_thumbnail() {
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("local");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("local").await;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("local").await;
     s3.put(
         &bucket,
         "originals/kleiber.jpg",
@@ -231,11 +255,12 @@ async fn apply_edit_and_delete_a_thumbnail() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn corrupt_input_fails_once_with_the_resizers_reason() {
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("corrupt");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("corrupt").await;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("corrupt").await;
     s3.put(
         &bucket,
         "originals/notes.jpg",
@@ -279,11 +304,12 @@ async fn corrupt_input_fails_once_with_the_resizers_reason() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn store_outage_during_processing_is_retried_then_succeeds() {
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("outage");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("outage").await;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("outage").await;
     s3.put(
         &bucket,
         "originals/storm.jpg",
@@ -323,11 +349,12 @@ async fn store_outage_during_processing_is_retried_then_succeeds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn operator_killed_mid_flight_finishes_after_restart_without_duplicates() {
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("restart");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("restart").await;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("restart").await;
     // The largest photo, so the run is still going when the operator is killed.
     s3.put(
         &bucket,
@@ -393,11 +420,12 @@ async fn operator_killed_mid_flight_finishes_after_restart_without_duplicates() 
 async fn many_thumbnails_respect_the_running_cap() {
     const N: usize = 50;
     const CAP: usize = 3;
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("many");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("many").await;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("many").await;
     s3.put(
         &bucket,
         "originals/astronaut.png",
@@ -502,11 +530,7 @@ fn curl(args: &[&str]) -> (String, String) {
 /// metrics count it; deleting through the shim removes the stored objects.
 #[tokio::test(flavor = "multi_thread")]
 async fn upload_through_the_shim_then_download_the_thumbnail() {
-    let client = testing::client().await.unwrap();
-    testing::ensure_crd(&client).await.unwrap();
-    let ns = testing::unique_namespace("shim");
-    let s3 = S3Env::from_env();
-    let bucket = s3.new_bucket("shim").await;
+    let Setup { ns, s3, bucket, .. } = Setup::new("shim").await;
     let state = tempdir("shim");
     let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
     let port = free_port();
