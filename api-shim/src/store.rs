@@ -98,6 +98,36 @@ impl Store {
             .map_err(|e| describe(&e))
     }
 
+    /// Aborts every unfinished multipart upload of `key`. A request cancelled while its
+    /// CreateMultipartUpload was in flight leaves an upload whose id nobody received:
+    /// only listing finds it.
+    pub async fn abort_pending_uploads(&self, bucket: &str, key: &str) -> Result<(), String> {
+        let pending = self
+            .client
+            .list_multipart_uploads()
+            .bucket(bucket)
+            .prefix(key)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?;
+        for upload in pending.uploads() {
+            if upload.key() != Some(key) {
+                continue;
+            }
+            if let Some(id) = upload.upload_id() {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(bucket)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fetches an object for download. `Ok(None)` means the store answered 304 to
     /// `if_none_match`.
     pub async fn get(

@@ -121,6 +121,22 @@ pub async fn upload(
         if let Err(e) = state.store.delete(&state.store.bucket, &key).await {
             tracing::error!(%key, error = %e, "could not delete the original of a rejected upload");
         }
+        // A multipart upload cut off by the time limit may have been created by a
+        // request whose answer was never read; find it by listing, now and once more
+        // after the store has surely seen that request.
+        let state = state.clone();
+        tokio::spawn(async move {
+            for wait in [std::time::Duration::ZERO, std::time::Duration::from_secs(2)] {
+                tokio::time::sleep(wait).await;
+                if let Err(e) = state
+                    .store
+                    .abort_pending_uploads(&state.store.bucket, &key)
+                    .await
+                {
+                    tracing::warn!(%key, error = %e, "could not abort a pending multipart upload");
+                }
+            }
+        });
     }
     let accepted = result?;
     tracing::info!(%id, "upload accepted");
