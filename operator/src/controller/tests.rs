@@ -359,12 +359,17 @@ fn processing(run: &str) -> Value {
                            "lastTransitionTime": "2026-11-28T10:00:05Z", "observedGeneration": 1}]})
 }
 
+/// "cat" at generation 1 whose Job is recorded and running, and that Job's name.
+fn processing_cat() -> (Thumbnail, String) {
+    let run = crate::naming::run_name(&thumbnail("cat", 1, "2026-11-28T10:00:00Z", None));
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    (thumb, run)
+}
+
 #[tokio::test]
 async fn running_job_changes_nothing() {
     let (ctx, server) = context(4, &[]).await;
-    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
-    let run = crate::naming::run_name(&probe);
-    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let (thumb, run) = processing_cat();
     let r = run.clone();
     let action = run_reconcile(thumb, ctx, server, |mut s| async move {
         // One failed pod retried by the Job controller is still "running" to us.
@@ -388,9 +393,7 @@ async fn running_job_changes_nothing() {
 #[tokio::test]
 async fn succeeded_job_writes_output_and_links() {
     let (ctx, server) = context(4, &[]).await;
-    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
-    let run = crate::naming::run_name(&probe);
-    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let (thumb, run) = processing_cat();
     let key = crate::naming::output_key(&thumb, 1);
     let result = crate::run::tests_support::success_json("thumbs", &key, 256, 171, 12345);
     let r = run.clone();
@@ -434,9 +437,7 @@ async fn succeeded_job_writes_output_and_links() {
 #[tokio::test]
 async fn permanent_failure_fails_without_a_new_job() {
     let (ctx, server) = context(4, &[]).await;
-    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
-    let run = crate::naming::run_name(&probe);
-    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let (thumb, run) = processing_cat();
     let result =
         crate::run::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
     let r = run.clone();
@@ -567,13 +568,10 @@ async fn oldest_waiting_thumbnail_takes_the_free_slot() {
 #[tokio::test]
 async fn job_removed_before_its_result_was_read_is_not_recreated() {
     let (ctx, server) = context(4, &[]).await;
-    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
-    let run = crate::naming::run_name(&probe);
-    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(processing(&run)));
+    let (thumb, run) = processing_cat();
     let r = run.clone();
     run_reconcile(thumb, ctx, server, |mut s| async move {
-        let not_found = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404, "reason": "NotFound", "message": "jobs.batch not found"});
-        let get = s.answer(StatusCode::NOT_FOUND, not_found).await;
+        let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
         assert_eq!(get.path, format!("{JOBS}/{r}"));
         let st = s.answer(StatusCode::OK, any_thumbnail()).await;
         assert_eq!(status_of(&st)["phase"], "Failed");
