@@ -26,12 +26,12 @@ deps: ## install the system packages and tools the build and the tests need (Deb
 
 .PHONY: crds
 crds: ## regenerate crds/ (and the chart's copy) from the Rust types
-	cargo run -q -p operator --bin crdgen > crds/thumbnails.dev_thumbnails.yaml
+	cargo run -q -p api --bin crdgen > crds/thumbnails.dev_thumbnails.yaml
 	cp crds/thumbnails.dev_thumbnails.yaml $(CHART)/crds/thumbnails.dev_thumbnails.yaml
 
 .PHONY: crds-check
 crds-check: ## fail when crds/ differs from what the code generates
-	@cargo run -q -p operator --bin crdgen | diff -u crds/thumbnails.dev_thumbnails.yaml - \
+	@cargo run -q -p api --bin crdgen | diff -u crds/thumbnails.dev_thumbnails.yaml - \
 	  || { echo "crds/ is out of date: run 'make crds' and commit the result" >&2; exit 1; }
 	@cmp -s crds/thumbnails.dev_thumbnails.yaml $(CHART)/crds/thumbnails.dev_thumbnails.yaml \
 	  || { echo "$(CHART)/crds/ differs from crds/: run 'make crds' and commit the result" >&2; exit 1; }

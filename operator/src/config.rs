@@ -104,11 +104,11 @@ pub struct Config {
 
     /// The object store (shared with the resizer and the shim).
     #[command(flatten)]
-    pub store: resizer::store::StoreConfig,
+    pub store: thumbnail_api::store_config::StoreConfig,
 
     /// Limits passed to every resizer run.
     #[command(flatten)]
-    pub limits: resizer::contract::Limits,
+    pub limits: thumbnail_api::contract::Limits,
 
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]

@@ -1,18 +1,16 @@
-//! thumbnail-operator: the `Thumbnail` custom resource and the controller that
-//! reconciles it into resizer runs (Kubernetes Jobs, or local processes).
+//! thumbnail-operator: the controller that reconciles `Thumbnail` resources into
+//! resizer runs (Kubernetes Jobs, or local processes).
 //!
-//! The resource types live here once; the REST shim depends on this library instead
-//! of copying them.
+//! The resource types, the resizer contract and RBAC are the `api` crate's
+//! (`thumbnail_api`), shared with the resizer and the REST shim.
 
 pub mod config;
 pub mod controller;
-pub mod crd;
 pub mod error;
 pub mod executor;
 pub mod metrics;
 pub mod naming;
 pub mod objects;
-pub mod rbac;
 pub mod run;
 pub mod server;
 pub mod status;
@@ -20,5 +18,4 @@ pub mod status;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use crd::{Thumbnail, ThumbnailSpec, ThumbnailStatus};
 pub use error::{Error, Result};

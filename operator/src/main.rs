@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::{Api, Client};
+use kube::{Api, Client, CustomResourceExt as _};
 use prometheus_client::registry::Registry;
 use thumbnail_operator::config::{Config, ExecutorKind};
 use thumbnail_operator::executor::{jobs::JobExecutor, local::LocalExecutor, Executor};
@@ -62,7 +62,7 @@ async fn main() -> anyhow::Result<()> {
 /// Fails with instructions instead of watching a resource the API server does not know.
 async fn ensure_crd_installed(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    match crds.get_opt("thumbnails.thumbnails.dev").await {
+    match crds.get_opt(thumbnail_api::Thumbnail::crd_name()).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => anyhow::bail!(
             "the Thumbnail CRD is not installed: kubectl apply --server-side -f crds/ (or install the Helm chart)"

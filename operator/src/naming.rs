@@ -4,7 +4,7 @@
 
 use kube::ResourceExt;
 
-use crate::crd::Thumbnail;
+use thumbnail_api::crd::Thumbnail;
 
 /// Longest Job name that stays usable as a label value (`batch.kubernetes.io/job-name`).
 const MAX_RUN_NAME: usize = 63;
@@ -56,7 +56,7 @@ pub fn output_key(thumb: &Thumbnail, generation: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{Format, ThumbnailSpec};
+    use thumbnail_api::crd::{Format, ThumbnailSpec};
 
     fn thumb(name: &str, uid: &str, generation: i64) -> Thumbnail {
         let spec: ThumbnailSpec = serde_json::from_value(

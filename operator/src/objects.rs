@@ -1,7 +1,7 @@
 //! The operator's own object-store calls: removing thumbnails (and shim-uploaded
 //! originals) when a Thumbnail is deleted or its spec changes. The client is built by
-//! the resizer library's store module, so the operator, the resizer and the shim
-//! share one way of talking to S3-compatible stores.
+//! the `store` crate, so the operator, the resizer and the shim share one way of
+//! talking to S3-compatible stores.
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -13,9 +13,7 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// A client from the operator's store settings and its environment's credentials.
     pub fn from_env(config: &Config) -> Result<Self> {
-        let client = config
-            .store
-            .client_from_env()
+        let client = thumbnail_store::client_from_env(&config.store)
             .map_err(|e| Error::Store(e.to_string()))?;
         Ok(ObjectStore { client })
     }
@@ -24,27 +22,11 @@ impl ObjectStore {
         ObjectStore { client }
     }
 
-    /// Deletes `bucket`/`key`. Deleting what is not there succeeds (S3 semantics), so a
-    /// repeated cleanup is harmless; a missing bucket counts as nothing to delete.
+    /// Deletes `bucket`/`key`; what is already gone (missing key or bucket) counts as
+    /// deleted, so a repeated cleanup is harmless.
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<()> {
-        match self
-            .client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
+        thumbnail_store::delete_object(&self.client, bucket, key)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error().and_then(|s| s.meta().code()) == Some("NoSuchBucket") =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(Error::Store(format!(
-                "deleting s3://{bucket}/{key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            ))),
-        }
+            .map_err(|e| Error::Store(e.to_string()))
     }
 }

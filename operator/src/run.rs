@@ -7,11 +7,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::crd::{Thumbnail, ThumbnailOutput};
+use thumbnail_api::crd::{Thumbnail, ThumbnailOutput};
 use crate::error::{Error, Result};
 use crate::naming::output_key;
 
-pub use resizer::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
+pub use thumbnail_api::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
 
 /// How to run the resizer once: what a Job's container or a child process gets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -32,9 +32,9 @@ impl Invocation {
     /// /dev/termination-log (local runs).
     pub fn with_result_path(mut self, path: &Path) -> Self {
         self.env
-            .retain(|(k, _)| k != resizer::contract::ENV_RESULT_PATH);
+            .retain(|(k, _)| k != thumbnail_api::contract::ENV_RESULT_PATH);
         self.env.push((
-            resizer::contract::ENV_RESULT_PATH.into(),
+            thumbnail_api::contract::ENV_RESULT_PATH.into(),
             path.display().to_string(),
         ));
         self
@@ -69,12 +69,12 @@ pub fn invocation(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
                 .into(),
         ));
     }
-    let request = resizer::contract::Request {
-        source: resizer::contract::ObjectLocation {
+    let request = thumbnail_api::contract::Request {
+        source: thumbnail_api::contract::ObjectLocation {
             bucket: source_bucket,
             key: spec.source.s3.key.clone(),
         },
-        output: resizer::contract::ObjectLocation {
+        output: thumbnail_api::contract::ObjectLocation {
             bucket: config.bucket.clone(),
             key: output_key(thumb, generation),
         },
@@ -89,7 +89,7 @@ pub fn invocation(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
     Ok(Invocation {
         args,
         env,
-        secret_env: resizer::store::SECRET_ENV
+        secret_env: thumbnail_api::store_config::SECRET_ENV
             .iter()
             .map(|s| s.to_string())
             .collect(),
@@ -111,8 +111,8 @@ pub fn outcome_from_exit(
     result_json: &str,
     platform_reason: Option<&str>,
 ) -> RunOutcome {
-    match resizer::contract::RunResult::from_json(result_json) {
-        Ok(resizer::contract::RunResult::Success(s)) if code == 0 => {
+    match thumbnail_api::contract::RunResult::from_json(result_json) {
+        Ok(thumbnail_api::contract::RunResult::Success(s)) if code == 0 => {
             RunOutcome::Succeeded(ThumbnailOutput {
                 bucket: s.output.bucket,
                 key: s.output.key,
@@ -123,7 +123,7 @@ pub fn outcome_from_exit(
                 bytes: s.bytes,
             })
         }
-        Ok(resizer::contract::RunResult::Failure(f)) => RunOutcome::Failed {
+        Ok(thumbnail_api::contract::RunResult::Failure(f)) => RunOutcome::Failed {
             reason: f.reason,
             message: f.message,
         },
@@ -167,7 +167,7 @@ pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> R
 /// Results as a resizer would write them, for tests of the result handling.
 #[cfg(any(test, feature = "test-support"))]
 pub mod tests_support {
-    use resizer::contract::{Failure, Format, ObjectLocation, RunResult, Success, Timings};
+    use thumbnail_api::contract::{Failure, Format, ObjectLocation, RunResult, Success, Timings};
 
     pub fn success_json(bucket: &str, key: &str, width: u32, height: u32, bytes: u64) -> String {
         RunResult::Success(Success {

@@ -6,12 +6,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::crd::{links, Phase, Thumbnail, ThumbnailOutput, ThumbnailStatus};
-
-/// The condition summarising the resource; `reason` mirrors status.reason.
-pub const CONDITION_READY: &str = "Ready";
-/// Present while deletion waits for the object store (the finalizer's cleanup).
-pub const CONDITION_CLEANUP: &str = "CleanupBlocked";
+use thumbnail_api::crd::{Phase, Thumbnail, ThumbnailOutput, ThumbnailStatus};
+use thumbnail_api::crd::{CONDITION_CLEANUP, CONDITION_READY};
+use thumbnail_api::links::links;
 
 /// Reasons used by the controller itself (the resizer adds its own, e.g. NotAnImage).
 pub mod reason {
@@ -205,7 +202,7 @@ fn condition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{Format, ThumbnailSpec};
+    use thumbnail_api::crd::{Format, ThumbnailSpec};
 
     fn thumb(generation: i64) -> Thumbnail {
         let spec: ThumbnailSpec = serde_json::from_value(

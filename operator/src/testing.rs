@@ -40,7 +40,7 @@ pub async fn client() -> anyhow::Result<Client> {
 /// server serves it. Safe to call from tests running in parallel processes.
 pub async fn ensure_crd(client: &Client) -> anyhow::Result<()> {
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let crd = crate::crd::crd();
+    let crd = thumbnail_api::crd::crd();
     let name = crd.metadata.name.clone().expect("the CRD has a name");
     crds.patch(
         &name,
@@ -169,14 +169,14 @@ impl S3Env {
         let endpoint = var("THUMBNAIL_TEST_S3_ENDPOINT");
         let access_key = var("THUMBNAIL_TEST_S3_ACCESS_KEY");
         let secret_key = var("THUMBNAIL_TEST_S3_SECRET_KEY");
-        let store = resizer::store::StoreConfig {
+        let store = thumbnail_api::store_config::StoreConfig {
             endpoint: endpoint.clone(),
             ..Default::default()
         };
         let credentials =
             aws_sdk_s3::config::Credentials::new(&access_key, &secret_key, None, None, "tests");
         S3Env {
-            client: store.client(credentials),
+            client: thumbnail_store::with_credentials(&store, credentials),
             endpoint,
             access_key,
             secret_key,

@@ -4,7 +4,7 @@
 //!   (k8s-openapi), and serializing the typed value back gives the same document, so no
 //!   field is misspelled, misplaced or silently dropped;
 //! - the RBAC bound to each component's ServiceAccount is exactly what the code needs
-//!   (`thumbnail_operator::rbac::OPERATOR` and `SHIM`);
+//!   (`thumbnail_api::rbac::OPERATOR` and `SHIM`);
 //! - every environment variable the chart gives the operator is one of its flags and
 //!   the values parse;
 //! - restricted Pod Security settings, probes and resources on every container;
@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thumbnail_operator::rbac::{Permission, OPERATOR, SHIM};
+use thumbnail_api::rbac::{Permission, OPERATOR, SHIM};
 use thumbnail_operator::testing;
 
 const RELEASE: &str = "thumbnail-operator";
@@ -678,7 +678,7 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
             "{set}: operator env {} twice",
             e.name
         );
-        if resizer::store::SECRET_ENV.contains(&e.name.as_str()) {
+        if thumbnail_api::store_config::SECRET_ENV.contains(&e.name.as_str()) {
             assert!(
                 e.value_from
                     .as_ref()
@@ -854,7 +854,7 @@ fn chart_crd_is_the_generated_one() {
         serde_yaml::from_str(&chart).expect("the chart's CRD parses");
     assert_eq!(
         ours,
-        thumbnail_operator::crd::crd(),
+        thumbnail_api::crd::crd(),
         "the chart's CRD is not what the code generates: run `make crds`"
     );
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use clap::Parser;
 use k8s_openapi::jiff::Timestamp;
 use thumbnail_operator::config::Config;
-use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_operator::executor::jobs;
 use thumbnail_operator::run::{self, RunOutcome};
 use thumbnail_operator::status::{self, Transition};
@@ -69,7 +69,7 @@ fn run_container(
         cmd.env(e.name, value);
     }
     // Kubernetes reads /dev/termination-log; here the same contract names a file.
-    cmd.env(resizer::contract::ENV_RESULT_PATH, &result);
+    cmd.env(thumbnail_api::contract::ENV_RESULT_PATH, &result);
     let status = cmd.status().expect("run the resizer");
     let message = std::fs::read_to_string(&result).unwrap_or_default();
     assert!(

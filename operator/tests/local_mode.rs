@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
-use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_operator::testing::{self, kubectl_ok, S3Env, SwitchableProxy};
 
 /// A built binary of this workspace (hack/test.sh builds them all before the tests).

@@ -11,7 +11,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use crate::contract::{Cli, ObjectLocation, Reason, Request, RunResult, Success, Timings};
 use crate::error::{Failed, Result};
 use crate::pipeline::{self, Thumbnail};
-use crate::store::{self, ErrorClass};
+use thumbnail_api::links::percent_encode;
+use thumbnail_store::{self as store, ErrorClass};
 
 /// Cache-Control of thumbnails: a thumbnail's key changes with its spec (the operator
 /// puts the generation in it), so its bytes never change.
@@ -221,19 +222,6 @@ async fn upload(client: &aws_sdk_s3::Client, request: &Request, thumb: &Thumbnai
     Ok(())
 }
 
-/// RFC 3986 percent-encoding of everything but unreserved characters and '/'.
-pub fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Writes the result where the platform reads it (and never fails the run for it: the
 /// exit code still carries the outcome).
 pub fn write_result(path: &std::path::Path, result: &RunResult) {
@@ -245,14 +233,6 @@ pub fn write_result(path: &std::path::Path, result: &RunResult) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn metadata_values_are_ascii() {
-        assert_eq!(
-            percent_encode("originals/a b/ü.jpg"),
-            "originals/a%20b/%C3%BC.jpg"
-        );
-    }
 
     #[test]
     fn size_cap() {

@@ -15,7 +15,7 @@ use image::{GenericImageView, ImageEncoder};
 use resizer::contract::{
     Failure, RunResult, Success, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, MAX_RESULT_BYTES,
 };
-use resizer::store::StoreConfig;
+use thumbnail_api::store_config::StoreConfig;
 
 struct Env {
     endpoint: String,
@@ -73,7 +73,7 @@ impl Bucket {
             endpoint: env.endpoint.clone(),
             ..StoreConfig::default()
         };
-        let client = config.client(Credentials::new(
+        let client = thumbnail_store::with_credentials(&config, Credentials::new(
             &env.access_key,
             &env.secret_key,
             None,

@@ -31,11 +31,11 @@ pub fn env(name: &str) -> String {
 /// A client of the test S3 server, or of `endpoint` (e.g. a closed port), built the
 /// way the shim builds its own.
 pub fn s3_at(endpoint: &str) -> S3 {
-    let config = resizer::store::StoreConfig {
+    let config = thumbnail_api::store_config::StoreConfig {
         endpoint: endpoint.into(),
         ..Default::default()
     };
-    config.client(Credentials::new(
+    thumbnail_store::with_credentials(&config, Credentials::new(
         env("THUMBNAIL_TEST_S3_ACCESS_KEY"),
         env("THUMBNAIL_TEST_S3_SECRET_KEY"),
         None,

@@ -30,7 +30,10 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use crate::crd::{Phase, Thumbnail, ANNOTATION_SHIM_OWNS_SOURCE};
+use thumbnail_api::crd::{Phase, Thumbnail};
+use thumbnail_api::metadata::{
+    ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_MANAGED_BY, MANAGER,
+};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunState};
 use crate::metrics::Metrics;
@@ -39,10 +42,6 @@ use crate::objects::ObjectStore;
 use crate::run::{self, RunOutcome};
 use crate::status::{self, Transition};
 
-/// Finalizer that guards the stored objects' cleanup.
-pub const FINALIZER: &str = "thumbnails.dev/cleanup";
-/// Field manager of the operator's status writes.
-pub const MANAGER: &str = "thumbnail-operator";
 
 /// How often a Thumbnail waiting in the queue looks for a free slot.
 const QUEUE_POLL: Duration = Duration::from_secs(2);
@@ -135,7 +134,7 @@ pub async fn run(
         None => {
             // A Job's status change triggers its owner through the watch of owned Jobs.
             let jobs: Api<Job> = scoped(&client, &config.namespace);
-            let selector = format!("{}={MANAGER}", crate::executor::jobs::LABEL_MANAGED_BY);
+            let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
             controller
                 .owns(jobs, watcher::Config::default().labels(&selector))
                 .reconcile_on(wakes)
@@ -458,7 +457,7 @@ async fn write_status(
     thumb: &Thumbnail,
     transition: &Transition,
     ctx: &Context,
-) -> Result<crate::crd::ThumbnailStatus> {
+) -> Result<thumbnail_api::crd::ThumbnailStatus> {
     let next = status::next(
         thumb,
         transition,
@@ -471,13 +470,13 @@ async fn write_status(
 
 async fn patch_status(
     thumb: &Thumbnail,
-    status: &crate::crd::ThumbnailStatus,
+    status: &thumbnail_api::crd::ThumbnailStatus,
     ctx: &Context,
 ) -> Result<()> {
     let api: Api<Thumbnail> =
         Api::namespaced(ctx.client.clone(), &thumb.namespace().unwrap_or_default());
     let patch = json!({
-        "apiVersion": "thumbnails.dev/v1alpha1",
+        "apiVersion": <Thumbnail as kube::Resource>::api_version(&()),
         "kind": "Thumbnail",
         "status": status,
     });

@@ -18,9 +18,10 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
-use super::{reconcile, Context, FINALIZER};
+use super::{reconcile, Context};
+use thumbnail_api::metadata::FINALIZER;
 use crate::config::Config;
-use crate::crd::{Phase, Thumbnail};
+use thumbnail_api::crd::{Phase, Thumbnail};
 use crate::executor::jobs::JobExecutor;
 use crate::executor::Executor;
 use crate::metrics::Metrics;
@@ -61,10 +62,10 @@ impl ApiServer {
             // Every call the controller makes must be granted by the chart's RBAC,
             // whose one source of truth is crate::rbac.
             let (group, resource, verb) =
-                crate::rbac::request_permission(method.as_str(), &path, &query)
+                thumbnail_api::rbac::request_permission(method.as_str(), &path, &query)
                     .unwrap_or_else(|| panic!("unrecognised API request {method} {path}"));
             assert!(
-                crate::rbac::allows(crate::rbac::OPERATOR, &group, &resource, &verb),
+                thumbnail_api::rbac::allows(thumbnail_api::rbac::OPERATOR, &group, &resource, &verb),
                 "{method} {path} needs {verb} on {group}/{resource}, which rbac::OPERATOR does not grant"
             );
             let bytes = request.into_body().collect_bytes().await.unwrap();
@@ -136,7 +137,7 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     let client = Client::new(service, NS);
     let config = config(max_running);
     let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
-    let objects = ObjectStore::from_client(config.store.client(credentials));
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(&config.store, credentials));
     let (reader, mut writer) = reflector::store::<Thumbnail>();
     writer.apply_watcher_event(&watcher::Event::Init);
     for t in others {
@@ -609,7 +610,7 @@ async fn context_with_store(
     config.store.endpoint = endpoint.unwrap_or(&s3.endpoint).to_string();
     let credentials =
         aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
-    let objects = ObjectStore::from_client(config.store.client(credentials));
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(&config.store, credentials));
     let (reader, _writer) = reflector::store::<Thumbnail>();
     let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
     let ctx = Context::new(
@@ -714,7 +715,7 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
     ));
     thumb.metadata.annotations = Some(
         [(
-            crate::crd::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
+            thumbnail_api::metadata::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
             "true".to_string(),
         )]
         .into(),

@@ -25,18 +25,13 @@ use kube::{Client, Resource, ResourceExt};
 
 use super::RunState;
 use crate::config::Config;
-use crate::crd::Thumbnail;
+use thumbnail_api::crd::Thumbnail;
+use thumbnail_api::metadata::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAIL, MANAGER};
 use crate::error::{Error, Result};
 use crate::run::{self, Invocation};
 
-/// Field manager of everything the operator applies.
-pub const MANAGER: &str = "thumbnail-operator";
 /// Name of the resizer container (the podFailurePolicy refers to it).
 pub const CONTAINER: &str = "resizer";
-/// Label on every Job the operator creates; the cap counts Jobs carrying it.
-pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-pub const LABEL_THUMBNAIL: &str = "thumbnails.dev/thumbnail";
-pub const LABEL_GENERATION: &str = "thumbnails.dev/generation";
 
 pub struct JobExecutor {
     client: Client,

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 
 use super::RunState;
 use crate::config::Config;
-use crate::crd::Thumbnail;
+use thumbnail_api::crd::Thumbnail;
 use crate::error::{Error, Result};
 use crate::run::{self, Invocation, RunOutcome};
 

@@ -6,7 +6,7 @@
 pub mod jobs;
 pub mod local;
 
-use crate::crd::Thumbnail;
+use thumbnail_api::crd::Thumbnail;
 use crate::error::Result;
 use crate::run::{Invocation, RunOutcome};
 

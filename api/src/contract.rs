@@ -4,11 +4,15 @@
 //!
 //! The operator renders Jobs (and local runs) with [`Request::to_command_line`] and
 //! reads results with [`RunResult::from_json`]; the resizer binary parses the same
-//! [`Request`] with clap. Nothing here knows about Kubernetes.
+//! [`Request`] with clap. Nothing here knows about Kubernetes or images: it lives in
+//! `api` so that the operator and the shim share it without depending on the resizer
+//! crate (and so linking its image libraries), and because [`Fit`] and [`Format`] are
+//! the Thumbnail resource's own field types.
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreConfig;
+use crate::crd::MAX_DIMENSION;
+use crate::store_config::StoreConfig;
 
 /// Success: the thumbnail is stored and the result written.
 pub const EXIT_OK: i32 = 0;
@@ -28,13 +32,23 @@ pub const ENV_RESULT_PATH: &str = "RESIZER_RESULT_PATH";
 pub const MAX_RESULT_BYTES: usize = 4096;
 
 /// How the image is fitted into width x height (sharp's names). The Thumbnail
-/// resource uses this very type (feature `schema` derives its JSON schema).
+/// resource uses this very type.
 // Variants carry plain comments: doc comments would turn the schema's enum into a
 // oneOf, which Kubernetes structural schemas do not allow.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
 )]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     // Keep the aspect ratio, fit within the box.
@@ -50,9 +64,19 @@ pub enum Fit {
 
 /// Output encoding (also the Thumbnail resource's `spec.format`).
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    clap::ValueEnum,
+    schemars::JsonSchema,
 )]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
@@ -149,10 +173,10 @@ pub struct Cli {
     #[arg(long, requires = "input_file", conflicts_with_all = ["output_bucket", "output_key"])]
     pub output_file: Option<std::path::PathBuf>,
     /// Target width in pixels.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8192))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DIMENSION)))]
     pub width: Option<u32>,
     /// Target height in pixels.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=8192))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_DIMENSION)))]
     pub height: Option<u32>,
     #[arg(long, value_enum, default_value = "inside")]
     pub fit: Fit,
@@ -225,6 +249,20 @@ fn value_name<T: clap::ValueEnum>(v: T) -> String {
         .expect("no skipped variants")
         .get_name()
         .to_string()
+}
+
+/// The words a user writes for each value of `T` ([`Fit`], [`Format`]), in declaration
+/// order: the serde names, which the CRD schema's enum, the resizer's flags and the
+/// REST form all accept. Messages and documentation list these instead of spelling
+/// them out.
+pub fn words<T: clap::ValueEnum + Serialize>() -> Vec<String> {
+    T::value_variants()
+        .iter()
+        .map(|v| match serde_json::to_value(v) {
+            Ok(serde_json::Value::String(s)) => s,
+            other => panic!("enum values serialize as strings, got {other:?}"),
+        })
+        .collect()
 }
 
 /// Time spent in each step, in milliseconds.
@@ -364,6 +402,29 @@ impl Failure {
     }
 }
 
+/// A failure inside a run, typed: a [`Reason`] plus a message that tells the user what
+/// to do. Every failure of a run (format detection included) ends up as one of these,
+/// and so as one [`Failure`] in the JSON result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}: {message}")]
+pub struct Failed {
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Failed {
+    pub fn new(reason: Reason, message: impl Into<String>) -> Failed {
+        Failed {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn into_failure(self) -> Failure {
+        Failure::new(self.reason, self.message)
+    }
+}
+
 impl RunResult {
     pub fn from_json(s: &str) -> Result<RunResult, serde_json::Error> {
         serde_json::from_str(s.trim())
@@ -408,7 +469,7 @@ impl RunResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use clap::{Parser, ValueEnum};
 
     fn request() -> Request {
         Request {
@@ -518,6 +579,18 @@ mod tests {
             );
         }
         assert_eq!(Reason::parse("NoSuchThing"), None);
+    }
+
+    #[test]
+    fn words_are_the_serde_and_command_line_names() {
+        assert_eq!(words::<Fit>(), ["inside", "cover", "contain", "fill"]);
+        assert_eq!(words::<Format>(), ["jpeg", "png", "webp"]);
+        for f in Format::value_variants() {
+            assert!(words::<Format>().contains(&value_name(*f)));
+        }
+        for f in Fit::value_variants() {
+            assert!(words::<Fit>().contains(&value_name(*f)));
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! CEL rules) so that `kubectl apply` rejects a bad manifest before any Job runs.
 //!
 //! Doc comments on the types become `kubectl explain` text: write them for users.
+//! The REST words for phases are in [`crate::status_words`], the links in [`crate::links`].
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray,
@@ -15,22 +16,21 @@ use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// API group of every resource this operator serves.
+/// API group of every resource this operator serves. (`#[kube(group)]` below must be a
+/// literal; a test checks it is this.)
 pub const GROUP: &str = "thumbnails.dev";
-/// Served and stored version.
+/// Served and stored version (likewise checked against `#[kube(version)]`).
 pub const VERSION: &str = "v1alpha1";
-/// Largest width or height a user may ask for, in pixels.
+/// Largest width or height a user may ask for, in pixels: the schema's maximum, the
+/// resizer's flag range and the REST form's bound.
 pub const MAX_DIMENSION: u32 = 8192;
 
-/// Annotation set by the REST shim on resources whose original it uploaded; the
-/// finalizer deletes the original too when it is present ("true").
-pub const ANNOTATION_SHIM_OWNS_SOURCE: &str = "thumbnails.dev/source-owned-by-shim";
-
-/// Annotation with the file name a client uploaded through the REST shim (informational).
-pub const ANNOTATION_ORIGINAL_FILENAME: &str = "thumbnails.dev/original-filename";
-
-/// `app.kubernetes.io/managed-by`-style label set on resources the REST shim created.
-pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
+/// The condition summarising the resource; its reason mirrors status.reason.
+pub const CONDITION_READY: &str = "Ready";
+/// Present while deletion waits for the object store (the finalizer's cleanup).
+pub const CONDITION_CLEANUP: &str = "CleanupBlocked";
+/// Every condition type the controller writes (the schema's text names them).
+pub const CONDITION_TYPES: [&str; 2] = [CONDITION_READY, CONDITION_CLEANUP];
 
 /// Desired thumbnail: where the original is, and the size and encoding to produce.
 #[derive(CustomResource, KubeSchema, Deserialize, Serialize, Clone, Debug, PartialEq)]
@@ -56,7 +56,7 @@ pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
     printcolumn = r#"{"name":"Job","type":"string","jsonPath":".status.jobName","priority":1,"description":"The resizer Job of the current generation"}"#,
     printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1,"description":"Why the resource is in its phase"}"#
 )]
-#[x_kube(validation = Rule::new("has(self.width) || has(self.height)").message("set spec.width, spec.height, or both (pixels, 1-8192)"))]
+#[x_kube(validation = Rule::new("has(self.width) || has(self.height)").message(format!("set spec.width, spec.height, or both (pixels, 1-{MAX_DIMENSION})").as_str()))]
 #[x_kube(validation = Rule::new("!has(self.quality) || self.format != 'png'").message("spec.quality applies only to lossy formats (jpeg, webp); remove it when format is png"))]
 #[x_kube(validation = Rule::new("self.fit == 'inside' || (has(self.width) && has(self.height))").message("fit cover, contain and fill need both spec.width and spec.height; use fit: inside to scale by one side"))]
 #[serde(rename_all = "camelCase")]
@@ -68,13 +68,13 @@ pub struct ThumbnailSpec {
     /// Target width in pixels (1-8192). With fit "inside", either width or height may
     /// be left out to keep the aspect ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 8192))]
+    #[schemars(range(min = 1, max = MAX_DIMENSION))]
     pub width: Option<u32>,
 
     /// Target height in pixels (1-8192). With fit "inside", either width or height may
     /// be left out to keep the aspect ratio.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 8192))]
+    #[schemars(range(min = 1, max = MAX_DIMENSION))]
     pub height: Option<u32>,
 
     /// How the image is fitted into width x height (the names are sharp's):
@@ -124,11 +124,12 @@ pub struct S3Object {
 
 /// Fit and output format are the resizer contract's own types: one definition for the
 /// resource, the Job's command line and the resizer.
-pub use resizer::contract::{Fit, Format};
+pub use crate::contract::{Fit, Format};
 
 // Where a Thumbnail is in its life. (A plain comment: a doc comment here would replace
 // the status.phase field's own description in the schema.)
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Phase {
     /// Accepted, waiting for a resizer slot (see the Ready condition's reason).
     #[default]
@@ -142,27 +143,13 @@ pub enum Phase {
 }
 
 impl Phase {
-    /// The status words of the service this operator replaces, which the REST shim shows.
-    pub fn seed_status(self) -> &'static str {
-        match self {
-            Phase::Pending => "uploaded",
-            Phase::Processing => "processing",
-            Phase::Succeeded => "success",
-            Phase::Failed => "error",
-        }
-    }
-
-    /// Inverse of [`Phase::seed_status`], for filtering by the seed's words.
-    pub fn from_seed_status(s: &str) -> Option<Phase> {
-        [
-            Phase::Pending,
-            Phase::Processing,
-            Phase::Succeeded,
-            Phase::Failed,
-        ]
-        .into_iter()
-        .find(|p| p.seed_status() == s)
-    }
+    /// Every phase, in the order a thumbnail goes through them.
+    pub const ALL: [Phase; 4] = [
+        Phase::Pending,
+        Phase::Processing,
+        Phase::Succeeded,
+        Phase::Failed,
+    ];
 
     /// Succeeded and Failed are final for a generation: nothing more happens until
     /// the spec changes.
@@ -188,7 +175,8 @@ pub struct ThumbnailStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
 
-    /// Latest observations, one per type (Ready, JobCreated, SourceCleanedUp...).
+    /// Latest observations, one per type: Ready (always; its reason mirrors
+    /// status.reason) and CleanupBlocked (while deletion waits for the object store).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -248,71 +236,21 @@ pub struct ThumbnailOutput {
     pub bytes: u64,
 }
 
-/// A hypermedia action, in the spirit of RFC 8288 web links.
-#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Link {
-    /// Relation: self, download or delete.
-    pub rel: String,
-    /// Absolute or base-relative URL of the action.
-    pub href: String,
-    /// HTTP method to use.
-    pub method: String,
-    /// Media type of the response, e.g. application/json or image/webp.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-}
-
-impl Link {
-    fn new(rel: &str, href: String, method: &str, media_type: Option<&str>) -> Link {
-        Link {
-            rel: rel.into(),
-            href,
-            method: method.into(),
-            media_type: media_type.map(Into::into),
-        }
-    }
-}
-
-/// The hypermedia actions of the Thumbnail `name` in the REST API rooted at `base_url`
-/// (e.g. "http://localhost:8080"): self and delete always, download once the thumbnail
-/// exists. One definition for the controller (status.links) and the shim (responses).
-pub fn links(base_url: &str, name: &str, phase: Phase, format: Format) -> Vec<Link> {
-    let this = format!(
-        "{}/api/v1/thumbnails/{name}",
-        base_url.trim_end_matches('/')
-    );
-    let mut links = vec![Link::new(
-        "self",
-        this.clone(),
-        "GET",
-        Some("application/json"),
-    )];
-    if phase == Phase::Succeeded {
-        links.push(Link::new(
-            "download",
-            format!("{this}/download"),
-            "GET",
-            Some(format.content_type()),
-        ));
-    }
-    links.push(Link::new("delete", this, "DELETE", None));
-    links
-}
+pub use crate::links::Link;
 
 /// Conditions follow the metav1.Condition shape as a map list keyed on `type`, so
 /// server-side apply merges them per type instead of replacing the whole list.
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     serde_json::from_value(serde_json::json!({
         "type": "array",
-        "description": "Latest observations, one per type (Ready, JobCreated, SourceCleanedUp...).",
+        "description": "Latest observations, one per type: Ready (always; its reason mirrors status.reason) and CleanupBlocked (while deletion waits for the object store).",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {
             "type": "object",
             "required": ["lastTransitionTime", "message", "reason", "status", "type"],
             "properties": {
-                "type": {"type": "string", "maxLength": 316, "description": "Kind of condition, CamelCase (Ready, JobCreated...)."},
+                "type": {"type": "string", "maxLength": 316, "description": "Kind of condition: Ready or CleanupBlocked."},
                 "status": {"type": "string", "enum": ["True", "False", "Unknown"], "description": "True, False or Unknown."},
                 "observedGeneration": {"type": "integer", "format": "int64", "minimum": 0, "description": "metadata.generation the condition was set from."},
                 "lastTransitionTime": {"type": "string", "format": "date-time", "description": "When status last changed."},
@@ -376,39 +314,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn seed_statuses_round_trip() {
-        for p in [
-            Phase::Pending,
-            Phase::Processing,
-            Phase::Succeeded,
-            Phase::Failed,
-        ] {
-            assert_eq!(Phase::from_seed_status(p.seed_status()), Some(p));
-        }
-        assert_eq!(Phase::Pending.seed_status(), "uploaded");
-        assert_eq!(Phase::Failed.seed_status(), "error");
-        assert_eq!(Phase::from_seed_status("Succeeded"), None);
-    }
-
-    #[test]
-    fn links_offer_download_only_when_succeeded() {
-        let rels = |phase| -> Vec<String> {
-            links("http://h:8080/", "cat", phase, Format::Webp)
-                .into_iter()
-                .map(|l| l.rel)
-                .collect()
-        };
-        assert_eq!(rels(Phase::Pending), ["self", "delete"]);
-        assert_eq!(rels(Phase::Failed), ["self", "delete"]);
-        assert_eq!(rels(Phase::Succeeded), ["self", "download", "delete"]);
-        let done = links("http://h:8080/", "cat", Phase::Succeeded, Format::Webp);
-        assert_eq!(done[0].href, "http://h:8080/api/v1/thumbnails/cat");
-        assert_eq!(done[1].href, "http://h:8080/api/v1/thumbnails/cat/download");
-        assert_eq!(done[1].media_type.as_deref(), Some("image/webp"));
-        assert_eq!(done[2].method, "DELETE");
-    }
-
-    #[test]
     fn spec_defaults_apply_when_fields_are_left_out() {
         let spec: ThumbnailSpec = serde_json::from_value(
             serde_json::json!({"source": {"s3": {"key": "a.jpg"}}, "width": 64}),
@@ -453,7 +358,7 @@ mod tests {
         let spec = &schema["openAPIV3Schema"]["properties"]["spec"];
         assert_eq!(
             spec["properties"]["width"]["maximum"].as_f64(),
-            Some(8192.0)
+            Some(f64::from(MAX_DIMENSION))
         );
         assert_eq!(spec["properties"]["width"]["minimum"].as_f64(), Some(1.0));
         assert_eq!(
@@ -484,6 +389,40 @@ mod tests {
         );
     }
 
+    #[test]
+    fn group_and_version_constants_are_the_resources() {
+        use kube::Resource;
+        assert_eq!(Thumbnail::group(&()), GROUP);
+        assert_eq!(Thumbnail::version(&()), VERSION);
+        assert_eq!(Thumbnail::api_version(&()), format!("{GROUP}/{VERSION}"));
+    }
+
+    /// Doc text cannot name a constant: check that what users read is the code's.
+    #[test]
+    fn schema_text_names_the_real_limits_and_conditions() {
+        let schema = serde_json::to_value(crd().spec.versions[0].schema.as_ref().unwrap()).unwrap();
+        let props = &schema["openAPIV3Schema"]["properties"];
+        for field in ["width", "height"] {
+            let text = props["spec"]["properties"][field]["description"].as_str().unwrap();
+            assert!(text.contains(&format!("1-{MAX_DIMENSION}")), "{field}: {text}");
+        }
+        let conds = &props["status"]["properties"]["conditions"];
+        let texts = [
+            conds["description"].as_str().unwrap(),
+            conds["items"]["properties"]["type"]["description"].as_str().unwrap(),
+        ];
+        for text in texts {
+            let named: Vec<_> = text
+                .split(|c: char| !c.is_ascii_alphabetic())
+                .filter(|w| w.len() > 1 && w.chars().next().unwrap().is_ascii_uppercase() && w[1..].chars().any(|c| c.is_ascii_uppercase()) || CONDITION_TYPES.contains(w))
+                .collect();
+            for t in CONDITION_TYPES {
+                assert!(text.contains(t), "{t} missing from {text:?}");
+            }
+            assert!(named.iter().all(|w| CONDITION_TYPES.contains(w)), "{text:?} names {named:?}");
+        }
+    }
+
     /// crds/ is generated; this fails when the code changed and `make crds` was not run.
     #[test]
     fn crds_folder_matches_the_code() {
@@ -494,7 +433,7 @@ mod tests {
         let on_disk = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
             on_disk == crd_yaml(),
-            "crds/thumbnails.dev_thumbnails.yaml is out of date with operator/src/crd.rs: run `make crds` and commit the result"
+            "crds/thumbnails.dev_thumbnails.yaml is out of date with api/src/crd.rs: run `make crds` and commit the result"
         );
     }
 }

@@ -2,6 +2,8 @@
 //! chart's Roles are checked against these lists (operator/tests/chart.rs), and the
 //! controller's mocked-API tests check that every request they see is covered.
 
+use crate::crd::GROUP;
+
 /// One RBAC rule: API group, resource (with subresource, e.g. "thumbnails/status"), verbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Permission {
@@ -27,12 +29,8 @@ const fn p(
 /// finished Job for the resizer's termination message; publish Events; check at start
 /// that the CRD is installed.
 pub const OPERATOR: &[Permission] = &[
-    p(
-        "thumbnails.dev",
-        "thumbnails",
-        &["get", "list", "watch", "patch"],
-    ),
-    p("thumbnails.dev", "thumbnails/status", &["get", "patch"]),
+    p(GROUP, "thumbnails", &["get", "list", "watch", "patch"]),
+    p(GROUP, "thumbnails/status", &["get", "patch"]),
     p(
         "batch",
         "jobs",
@@ -50,7 +48,7 @@ pub const OPERATOR: &[Permission] = &[
 /// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
 /// DELETE deletes one (the operator's finalizer cleans storage).
 pub const SHIM: &[Permission] = &[p(
-    "thumbnails.dev",
+    GROUP,
     "thumbnails",
     &["create", "get", "list", "delete"],
 )];

@@ -1,4 +1,4 @@
 //! Prints the Thumbnail CustomResourceDefinition as YAML (`make crds` writes it to crds/).
 fn main() {
-    print!("{}", thumbnail_operator::crd::crd_yaml());
+    print!("{}", thumbnail_api::crd::crd_yaml());
 }

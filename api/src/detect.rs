@@ -1,8 +1,13 @@
 //! Which format the source bytes are, from their magic numbers (never from names or
 //! Content-Type, which uploaders get wrong), and the dimensions their header declares.
+//!
+//! In `api` because it defines which uploads the service accepts: the resizer decides
+//! with it, and the REST shim rejects a non-image with it before storing anything,
+//! without linking any image library.
 
-use crate::contract::Reason;
-use crate::error::{Failed, Result};
+use crate::contract::{Failed, Reason};
+
+type Result<T, E = Failed> = std::result::Result<T, E>;
 
 /// Formats the pipeline decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

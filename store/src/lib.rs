@@ -1,0 +1,188 @@
+//! How every component talks to the S3-compatible store: one client constructor (from
+//! the [`StoreConfig`] every component reads), one classification of S3 errors, and
+//! the one delete that cleanup paths share. Used by the resizer, the operator and the
+//! REST shim alike.
+//!
+//! A crate of its own rather than a module of `api`: `api` holds types and pure
+//! functions every component shares, and pulling the AWS SDK and its HTTP stack into
+//! it would make the resource types cost a full S3 client to anyone who only reads
+//! them. The settings themselves ([`StoreConfig`], the `S3_*` variables) are part of
+//! the resizer's contract and stay in `api`.
+
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::error::DisplayErrorContext;
+pub use thumbnail_api::store_config::{ChecksumMode, StoreConfig};
+use thumbnail_api::store_config::{ENV_ACCESS_KEY, ENV_SECRET_KEY, ENV_SESSION_TOKEN};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no S3 credentials: set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY}")]
+    MissingCredentials,
+    #[error("deleting s3://{bucket}/{key}: {detail}")]
+    Delete {
+        bucket: String,
+        key: String,
+        detail: String,
+    },
+}
+
+/// A client for `config` with credentials from the environment (`AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, optional `AWS_SESSION_TOKEN`). Async so that other credential
+/// sources (web identity, instance metadata) can be added without changing callers.
+pub async fn client(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreError> {
+    client_from_env(config)
+}
+
+/// A client with credentials from the environment (`AWS_ACCESS_KEY_ID`, ...).
+pub fn client_from_env(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreError> {
+    let key = std::env::var(ENV_ACCESS_KEY).map_err(|_| StoreError::MissingCredentials)?;
+    let secret = std::env::var(ENV_SECRET_KEY).map_err(|_| StoreError::MissingCredentials)?;
+    let token = std::env::var(ENV_SESSION_TOKEN).ok();
+    Ok(with_credentials(
+        config,
+        Credentials::new(key, secret, token, None, "environment"),
+    ))
+}
+
+/// A client with the given credentials.
+pub fn with_credentials(config: &StoreConfig, credentials: Credentials) -> aws_sdk_s3::Client {
+    let (request, response) = match config.checksums {
+        ChecksumMode::WhenRequired => (
+            RequestChecksumCalculation::WhenRequired,
+            ResponseChecksumValidation::WhenRequired,
+        ),
+        ChecksumMode::WhenSupported => (
+            RequestChecksumCalculation::WhenSupported,
+            ResponseChecksumValidation::WhenSupported,
+        ),
+    };
+    // Fail fast on an unreachable store (a Job retries with backoff anyway) instead of
+    // hanging until the Job's deadline.
+    let timeouts = aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .operation_attempt_timeout(std::time::Duration::from_secs(60))
+        .build();
+    let mut builder = aws_sdk_s3::Config::builder()
+        .timeout_config(timeouts)
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(config.region.clone()))
+        .force_path_style(config.path_style)
+        .credentials_provider(credentials)
+        .request_checksum_calculation(request)
+        .response_checksum_validation(response);
+    if !config.endpoint.is_empty() {
+        builder = builder.endpoint_url(&config.endpoint);
+    }
+    aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+/// What kind of failure an S3 call ended in, for callers that must decide between
+/// "tell the user" and "retry".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// NoSuchKey, NoSuchBucket, 404.
+    NotFound,
+    /// Wrong credentials or missing permission (403, InvalidAccessKeyId, SignatureDoesNotMatch).
+    AccessDenied,
+    /// Connection refused, DNS, timeouts, throttling, 5xx: retrying may help.
+    Unavailable,
+    /// Any other answer from the store (4xx): retrying the same request will not help.
+    Rejected,
+}
+
+/// Classifies any S3 operation's error.
+pub fn classify<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> ErrorClass
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+{
+    use aws_sdk_s3::error::SdkError;
+    match err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            ErrorClass::Unavailable
+        }
+        SdkError::ServiceError(e) => classify_code(e.err().code(), Some(e.raw().status().as_u16())),
+        // Construction failures are configuration errors (e.g. an invalid endpoint URL).
+        _ => ErrorClass::Rejected,
+    }
+}
+
+/// Classification from an S3 error code and/or HTTP status.
+pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
+    match code {
+        Some("NoSuchKey" | "NoSuchBucket" | "NotFound") => return ErrorClass::NotFound,
+        Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "Forbidden") => {
+            return ErrorClass::AccessDenied
+        }
+        Some("SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout") => {
+            return ErrorClass::Unavailable
+        }
+        _ => {}
+    }
+    match status {
+        Some(404) => ErrorClass::NotFound,
+        Some(401 | 403) => ErrorClass::AccessDenied,
+        Some(408 | 429) => ErrorClass::Unavailable,
+        Some(s) if s >= 500 => ErrorClass::Unavailable,
+        None => ErrorClass::Unavailable,
+        _ => ErrorClass::Rejected,
+    }
+}
+
+
+/// Deletes `bucket`/`key`. Deleting what is not there succeeds, so a repeated cleanup
+/// is harmless: S3 answers a missing key with success, and a missing bucket (the store
+/// was reset, or the bucket was removed with its objects) means the object is already
+/// gone as well, so `NoSuchBucket` counts as success too.
+pub async fn delete_object(
+    client: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> Result<(), StoreError> {
+    match client.delete_object().bucket(bucket).key(key).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if classify(&e) == ErrorClass::NotFound => Ok(()),
+        Err(e) => Err(StoreError::Delete {
+            bucket: bucket.into(),
+            key: key.into(),
+            detail: DisplayErrorContext(&e).to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_code_then_status() {
+        assert_eq!(
+            classify_code(Some("NoSuchKey"), Some(404)),
+            ErrorClass::NotFound
+        );
+        assert_eq!(
+            classify_code(Some("NoSuchBucket"), Some(404)),
+            ErrorClass::NotFound
+        );
+        assert_eq!(classify_code(None, Some(404)), ErrorClass::NotFound); // HEAD has no body
+        assert_eq!(
+            classify_code(Some("SignatureDoesNotMatch"), Some(403)),
+            ErrorClass::AccessDenied
+        );
+        assert_eq!(
+            classify_code(Some("InternalError"), Some(500)),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify_code(Some("SlowDown"), Some(503)),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify_code(Some("InvalidBucketName"), Some(400)),
+            ErrorClass::Rejected
+        );
+    }
+}
