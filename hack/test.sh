@@ -30,6 +30,9 @@ trap cleanup EXIT INT TERM
 command -v cargo-nextest >/dev/null || { log "cargo-nextest is missing: cargo install cargo-nextest --locked"; exit 1; }
 command -v "${KUBECTL:-kubectl}" >/dev/null || { log "kubectl is missing: install it or set KUBECTL"; exit 1; }
 
+log "dependency graphs: operator and shim link no image library"
+bash hack/check-deps.sh
+
 # Build first, while no server is running yet, so servers do not idle through a compile.
 log "building the workspace and its tests"
 cargo nextest run --all-targets --no-run "$@"

@@ -73,7 +73,7 @@ pub struct Config {
     /// resizer and the operator; credentials come from AWS_ACCESS_KEY_ID and
     /// AWS_SECRET_ACCESS_KEY.
     #[command(flatten)]
-    pub store: resizer::store::StoreConfig,
+    pub store: thumbnail_api::store_config::StoreConfig,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

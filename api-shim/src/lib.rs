@@ -66,7 +66,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("connecting to the Kubernetes API (in-cluster config or KUBECONFIG)")?;
     let store = store::Store {
-        client: resizer::store::client(&config.store).await?,
+        client: thumbnail_store::client(&config.store).await?,
         bucket: config.bucket.clone(),
     };
     let state = AppState::new(settings, client, store);

@@ -1,63 +1,14 @@
 //! Response bodies of the REST API, built from `Thumbnail` resources. The resource
-//! types themselves live in the operator crate; these are the REST views of them.
+//! types, status words and links live in the `api` crate; these are the REST views.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde::Serialize;
-use thumbnail_operator::crd::{self, Fit, Format, Phase, Thumbnail};
+use thumbnail_api::crd::{Fit, Format, Phase, Thumbnail};
+use thumbnail_api::links::links;
+pub use thumbnail_api::links::Link;
+use thumbnail_api::metadata::ANNOTATION_ORIGINAL_FILENAME;
+use thumbnail_api::status_words::StatusWord;
 use utoipa::ToSchema;
-
-/// Seed status words, in the order a thumbnail goes through them.
-pub const STATUS_WORDS: [&str; 4] = ["uploaded", "processing", "success", "error"];
-
-/// A thumbnail's status, in the words of the service this API replaces. Documents the
-/// `status` fields; the values come from [`Phase::seed_status`].
-#[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
-#[allow(dead_code)]
-pub enum Status {
-    Uploaded,
-    Processing,
-    Success,
-    Error,
-}
-
-/// The Thumbnail resource's phase. Documents the `phase` field; the values come from
-/// [`Phase::as_str`].
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub enum PhaseName {
-    Pending,
-    Processing,
-    Succeeded,
-    Failed,
-}
-
-/// A hypermedia action on a thumbnail.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct Link {
-    /// Relation: self, download or delete.
-    #[schema(example = "download")]
-    pub rel: String,
-    /// URL of the action.
-    pub href: String,
-    /// HTTP method to use.
-    #[schema(example = "GET")]
-    pub method: String,
-    /// Media type of the response, when it has a body.
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    pub media_type: Option<String>,
-}
-
-impl From<crd::Link> for Link {
-    fn from(l: crd::Link) -> Link {
-        Link {
-            rel: l.rel,
-            href: l.href,
-            method: l.method,
-            media_type: l.media_type,
-        }
-    }
-}
 
 /// The answer to an accepted upload.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -66,8 +17,8 @@ pub struct UploadAccepted {
     #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
     pub id: String,
     /// Always `uploaded` right after an upload.
-    #[schema(value_type = Status, example = "uploaded")]
-    pub status: String,
+    #[schema(example = "uploaded")]
+    pub status: StatusWord,
     pub links: Vec<Link>,
 }
 
@@ -78,9 +29,9 @@ pub struct Requested {
     pub width: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub height: Option<u32>,
-    #[schema(value_type = String, example = "inside")]
+    #[schema(example = "inside")]
     pub fit: Fit,
-    #[schema(value_type = String, example = "jpeg")]
+    #[schema(example = "jpeg")]
     pub format: Format,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub quality: Option<u8>,
@@ -104,11 +55,11 @@ pub struct ThumbnailView {
     #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
     pub id: String,
     /// uploaded, processing, success or error.
-    #[schema(value_type = Status, example = "success")]
-    pub status: String,
+    #[schema(example = "success")]
+    pub status: StatusWord,
     /// The resource's phase: Pending, Processing, Succeeded or Failed.
-    #[schema(value_type = PhaseName, example = "Succeeded")]
-    pub phase: String,
+    #[schema(example = "Succeeded")]
+    pub phase: Phase,
     pub requested: Requested,
     /// Present once the status is success.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,13 +136,10 @@ impl ThumbnailView {
                 content_type: o.content_type.clone(),
             });
         ThumbnailView {
-            links: crd::links(public_base_url, &id, phase, t.spec.format)
-                .into_iter()
-                .map(Link::from)
-                .collect(),
+            links: links(public_base_url, &id, phase, t.spec.format),
             id,
-            status: phase.seed_status().into(),
-            phase: phase.as_str().into(),
+            status: phase.status_word(),
+            phase,
             requested: Requested {
                 width: t.spec.width,
                 height: t.spec.height,
@@ -206,7 +154,7 @@ impl ThumbnailView {
                 .metadata
                 .annotations
                 .as_ref()
-                .and_then(|a| a.get(crd::ANNOTATION_ORIGINAL_FILENAME).cloned()),
+                .and_then(|a| a.get(ANNOTATION_ORIGINAL_FILENAME).cloned()),
             created: t.metadata.creation_timestamp.as_ref().map(rfc3339),
             completed: status.and_then(|s| s.completion_time.as_ref()).map(rfc3339),
         }
@@ -216,9 +164,7 @@ impl ThumbnailView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use thumbnail_operator::crd::{
-        S3Object, Source, ThumbnailOutput, ThumbnailSpec, ThumbnailStatus,
-    };
+    use thumbnail_api::crd::{S3Object, Source, ThumbnailOutput, ThumbnailSpec, ThumbnailStatus};
 
     fn thumb(phase: Option<Phase>) -> Thumbnail {
         let mut t = Thumbnail::new(
@@ -268,7 +214,7 @@ mod tests {
     #[test]
     fn a_succeeded_resource_shows_output_and_download_link() {
         let v = ThumbnailView::from_resource(&thumb(Some(Phase::Succeeded)), "http://h/");
-        assert_eq!(v.status, "success");
+        assert_eq!(v.status, StatusWord::Success);
         assert_eq!(v.output.as_ref().map(|o| o.bytes), Some(1234));
         let dl = v.links.iter().find(|l| l.rel == "download").unwrap();
         assert_eq!(dl.href, "http://h/api/v1/thumbnails/abc/download");
@@ -279,7 +225,7 @@ mod tests {
         // A re-render (new generation) keeps the old output in status while Processing;
         // the API must not offer it as the current result.
         let v = ThumbnailView::from_resource(&thumb(Some(Phase::Processing)), "http://h");
-        assert_eq!(v.status, "processing");
+        assert_eq!(v.status, StatusWord::Processing);
         assert!(v.output.is_none());
     }
 
@@ -295,16 +241,17 @@ mod tests {
                 .map(|v| v.as_str().unwrap().to_string())
                 .collect()
         };
-        let phases = [
-            Phase::Pending,
-            Phase::Processing,
-            Phase::Succeeded,
-            Phase::Failed,
-        ];
-        let seed: Vec<_> = phases.iter().map(|p| p.seed_status().to_string()).collect();
-        assert_eq!(values(Status::schema()), seed);
-        assert_eq!(seed, STATUS_WORDS);
-        let names: Vec<_> = phases.iter().map(|p| p.as_str().to_string()).collect();
-        assert_eq!(values(PhaseName::schema()), names);
+        let seed: Vec<_> = Phase::ALL.map(|p| p.status_word().as_str()).into();
+        assert_eq!(values(StatusWord::schema()), seed);
+        let names: Vec<_> = Phase::ALL.map(|p| p.as_str()).into();
+        assert_eq!(values(Phase::schema()), names);
+        assert_eq!(
+            values(Fit::schema()),
+            thumbnail_api::contract::words::<Fit>()
+        );
+        assert_eq!(
+            values(Format::schema()),
+            thumbnail_api::contract::words::<Format>()
+        );
     }
 }

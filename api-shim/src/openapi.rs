@@ -48,8 +48,3 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }
-
-/// The OpenAPI document as JSON (what /api/v1/openapi.json serves).
-pub fn document() -> utoipa::openapi::OpenApi {
-    router().split_for_parts().1
-}

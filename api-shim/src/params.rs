@@ -7,7 +7,9 @@
 use std::sync::LazyLock;
 
 use serde::de::DeserializeOwned;
-use thumbnail_operator::crd::{self, Fit, Format};
+use serde::Serialize;
+use thumbnail_api::contract::words;
+use thumbnail_api::crd::{self, Fit, Format};
 
 use crate::error::ApiError;
 
@@ -91,11 +93,17 @@ fn number(field: &str, value: &str, bounds: Bounds) -> Result<u64, ApiError> {
 }
 
 /// Parses an enum through its serde names, so the accepted words are the CRD's.
-fn word<T: DeserializeOwned>(field: &str, value: &str, allowed: &str) -> Result<T, ApiError> {
+fn word<T: DeserializeOwned + Serialize + clap::ValueEnum>(
+    field: &str,
+    value: &str,
+) -> Result<T, ApiError> {
     serde_json::from_value(serde_json::Value::String(value.to_string())).map_err(|_| {
         ApiError::invalid(
             field,
-            format!("{field} must be one of {allowed}, got {value:?}"),
+            format!(
+                "{field} must be one of {}, got {value:?}",
+                words::<T>().join(", ")
+            ),
         )
     })
 }
@@ -123,9 +131,9 @@ impl UploadParams {
             "quality" if self.quality.is_some() => return Err(duplicate()),
             "quality" => self.quality = Some(number(field, value, b.quality)? as u8),
             "fit" if self.fit.is_some() => return Err(duplicate()),
-            "fit" => self.fit = Some(word(field, value, "inside, cover, contain, fill")?),
+            "fit" => self.fit = Some(word(field, value)?),
             "format" if self.format.is_some() => return Err(duplicate()),
-            "format" => self.format = Some(word(field, value, "jpeg, png, webp")?),
+            "format" => self.format = Some(word(field, value)?),
             other => {
                 return Err(ApiError::invalid(
                     other,

@@ -3,11 +3,13 @@
 //! resizer's own detection decides, so the shim accepts exactly what the resizer decodes.
 
 /// Human list of the formats accepted, for error messages.
-pub use resizer::detect::SUPPORTED;
+pub use thumbnail_api::detect::SUPPORTED;
 
 /// MIME type of the image whose file starts with `head`, if the resizer decodes it.
 pub fn image_content_type(head: &[u8]) -> Option<&'static str> {
-    resizer::detect::detect(head).ok().map(|f| f.content_type())
+    thumbnail_api::detect::detect(head)
+        .ok()
+        .map(|f| f.content_type())
 }
 
 #[cfg(test)]

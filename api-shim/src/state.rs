@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Api;
-use thumbnail_operator::crd::Thumbnail;
+use thumbnail_api::crd::Thumbnail;
 
 use crate::metrics::Metrics;
 use crate::store::Store;

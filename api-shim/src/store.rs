@@ -1,6 +1,6 @@
 //! The object-store operations of the shim: stream an original in with a size cap,
 //! delete it again, stream a thumbnail out, presign, and a readiness probe. The S3
-//! client itself is built, and its errors classified, by `resizer::store`.
+//! client itself is built, and its errors classified, by the `store` crate.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use aws_sdk_s3::Client;
 use bytes::{Bytes, BytesMut};
-use resizer::store::{classify, ErrorClass};
+use thumbnail_store::{classify, ErrorClass};
 
 /// Size of the parts of a multipart upload, and so the most an upload buffers in
 /// memory: S3's minimum part size. Smaller files go up in a single PUT.
@@ -86,16 +86,11 @@ impl Store {
         }
     }
 
-    /// Deletes an object; deleting a missing object succeeds.
+    /// Deletes an object; what is already gone (missing key or bucket) counts as deleted.
     pub async fn delete(&self, bucket: &str, key: &str) -> Result<(), String> {
-        self.client
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .send()
+        thumbnail_store::delete_object(&self.client, bucket, key)
             .await
-            .map(drop)
-            .map_err(|e| describe(&e))
+            .map_err(|e| e.to_string())
     }
 
     /// Aborts every unfinished multipart upload of `key`. A request cancelled while its
@@ -209,15 +204,6 @@ struct Multipart {
 }
 
 impl ObjectWriter {
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-
-    /// Bytes accepted so far.
-    pub fn written(&self) -> u64 {
-        self.written
-    }
-
     pub async fn push(&mut self, chunk: Bytes) -> Result<(), PutError> {
         self.written += chunk.len() as u64;
         if self.written > self.max_bytes {

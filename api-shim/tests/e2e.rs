@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use common::{corpus, Options, Shim};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use thumbnail_operator::crd::{
-    Phase, ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+use thumbnail_api::crd::Phase;
+use thumbnail_api::metadata::{
+    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
 };
 
 async fn body(r: reqwest::Response) -> Value {
@@ -479,7 +480,7 @@ async fn unknown_ids_are_404() {
 }
 
 #[tokio::test]
-async fn download_before_ready_is_409_and_after_failure_422_with_the_reason() {
+async fn download_before_ready_and_after_failure_is_409_with_the_reason() {
     let shim = Shim::start().await;
     let r = shim
         .upload(
@@ -515,7 +516,7 @@ async fn download_before_ready_is_409_and_after_failure_422_with_the_reason() {
     .await;
     let b = expect_error(
         shim.http.get(&dl).send().await.unwrap(),
-        StatusCode::UNPROCESSABLE_ENTITY,
+        StatusCode::CONFLICT,
         "thumbnail_failed",
     )
     .await;

@@ -403,23 +403,38 @@ mod tests {
         let schema = serde_json::to_value(crd().spec.versions[0].schema.as_ref().unwrap()).unwrap();
         let props = &schema["openAPIV3Schema"]["properties"];
         for field in ["width", "height"] {
-            let text = props["spec"]["properties"][field]["description"].as_str().unwrap();
-            assert!(text.contains(&format!("1-{MAX_DIMENSION}")), "{field}: {text}");
+            let text = props["spec"]["properties"][field]["description"]
+                .as_str()
+                .unwrap();
+            assert!(
+                text.contains(&format!("1-{MAX_DIMENSION}")),
+                "{field}: {text}"
+            );
         }
         let conds = &props["status"]["properties"]["conditions"];
         let texts = [
             conds["description"].as_str().unwrap(),
-            conds["items"]["properties"]["type"]["description"].as_str().unwrap(),
+            conds["items"]["properties"]["type"]["description"]
+                .as_str()
+                .unwrap(),
         ];
         for text in texts {
             let named: Vec<_> = text
                 .split(|c: char| !c.is_ascii_alphabetic())
-                .filter(|w| w.len() > 1 && w.chars().next().unwrap().is_ascii_uppercase() && w[1..].chars().any(|c| c.is_ascii_uppercase()) || CONDITION_TYPES.contains(w))
+                .filter(|w| {
+                    w.len() > 1
+                        && w.chars().next().unwrap().is_ascii_uppercase()
+                        && w[1..].chars().any(|c| c.is_ascii_uppercase())
+                        || CONDITION_TYPES.contains(w)
+                })
                 .collect();
             for t in CONDITION_TYPES {
                 assert!(text.contains(t), "{t} missing from {text:?}");
             }
-            assert!(named.iter().all(|w| CONDITION_TYPES.contains(w)), "{text:?} names {named:?}");
+            assert!(
+                named.iter().all(|w| CONDITION_TYPES.contains(w)),
+                "{text:?} names {named:?}"
+            );
         }
     }
 

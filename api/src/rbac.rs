@@ -47,11 +47,7 @@ pub const OPERATOR: &[Permission] = &[
 
 /// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
 /// DELETE deletes one (the operator's finalizer cleans storage).
-pub const SHIM: &[Permission] = &[p(
-    GROUP,
-    "thumbnails",
-    &["create", "get", "list", "delete"],
-)];
+pub const SHIM: &[Permission] = &[p(GROUP, "thumbnails", &["create", "get", "list", "delete"])];
 
 /// Whether `perms` allow `verb` on `group`/`resource`.
 pub fn allows(perms: &[Permission], group: &str, resource: &str, verb: &str) -> bool {

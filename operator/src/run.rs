@@ -7,9 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use thumbnail_api::crd::{Thumbnail, ThumbnailOutput};
 use crate::error::{Error, Result};
 use crate::naming::output_key;
+use thumbnail_api::crd::{Thumbnail, ThumbnailOutput};
 
 pub use thumbnail_api::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
 

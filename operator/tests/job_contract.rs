@@ -9,8 +9,8 @@ use std::process::Command;
 
 use clap::Parser;
 use k8s_openapi::jiff::Timestamp;
-use thumbnail_operator::config::Config;
 use thumbnail_api::crd::{Phase, Thumbnail};
+use thumbnail_operator::config::Config;
 use thumbnail_operator::executor::jobs;
 use thumbnail_operator::run::{self, RunOutcome};
 use thumbnail_operator::status::{self, Transition};

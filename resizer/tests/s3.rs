@@ -73,13 +73,10 @@ impl Bucket {
             endpoint: env.endpoint.clone(),
             ..StoreConfig::default()
         };
-        let client = thumbnail_store::with_credentials(&config, Credentials::new(
-            &env.access_key,
-            &env.secret_key,
-            None,
-            None,
-            "test",
-        ));
+        let client = thumbnail_store::with_credentials(
+            &config,
+            Credentials::new(&env.access_key, &env.secret_key, None, None, "test"),
+        );
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

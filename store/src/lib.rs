@@ -132,7 +132,6 @@ pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
     }
 }
 
-
 /// Deletes `bucket`/`key`. Deleting what is not there succeeds, so a repeated cleanup
 /// is harmless: S3 answers a missing key with success, and a missing bucket (the store
 /// was reset, or the bucket was removed with its objects) means the object is already

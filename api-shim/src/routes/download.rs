@@ -8,7 +8,7 @@ use axum::http::header::{
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use thumbnail_operator::crd::Phase;
+use thumbnail_api::crd::Phase;
 use tokio_util::io::ReaderStream;
 
 use super::thumbnails::IdPath;
@@ -40,8 +40,9 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
 ///
 /// Streams the image with its Content-Type, Content-Length and ETag. Send the ETag
 /// back in If-None-Match to get 304 when you have it already. Before the status is
-/// `success` the answer is 409 with the current status; after an `error` it is 422
-/// with the resizer's reason.
+/// `success` the answer is 409 with the current status (`not_ready`), and after an
+/// `error` too (`thumbnail_failed`, with the resizer's reason): the request is fine,
+/// the thumbnail's state is what prevents the download.
 #[utoipa::path(
     get,
     path = "/api/v1/thumbnails/{id}/download",
@@ -56,8 +57,7 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
             headers(("Location" = String))),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id, or its image is gone", body = ErrorBody),
-        (status = 409, description = "Not ready yet; the body has the current status", body = ErrorBody),
-        (status = 422, description = "The thumbnail could not be made; the body has the reason", body = ErrorBody),
+        (status = 409, description = "Not ready yet (code not_ready), or the thumbnail could not be made (code thumbnail_failed, with the reason); the body has the current status", body = ErrorBody),
         (status = 503, description = "The object store or the Kubernetes API server is unavailable", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -82,14 +82,14 @@ pub async fn download(
             let reason = status.and_then(|s| s.reason.clone());
             let message = status.and_then(|s| s.message.clone()).unwrap_or_default();
             return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::CONFLICT,
                 "thumbnail_failed",
                 format!(
                     "the thumbnail could not be made: {message} (reason {}); upload a different image or change the parameters",
                     reason.as_deref().unwrap_or("unknown")
                 ),
             )
-            .with_status(phase.seed_status())
+            .with_status(phase.status_word().as_str())
             .with_reason(reason));
         }
         _ => {
@@ -98,10 +98,10 @@ pub async fn download(
                 "not_ready",
                 format!(
                     "the thumbnail is not ready yet (status {}); poll GET /api/v1/thumbnails/{id} until it is success",
-                    phase.seed_status()
+                    phase.status_word().as_str()
                 ),
             )
-            .with_status(phase.seed_status()))
+            .with_status(phase.status_word().as_str()))
         }
     };
 

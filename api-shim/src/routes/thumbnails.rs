@@ -5,12 +5,14 @@ use axum::http::StatusCode;
 use axum::Json;
 use kube::api::{DeleteParams, ListParams};
 use serde::Deserialize;
-use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_api::crd::{Phase, Thumbnail};
 use utoipa::IntoParams;
 
 use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
-use crate::model::{phase_of, Link, ThumbnailList, ThumbnailView, STATUS_WORDS};
+use crate::model::{phase_of, Link, ThumbnailList, ThumbnailView};
 use crate::state::AppState;
+use thumbnail_api::links::percent_encode;
+use thumbnail_api::status_words::StatusWord;
 
 /// Page size when `limit` is not given.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -61,15 +63,15 @@ fn parse_limit(raw: Option<&str>) -> ApiResult<u32> {
 fn parse_status(raw: Option<&str>) -> ApiResult<Option<Phase>> {
     match raw.filter(|s| !s.is_empty()) {
         None => Ok(None),
-        Some(word) => Phase::from_seed_status(word).map(Some).ok_or_else(|| {
-            ApiError::invalid(
-                "status",
-                format!(
-                    "status must be one of {}, got {word:?}",
-                    STATUS_WORDS.join(", ")
-                ),
-            )
-        }),
+        Some(word) => StatusWord::parse(word)
+            .map(|w| Some(Phase::from(w)))
+            .ok_or_else(|| {
+                let words: Vec<_> = Phase::ALL.map(|p| p.status_word().as_str()).into();
+                ApiError::invalid(
+                    "status",
+                    format!("status must be one of {}, got {word:?}", words.join(", ")),
+                )
+            }),
     }
 }
 
@@ -167,26 +169,22 @@ pub async fn list(
     let page_url = |cont: Option<&str>| {
         let mut url = format!("{base}/api/v1/thumbnails?limit={limit}");
         if let Some(w) = wanted {
-            url.push_str(&format!("&status={}", w.seed_status()));
+            url.push_str(&format!("&status={}", w.status_word()));
         }
         if let Some(c) = cont {
-            url.push_str(&format!("&continue={}", urlencode(c)));
+            url.push_str(&format!("&continue={}", percent_encode(c)));
         }
         url
     };
-    let mut links = vec![Link {
-        rel: "self".into(),
-        href: page_url(q.continue_token.as_deref().filter(|t| !t.is_empty())),
-        method: "GET".into(),
-        media_type: Some("application/json".into()),
-    }];
+    let json = Some("application/json");
+    let mut links = vec![Link::new(
+        "self",
+        page_url(q.continue_token.as_deref().filter(|t| !t.is_empty())),
+        "GET",
+        json,
+    )];
     if let Some(t) = &token {
-        links.push(Link {
-            rel: "next".into(),
-            href: page_url(Some(t)),
-            method: "GET".into(),
-            media_type: Some("application/json".into()),
-        });
+        links.push(Link::new("next", page_url(Some(t)), "GET", json));
     }
     Ok(Json(ThumbnailList {
         items: items
@@ -196,18 +194,6 @@ pub async fn list(
         continue_token: token,
         links,
     }))
-}
-
-/// Percent-encodes a query value (continue tokens are base64 with `=`, `+` and `/`).
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Delete a thumbnail. The controller then removes its stored objects.
@@ -267,6 +253,7 @@ mod tests {
 
     #[test]
     fn continue_tokens_are_escaped() {
-        assert_eq!(urlencode("eyJ2+/="), "eyJ2%2B%2F%3D");
+        // '/' may stay: RFC 3986 allows it in a query.
+        assert_eq!(percent_encode("eyJ2+/="), "eyJ2%2B/%3D");
     }
 }

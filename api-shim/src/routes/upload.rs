@@ -14,14 +14,15 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 use kube::api::{ObjectMeta, PostParams};
-use thumbnail_operator::crd::{
-    self, Phase, S3Object, Source, Thumbnail, ThumbnailSpec, ANNOTATION_ORIGINAL_FILENAME,
-    ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+use thumbnail_api::crd::{self, Fit, Format, Phase, S3Object, Source, Thumbnail, ThumbnailSpec};
+use thumbnail_api::links::links;
+use thumbnail_api::metadata::{
+    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
 };
 use utoipa::ToSchema;
 
 use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
-use crate::model::{Link, UploadAccepted};
+use crate::model::UploadAccepted;
 use crate::params::UploadParams;
 use crate::state::AppState;
 use crate::store::{ObjectWriter, PutError};
@@ -43,21 +44,32 @@ pub struct UploadForm {
     /// The image (JPEG, PNG, WebP, GIF...; recognised from its bytes, not its name).
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
-    /// Target width in pixels (1-8192). Give width, height or both.
-    #[schema(minimum = 1, maximum = 8192)]
+    /// Target width in pixels. Give width, height or both.
+    #[schema(schema_with = dimension)]
     width: Option<u32>,
-    /// Target height in pixels (1-8192).
-    #[schema(minimum = 1, maximum = 8192)]
+    /// Target height in pixels.
+    #[schema(schema_with = dimension)]
     height: Option<u32>,
-    /// inside (default), cover, contain or fill; all but inside need width and height.
-    #[schema(value_type = Option<String>, pattern = "^(inside|cover|contain|fill)$")]
-    fit: Option<String>,
-    /// jpeg (default), png or webp.
-    #[schema(value_type = Option<String>, pattern = "^(jpeg|png|webp)$")]
-    format: Option<String>,
+    /// How the image is fitted (default inside); all but inside need width and height.
+    fit: Option<Fit>,
+    /// Output encoding (default jpeg).
+    format: Option<Format>,
     /// Encoder quality 1-100 for jpeg and webp (not png). Default 80.
     #[schema(minimum = 1, maximum = 100)]
     quality: Option<u8>,
+}
+
+/// A width or height field: its bounds are the CRD's (utoipa's attributes take only
+/// literals).
+fn dimension() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+            utoipa::openapi::KnownFormat::Int32,
+        )))
+        .minimum(Some(1))
+        .maximum(Some(crd::MAX_DIMENSION))
+        .build()
 }
 
 /// The original as stored.
@@ -172,14 +184,11 @@ async fn timed_out(
     ))
 }
 
-fn accepted(state: &AppState, id: &str, format: crd::Format) -> UploadAccepted {
+fn accepted(state: &AppState, id: &str, format: Format) -> UploadAccepted {
     UploadAccepted {
         id: id.into(),
-        status: Phase::Pending.seed_status().into(),
-        links: crd::links(&state.settings.public_base_url, id, Phase::Pending, format)
-            .into_iter()
-            .map(Link::from)
-            .collect(),
+        status: Phase::Pending.status_word(),
+        links: links(&state.settings.public_base_url, id, Phase::Pending, format),
     }
 }
 

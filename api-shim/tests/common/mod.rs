@@ -13,7 +13,7 @@ use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::Client as S3;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
-use thumbnail_operator::crd::{Phase, Thumbnail};
+use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_operator::testing;
 
 pub fn env(name: &str) -> String {
@@ -35,13 +35,16 @@ pub fn s3_at(endpoint: &str) -> S3 {
         endpoint: endpoint.into(),
         ..Default::default()
     };
-    thumbnail_store::with_credentials(&config, Credentials::new(
-        env("THUMBNAIL_TEST_S3_ACCESS_KEY"),
-        env("THUMBNAIL_TEST_S3_SECRET_KEY"),
-        None,
-        None,
-        "test",
-    ))
+    thumbnail_store::with_credentials(
+        &config,
+        Credentials::new(
+            env("THUMBNAIL_TEST_S3_ACCESS_KEY"),
+            env("THUMBNAIL_TEST_S3_SECRET_KEY"),
+            None,
+            None,
+            "test",
+        ),
+    )
 }
 
 pub fn s3() -> S3 {

@@ -30,10 +30,6 @@ use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
-use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_api::metadata::{
-    ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_MANAGED_BY, MANAGER,
-};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunState};
 use crate::metrics::Metrics;
@@ -41,7 +37,8 @@ use crate::naming::{output_key, run_name};
 use crate::objects::ObjectStore;
 use crate::run::{self, RunOutcome};
 use crate::status::{self, Transition};
-
+use thumbnail_api::crd::{Phase, Thumbnail};
+use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_MANAGED_BY, MANAGER};
 
 /// How often a Thumbnail waiting in the queue looks for a free slot.
 const QUEUE_POLL: Duration = Duration::from_secs(2);

@@ -19,14 +19,14 @@ use kube::Client;
 use serde_json::{json, Value};
 
 use super::{reconcile, Context};
-use thumbnail_api::metadata::FINALIZER;
 use crate::config::Config;
-use thumbnail_api::crd::{Phase, Thumbnail};
 use crate::executor::jobs::JobExecutor;
 use crate::executor::Executor;
 use crate::metrics::Metrics;
 use crate::objects::ObjectStore;
 use clap::Parser;
+use thumbnail_api::crd::{Phase, Thumbnail};
+use thumbnail_api::metadata::FINALIZER;
 
 type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
 
@@ -137,7 +137,10 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     let client = Client::new(service, NS);
     let config = config(max_running);
     let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
-    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(&config.store, credentials));
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
+        &config.store,
+        credentials,
+    ));
     let (reader, mut writer) = reflector::store::<Thumbnail>();
     writer.apply_watcher_event(&watcher::Event::Init);
     for t in others {
@@ -610,7 +613,10 @@ async fn context_with_store(
     config.store.endpoint = endpoint.unwrap_or(&s3.endpoint).to_string();
     let credentials =
         aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
-    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(&config.store, credentials));
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
+        &config.store,
+        credentials,
+    ));
     let (reader, _writer) = reflector::store::<Thumbnail>();
     let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
     let ctx = Context::new(

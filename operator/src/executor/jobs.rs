@@ -25,10 +25,10 @@ use kube::{Client, Resource, ResourceExt};
 
 use super::RunState;
 use crate::config::Config;
-use thumbnail_api::crd::Thumbnail;
-use thumbnail_api::metadata::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAIL, MANAGER};
 use crate::error::{Error, Result};
 use crate::run::{self, Invocation};
+use thumbnail_api::crd::Thumbnail;
+use thumbnail_api::metadata::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAIL, MANAGER};
 
 /// Name of the resizer container (the podFailurePolicy refers to it).
 pub const CONTAINER: &str = "resizer";

@@ -22,9 +22,9 @@ use tracing::{info, warn};
 
 use super::RunState;
 use crate::config::Config;
-use thumbnail_api::crd::Thumbnail;
 use crate::error::{Error, Result};
 use crate::run::{self, Invocation, RunOutcome};
+use thumbnail_api::crd::Thumbnail;
 
 /// Environment the operator passes from its own environment to every run, standing in
 /// for the Secret a Job's pod would mount.

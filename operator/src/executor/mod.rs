@@ -6,9 +6,9 @@
 pub mod jobs;
 pub mod local;
 
-use thumbnail_api::crd::Thumbnail;
 use crate::error::Result;
 use crate::run::{Invocation, RunOutcome};
+use thumbnail_api::crd::Thumbnail;
 
 /// What an executor knows about one run.
 #[derive(Clone, Debug, PartialEq)]
