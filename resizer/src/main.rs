@@ -1,5 +1,5 @@
 //! `resizer`: makes one thumbnail. The contract (arguments, environment, JSON result,
-//! exit codes) is `resizer::contract`; this is only the process around it.
+//! exit codes) is `thumbnail_api::contract`; this is only the process around it.
 
 use clap::Parser as _;
 use resizer::contract::{Cli, Failure, Reason, RunResult, DEFAULT_RESULT_PATH, ENV_RESULT_PATH};

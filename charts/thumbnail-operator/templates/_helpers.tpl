@@ -122,7 +122,7 @@ checkov.io/skip3: "CKV_K8S_15=Version tags are immutable, and kind-loaded images
 checkov.io/skip4: "CKV_K8S_35=S3 credentials are read from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (the AWS SDK convention shared with the resizer Jobs); they come from a Secret via secretKeyRef, never from values in the manifest"
 {{- end }}
 {{- if .apiToken }}
-checkov.io/skip5: "CKV_K8S_38=This component calls the Kubernetes API and needs its ServiceAccount token; its RBAC is least privilege (operator/src/rbac.rs)"
+checkov.io/skip5: "CKV_K8S_38=This component calls the Kubernetes API and needs its ServiceAccount token; its RBAC is least privilege (api/src/rbac.rs)"
 {{- end }}
 {{- if not .ctx.Values.networkPolicy.enabled }}
 checkov.io/skip6: "CKV2_K8S_6=NetworkPolicies are off for kind (values: networkPolicy.enabled; on in values-production.yaml)"
