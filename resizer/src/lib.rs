@@ -22,6 +22,8 @@ pub mod encode;
 #[cfg(feature = "pipeline")]
 pub mod geometry;
 #[cfg(feature = "pipeline")]
+pub mod jpeg_markers;
+#[cfg(feature = "pipeline")]
 pub mod orient;
 #[cfg(feature = "pipeline")]
 pub mod pipeline;
