@@ -14,6 +14,7 @@ pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod geometry;
+pub mod jpeg_markers;
 pub mod orient;
 pub mod pipeline;
 pub mod pixels;

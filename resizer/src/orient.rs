@@ -3,6 +3,7 @@
 //! resize, where rotating costs almost nothing; the geometry is planned in displayed
 //! orientation and mapped to stored orientation with [`Orientation::transposes`].
 
+use crate::jpeg_markers;
 use crate::pixels::Pixels;
 
 /// EXIF orientation 1..=8 (1 = as stored). Unknown values are treated as 1.
@@ -82,32 +83,14 @@ impl Orientation {
 /// The orientation tag of a JPEG, from its first EXIF APP1 segment; NORMAL when absent or
 /// unreadable (a damaged EXIF block must not fail an otherwise good image).
 pub fn jpeg_orientation(jpeg: &[u8]) -> Orientation {
-    let mut at = 2; // after SOI
-    while at + 4 <= jpeg.len() {
-        if jpeg[at] != 0xFF {
-            break;
-        }
-        let marker = jpeg[at + 1];
-        if marker == 0xFF {
-            at += 1; // fill byte
-            continue;
-        }
-        // Start of scan or end of image: the metadata segments are over.
-        if marker == 0xDA || marker == 0xD9 {
-            break;
-        }
-        let len = u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize;
-        let body = at + 4;
-        let end = (at + 2 + len).min(jpeg.len());
-        if len < 2 || body > end {
-            break;
-        }
-        if marker == 0xE1 && jpeg[body..end].starts_with(b"Exif\0\0") {
-            return exif_orientation(&jpeg[body + 6..end]).unwrap_or_default();
-        }
-        at = at + 2 + len;
-    }
-    Orientation::NORMAL
+    jpeg_markers::header_segments(jpeg)
+        .map_while(Result::ok)
+        .find_map(|s| {
+            let exif = s.payload.strip_prefix(b"Exif\0\0")?;
+            (s.marker == jpeg_markers::APP1).then_some(exif)
+        })
+        .map(|tiff| exif_orientation(tiff).unwrap_or_default())
+        .unwrap_or_default()
 }
 
 /// Orientation (tag 0x0112) from a TIFF-structured EXIF block.

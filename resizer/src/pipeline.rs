@@ -50,10 +50,7 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
     }
     let t = Instant::now();
     let format = detect::detect(source)?;
-    let stored = match format {
-        SourceFormat::Jpeg => decode::jpeg_dimensions(source)?,
-        other => decode::other_dimensions(source, other)?,
-    };
+    let stored = decode::dimensions(source, format)?;
     detect::check_pixels(stored.0, stored.1, request.limits.max_pixels)?;
 
     let plan_for = |displayed: (u32, u32)| {

@@ -61,7 +61,9 @@ fn thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
     })
 }
 
-fn success(output: ObjectLocation, t: &Thumbnail, timings: Timings) -> Success {
+/// The contract's success for thumbnail `t` written to `output`, with the timings of the
+/// two ends of the run (the pipeline measured its own stages).
+fn success(output: ObjectLocation, t: &Thumbnail, download_ms: u64, upload_ms: u64) -> Success {
     Success {
         output,
         width: t.width,
@@ -71,7 +73,13 @@ fn success(output: ObjectLocation, t: &Thumbnail, timings: Timings) -> Success {
         content_type: t.format.content_type().to_string(),
         source_width: t.source_width,
         source_height: t.source_height,
-        timings,
+        timings: Timings {
+            download_ms,
+            decode_ms: t.decode_ms,
+            resize_ms: t.resize_ms,
+            encode_ms: t.encode_ms,
+            upload_ms,
+        },
     }
 }
 
@@ -99,20 +107,14 @@ fn run_local(
     drop(source);
     let t = Instant::now();
     std::fs::write(output, &thumb.bytes).map_err(|e| io("cannot write", output, e))?;
-    let timings = Timings {
-        download_ms,
-        decode_ms: thumb.decode_ms,
-        resize_ms: thumb.resize_ms,
-        encode_ms: thumb.encode_ms,
-        upload_ms: ms(t),
-    };
     Ok(success(
         ObjectLocation {
             bucket: String::new(),
             key: output.display().to_string(),
         },
         &thumb,
-        timings,
+        download_ms,
+        ms(t),
     ))
 }
 
@@ -137,14 +139,7 @@ async fn run_s3(cli: &Cli, request: &Request) -> Result<Success> {
     drop(source);
     let t = Instant::now();
     upload(&client, request, &thumb).await?;
-    let timings = Timings {
-        download_ms,
-        decode_ms: thumb.decode_ms,
-        resize_ms: thumb.resize_ms,
-        encode_ms: thumb.encode_ms,
-        upload_ms: ms(t),
-    };
-    Ok(success(request.output.clone(), &thumb, timings))
+    Ok(success(request.output.clone(), &thumb, download_ms, ms(t)))
 }
 
 /// What to tell the user about a failed S3 call on `what` (e.g. "reading s3://b/k").

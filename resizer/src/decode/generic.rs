@@ -1,0 +1,93 @@
+//! Everything but JPEG and still WebP, through the `image` crate (16-bit, palette and
+//! grey-alpha converted to 8-bit): PNG, GIF, animated WebP (first frame), BMP, TIFF.
+
+use std::io::Cursor;
+
+use super::corrupt;
+use crate::contract::Reason;
+use crate::detect::SourceFormat;
+use crate::error::{Failed, Result};
+use crate::orient::Orientation;
+use crate::pixels::{Layout, Pixels};
+
+/// The EXIF orientation of a non-JPEG image, from its metadata chunks (no decoding).
+pub fn other_orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
+    let reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
+    match reader.into_decoder() {
+        Ok(mut decoder) => {
+            use image::ImageDecoder as _;
+            decoder
+                .orientation()
+                .map(|o| Orientation::new(o.to_exif() as u16))
+                .unwrap_or_default()
+        }
+        Err(_) => Orientation::NORMAL,
+    }
+}
+
+fn image_format(format: SourceFormat) -> image::ImageFormat {
+    match format {
+        SourceFormat::Jpeg => image::ImageFormat::Jpeg,
+        SourceFormat::Png => image::ImageFormat::Png,
+        SourceFormat::Gif => image::ImageFormat::Gif,
+        SourceFormat::Webp => image::ImageFormat::WebP,
+        SourceFormat::Bmp => image::ImageFormat::Bmp,
+        SourceFormat::Tiff => image::ImageFormat::Tiff,
+    }
+}
+
+fn image_error(format: SourceFormat, e: image::ImageError) -> Failed {
+    match e {
+        image::ImageError::Unsupported(u) => Failed::new(
+            Reason::UnsupportedFormat,
+            format!("this {} variant is not supported ({u}); convert it to a baseline JPEG or 8-bit PNG", format.name()),
+        ),
+        image::ImageError::Limits(l) => Failed::new(
+            Reason::TooManyPixels,
+            format!("decoding the {} image would exceed the memory limit ({l}); upload a smaller image", format.name()),
+        ),
+        other => corrupt(format.name(), other),
+    }
+}
+
+/// Dimensions a non-JPEG header declares (no pixel is decoded).
+pub fn other_dimensions(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
+    image::ImageReader::with_format(Cursor::new(bytes), image_format(format))
+        .into_dimensions()
+        .map_err(|e| image_error(format, e))
+}
+
+/// Decodes a non-JPEG image (the first frame of an animation) with its EXIF orientation.
+/// `max_pixels` bounds the decoder's allocations (16-bit RGBA is 8 bytes a pixel).
+pub fn decode_other(
+    bytes: &[u8],
+    format: SourceFormat,
+    max_pixels: u64,
+) -> Result<(Pixels, Orientation)> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
+    use image::ImageDecoder as _;
+    let orientation = decoder
+        .orientation()
+        .map(|o| Orientation::new(o.to_exif() as u16))
+        .unwrap_or_default();
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    let (w, h) = (img.width(), img.height());
+    let pixels = match img {
+        image::DynamicImage::ImageLuma8(g) => Pixels::new(w, h, Layout::Gray, g.into_raw()),
+        image::DynamicImage::ImageRgb8(rgb) => Pixels::new(w, h, Layout::Rgb, rgb.into_raw()),
+        image::DynamicImage::ImageRgba8(rgba) => Pixels::new(w, h, Layout::Rgba, rgba.into_raw()),
+        // 16-bit and float inputs: image's conversions round to nearest 8-bit value.
+        other if other.color().has_alpha() => {
+            Pixels::new(w, h, Layout::Rgba, other.to_rgba8().into_raw())
+        }
+        other if other.color().channel_count() == 1 => {
+            Pixels::new(w, h, Layout::Gray, other.to_luma8().into_raw())
+        }
+        other => Pixels::new(w, h, Layout::Rgb, other.to_rgb8().into_raw()),
+    };
+    Ok((pixels, orientation))
+}

@@ -1,0 +1,172 @@
+//! JPEG through libjpeg-turbo: shrunk during the decode by DCT scaling, CMYK/YCCK
+//! converted to RGB, progressive files at 1/8 scale read through [`progressive_dc_only`].
+
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+
+use super::corrupt;
+use super::progressive_dc::progressive_dc_only;
+use crate::error::Result;
+use crate::jpeg_markers;
+use crate::pixels::{Layout, Pixels};
+
+/// Dimensions a JPEG's header declares (no pixel is decoded).
+pub fn jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
+    let header = turbojpeg::read_header(bytes).map_err(|e| corrupt("JPEG", e))?;
+    Ok((header.width as u32, header.height as u32))
+}
+
+/// libjpeg-turbo reports recoverable damage as warnings and still returns the pixels.
+/// Some are harmless and common in camera files (stray bytes between segments, odd
+/// scan parameters); missing or undecodable data leaves grey blocks and is refused, as
+/// sharp does by default.
+fn tolerable_warning(message: &str) -> bool {
+    const HARMLESS: [&str; 4] = [
+        "extraneous bytes before marker",
+        "Invalid SOS parameters for sequential JPEG",
+        "Inconsistent progression sequence",
+        "Unknown APP",
+    ];
+    HARMLESS.iter().any(|h| message.contains(h))
+}
+
+/// Decodes a JPEG shrunk by `eighths`/8 during decoding (1..=8).
+pub fn decode_jpeg(bytes: &[u8], eighths: u8) -> Result<Pixels> {
+    decode_jpeg_with(bytes, eighths, true)
+}
+
+/// [`decode_jpeg`], with the progressive DC-only shortcut switchable (for tests that
+/// prove it changes no pixel).
+pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Result<Pixels> {
+    let internal = |e: turbojpeg::Error| corrupt("JPEG", e);
+    let mut dec = Decompressor::new().map_err(internal)?;
+    let header = dec.read_header(bytes).map_err(internal)?;
+    // At 1/8 scale libjpeg's 1x1 inverse DCT reads only the DC coefficient of each
+    // block. A progressive JPEG sends DC in scans of its own, so the AC scans (most of
+    // the file, and most of the entropy decoding) can be dropped with no change to the
+    // output. Baseline JPEGs interleave DC and AC, so they are decoded whole.
+    let shortened;
+    let bytes = if dc_only_shortcut && eighths == 1 && header.is_progressive {
+        match progressive_dc_only(bytes) {
+            Some(dc) => {
+                shortened = dc;
+                shortened.as_slice()
+            }
+            None => bytes,
+        }
+    } else {
+        bytes
+    };
+    let n = eighths.clamp(1, 8) as usize;
+    let g = gcd(n, 8);
+    let factor = ScalingFactor::new(n / g, 8 / g);
+    if !header.is_lossless {
+        dec.set_scaling_factor(factor).map_err(internal)?;
+    }
+    let scaled = if header.is_lossless {
+        header
+    } else {
+        header.scaled(factor)
+    };
+    let (format, layout) = match header.colorspace {
+        Colorspace::Gray => (PixelFormat::GRAY, Layout::Gray),
+        Colorspace::CMYK | Colorspace::YCCK => (PixelFormat::CMYK, Layout::Rgb),
+        _ => (PixelFormat::RGB, Layout::Rgb),
+    };
+    let pitch = scaled.width * format.size();
+    let mut data = vec![0u8; pitch * scaled.height];
+    let image = turbojpeg::Image {
+        pixels: data.as_mut_slice(),
+        width: scaled.width,
+        pitch,
+        height: scaled.height,
+        format,
+    };
+    if let Err(e) = dec.decompress(bytes, image) {
+        match &e {
+            turbojpeg::Error::TurboJpegError(msg) if tolerable_warning(msg) => {}
+            _ => return Err(corrupt("JPEG", e)),
+        }
+    }
+    let (w, h) = (scaled.width as u32, scaled.height as u32);
+    if format == PixelFormat::CMYK {
+        data = cmyk_to_rgb(&data, adobe_marker(bytes));
+    }
+    Ok(Pixels::new(w, h, layout, data))
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// Whether the JPEG carries an Adobe APP14 segment. Adobe's applications (and Pillow,
+/// ImageMagick) store CMYK inverted (255 = no ink) and mark it so.
+pub fn adobe_marker(jpeg: &[u8]) -> bool {
+    jpeg_markers::header_segments(jpeg)
+        .map_while(Result::ok)
+        .any(|s| s.marker == jpeg_markers::APP14 && s.payload.starts_with(b"Adobe"))
+}
+
+/// Naive CMYK to RGB (no ICC profile): R = (1 - C)(1 - K), likewise G and B.
+pub fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
+    for p in cmyk.chunks_exact(4) {
+        let (c, m, y, k) = if inverted {
+            (p[0] as u32, p[1] as u32, p[2] as u32, p[3] as u32)
+        } else {
+            (
+                255 - p[0] as u32,
+                255 - p[1] as u32,
+                255 - p[2] as u32,
+                255 - p[3] as u32,
+            )
+        };
+        // In "inverted" terms every value is already 1 - ink.
+        out.extend([
+            ((c * k + 127) / 255) as u8,
+            ((m * k + 127) / 255) as u8,
+            ((y * k + 127) / 255) as u8,
+        ]);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cmyk_converts_for_both_conventions() {
+        // Pure cyan ink, no black: inverted stores (0,255,255,255), plain stores (255,0,0,0).
+        assert_eq!(cmyk_to_rgb(&[0, 255, 255, 255], true), vec![0, 255, 255]);
+        assert_eq!(cmyk_to_rgb(&[255, 0, 0, 0], false), vec![0, 255, 255]);
+        // Half black on white paper.
+        assert_eq!(
+            cmyk_to_rgb(&[255, 255, 255, 128], true),
+            vec![128, 128, 128]
+        );
+    }
+
+    #[test]
+    fn only_harmless_jpeg_warnings_are_tolerated() {
+        assert!(tolerable_warning(
+            "Corrupt JPEG data: 3 extraneous bytes before marker 0xd9"
+        ));
+        assert!(!tolerable_warning("Premature end of JPEG file"));
+        assert!(!tolerable_warning("Corrupt JPEG data: bad Huffman code"));
+        assert!(!tolerable_warning("Not a JPEG file: starts with 0x00 0x00"));
+    }
+
+    #[test]
+    fn adobe_marker_is_found_among_segments() {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xEE, 0, 14];
+        j.extend_from_slice(b"Adobe\0\x64\0\0\0\0\x02");
+        assert!(adobe_marker(&j));
+        assert!(!adobe_marker(&[
+            0xFF, 0xD8, 0xFF, 0xE0, 0, 4, 0, 0, 0xFF, 0xDA
+        ]));
+    }
+}

@@ -1,0 +1,41 @@
+//! Decoding to [`Pixels`](crate::pixels::Pixels), one file a path:
+//!
+//! - [`jpeg`]: JPEG through libjpeg-turbo, shrunk while decoding (DCT scaling),
+//!   CMYK/YCCK converted to RGB;
+//! - [`progressive_dc`]: the bitstream rewrite that lets a progressive JPEG decoded at
+//!   1/8 skip its AC scans;
+//! - [`webp`]: still WebP through libwebp, shrunk while decoding;
+//! - [`generic`]: everything else through the `image` crate.
+//!
+//! Callers check the header's pixel count first ([`crate::detect::check_pixels`]); the
+//! `image` limits are a second guard.
+
+pub mod generic;
+pub mod jpeg;
+pub mod progressive_dc;
+pub mod webp;
+
+pub use generic::{decode_other, other_dimensions, other_orientation};
+pub use jpeg::{adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions};
+pub use progressive_dc::progressive_dc_only;
+pub use webp::decode_webp;
+
+use crate::contract::Reason;
+use crate::detect::SourceFormat;
+use crate::error::{Failed, Result};
+
+/// Dimensions the header of a `format` image declares (no pixel is decoded).
+pub fn dimensions(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
+    match format {
+        SourceFormat::Jpeg => jpeg_dimensions(bytes),
+        other => other_dimensions(bytes, other),
+    }
+}
+
+/// The failure for damaged image data, whichever decoder found it.
+fn corrupt(format: &str, detail: impl std::fmt::Display) -> Failed {
+    Failed::new(
+        Reason::CorruptImage,
+        format!("the {format} image is damaged or truncated ({detail}); re-export or re-upload the original file"),
+    )
+}
