@@ -9,11 +9,11 @@ pub mod controller;
 pub mod crd;
 pub mod error;
 pub mod executor;
+pub mod invocation;
 pub mod metrics;
 pub mod naming;
 pub mod objects;
 pub mod rbac;
-pub mod run;
 pub mod server;
 pub mod status;
 

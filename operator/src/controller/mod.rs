@@ -36,7 +36,7 @@ use crate::executor::{Executor, RunState};
 use crate::metrics::Metrics;
 use crate::naming::{output_key, run_name};
 use crate::objects::ObjectStore;
-use crate::run::{self, RunOutcome};
+use crate::invocation::{self, RunOutcome};
 use crate::status::{self, Transition};
 
 /// Finalizer that guards the stored objects' cleanup.
@@ -246,7 +246,7 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
 
 /// Starts the run when a slot is free and `thumb` is at the head of the queue.
 async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
-    let invocation = match run::invocation(thumb, &ctx.config) {
+    let invocation = match invocation::build(thumb, &ctx.config) {
         Ok(i) => i,
         Err(Error::Invalid(message)) => {
             let failed = Transition::Failed {

@@ -298,7 +298,7 @@ fn assert_job_is_hardened(job: &Job, run: &str) {
     assert_eq!(rules[0].action, "FailJob");
     assert_eq!(
         rules[0].on_exit_codes.as_ref().unwrap().values,
-        vec![crate::run::EXIT_PERMANENT]
+        vec![crate::invocation::EXIT_PERMANENT]
     );
     assert_eq!(rules[1].action, "Ignore");
     let pod = spec.template.spec.as_ref().unwrap();
@@ -395,7 +395,7 @@ async fn succeeded_job_writes_output_and_links() {
     let (ctx, server) = context(4, &[]).await;
     let (thumb, run) = processing_cat();
     let key = crate::naming::output_key(&thumb, 1);
-    let result = crate::run::tests_support::success_json("thumbs", &key, 256, 171, 12345);
+    let result = crate::invocation::tests_support::success_json("thumbs", &key, 256, 171, 12345);
     let r = run.clone();
     run_reconcile(thumb, ctx, server, |mut s| async move {
         let done = job(
@@ -439,14 +439,14 @@ async fn permanent_failure_fails_without_a_new_job() {
     let (ctx, server) = context(4, &[]).await;
     let (thumb, run) = processing_cat();
     let result =
-        crate::run::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
+        crate::invocation::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
     let r = run.clone();
     let written = Arc::new(std::sync::Mutex::new(Value::Null));
     let w = written.clone();
     run_reconcile(thumb.clone(), ctx.clone(), server, |mut s| async move {
         let failed = job(&r, json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]}));
         s.answer(StatusCode::OK, failed).await;
-        s.answer(StatusCode::OK, pod_list(crate::run::EXIT_PERMANENT, &result, "Error")).await;
+        s.answer(StatusCode::OK, pod_list(crate::invocation::EXIT_PERMANENT, &result, "Error")).await;
         let st = s.answer(StatusCode::OK, any_thumbnail()).await;
         let status = status_of(&st).clone();
         assert_eq!(status["phase"], "Failed");

@@ -27,7 +27,7 @@ use super::RunState;
 use crate::config::Config;
 use crate::crd::Thumbnail;
 use crate::error::{Error, Result};
-use crate::run::{self, Invocation};
+use crate::invocation::{self, Invocation};
 
 /// Field manager of everything the operator applies.
 pub const MANAGER: &str = "thumbnail-operator";
@@ -109,7 +109,7 @@ impl JobExecutor {
                 .clone()
         });
         let outcome = match terminated {
-            Some(t) => run::outcome_from_exit(
+            Some(t) => invocation::outcome_from_exit(
                 t.exit_code,
                 t.message.as_deref().unwrap_or(""),
                 t.reason.as_deref(),
@@ -124,7 +124,7 @@ impl JobExecutor {
                         )
                     })
                     .unwrap_or_default();
-                run::outcome_without_result(&reason, &message, succeeded.is_some())
+                invocation::outcome_without_result(&reason, &message, succeeded.is_some())
             }
         };
         Ok(RunState::Finished(outcome))
@@ -260,7 +260,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                             container_name: Some(CONTAINER.into()),
                             operator: "In".into(),
-                            values: vec![run::EXIT_PERMANENT],
+                            values: vec![invocation::EXIT_PERMANENT],
                         }),
                         ..Default::default()
                     },

@@ -24,7 +24,7 @@ use super::RunState;
 use crate::config::Config;
 use crate::crd::Thumbnail;
 use crate::error::{Error, Result};
-use crate::run::{self, Invocation, RunOutcome};
+use crate::invocation::{self, Invocation, RunOutcome};
 
 /// Environment the operator passes from its own environment to every run, standing in
 /// for the Secret a Job's pod would mount.
@@ -212,7 +212,7 @@ impl Supervisor {
             let attempt_result = tokio::time::timeout(remaining, self.attempt()).await;
             let (code, outcome) = match attempt_result {
                 Err(_) => {
-                    return Some(run::outcome_without_result(
+                    return Some(invocation::outcome_without_result(
                         "DeadlineExceeded",
                         &format!(
                             "the run did not finish within {} s",
@@ -224,7 +224,7 @@ impl Supervisor {
                 Ok(None) => return None,
                 Ok(Some(result)) => result,
             };
-            if code == 0 || code == run::EXIT_PERMANENT || attempt >= self.backoff_limit {
+            if code == 0 || code == invocation::EXIT_PERMANENT || attempt >= self.backoff_limit {
                 return Some(outcome);
             }
             attempt += 1;
@@ -265,8 +265,8 @@ impl Supervisor {
                     self.bin.display()
                 );
                 return Some((
-                    run::EXIT_PERMANENT,
-                    run::outcome_without_result("ResizerNotFound", &message, false),
+                    invocation::EXIT_PERMANENT,
+                    invocation::outcome_without_result("ResizerNotFound", &message, false),
                 ));
             }
         };
@@ -288,7 +288,7 @@ impl Supervisor {
         } else {
             None
         };
-        Some((code, run::outcome_from_exit(code, &message, reason)))
+        Some((code, invocation::outcome_from_exit(code, &message, reason)))
     }
 }
 

@@ -8,7 +8,7 @@ pub mod local;
 
 use crate::crd::Thumbnail;
 use crate::error::Result;
-use crate::run::{Invocation, RunOutcome};
+use crate::invocation::{Invocation, RunOutcome};
 
 /// What an executor knows about one run.
 #[derive(Clone, Debug, PartialEq)]
