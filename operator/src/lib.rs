@@ -22,3 +22,8 @@ pub mod testing;
 
 pub use crd::{Thumbnail, ThumbnailSpec, ThumbnailStatus};
 pub use error::{Error, Result};
+
+/// The operator's name towards the API server: the field manager of everything it
+/// applies (Jobs, status), the reporter of its Events, and the `managed-by` label value
+/// of its Jobs.
+pub const MANAGER: &str = "thumbnail-operator";

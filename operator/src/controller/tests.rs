@@ -18,11 +18,11 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::queue::Queue;
 use super::{reconcile, Context, FINALIZER};
 use crate::config::Config;
 use crate::crd::{Phase, Thumbnail};
 use crate::executor::jobs::JobExecutor;
-use crate::executor::Executor;
 use crate::metrics::Metrics;
 use crate::objects::ObjectStore;
 use clap::Parser;
@@ -143,15 +143,10 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
         writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
-    let ctx = Context::new(
-        client,
-        config,
-        executor,
-        objects,
-        Metrics::default(),
-        reader,
-    );
+    let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
+    // Wake-ups are not followed here: a reconcile is run by hand.
+    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle))
 }
 
@@ -438,8 +433,10 @@ async fn succeeded_job_writes_output_and_links() {
 async fn permanent_failure_fails_without_a_new_job() {
     let (ctx, server) = context(4, &[]).await;
     let (thumb, run) = processing_cat();
-    let result =
-        crate::invocation::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
+    let result = crate::invocation::tests_support::failure_json(
+        "NotAnImage",
+        "originals/cat.jpg is not an image",
+    );
     let r = run.clone();
     let written = Arc::new(std::sync::Mutex::new(Value::Null));
     let w = written.clone();
@@ -611,15 +608,10 @@ async fn context_with_store(
         aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
     let objects = ObjectStore::from_client(config.store.client(credentials));
     let (reader, _writer) = reflector::store::<Thumbnail>();
-    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
-    let ctx = Context::new(
-        client,
-        config,
-        executor,
-        objects,
-        Metrics::default(),
-        reader,
-    );
+    let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
+    // Wake-ups are not followed here: a reconcile is run by hand.
+    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle), s3)
 }
 
