@@ -8,10 +8,10 @@ pub mod config;
 pub mod controller;
 pub mod error;
 pub mod executor;
+pub mod invocation;
 pub mod metrics;
 pub mod naming;
 pub mod objects;
-pub mod run;
 pub mod server;
 pub mod status;
 

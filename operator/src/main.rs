@@ -7,8 +7,8 @@ use clap::Parser;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client, CustomResourceExt as _};
 use prometheus_client::registry::Registry;
-use thumbnail_operator::config::{Config, ExecutorKind};
-use thumbnail_operator::executor::{jobs::JobExecutor, local::LocalExecutor, Executor};
+use thumbnail_operator::config::Config;
+use thumbnail_operator::executor;
 use thumbnail_operator::metrics::Metrics;
 use thumbnail_operator::objects::ObjectStore;
 use thumbnail_operator::{controller, server};
@@ -34,10 +34,7 @@ async fn main() -> anyhow::Result<()> {
     ensure_crd_installed(&client).await?;
 
     let objects = ObjectStore::from_env(&config).context("configuring the object store")?;
-    let executor = match config.executor {
-        ExecutorKind::Jobs => Executor::Jobs(JobExecutor::new(client.clone(), config.clone())),
-        ExecutorKind::Local => Executor::Local(LocalExecutor::new(&config)?),
-    };
+    let executor = executor::from_config(client.clone(), &config)?;
 
     let metrics = Metrics::default();
     let mut registry = Registry::default();

@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_operator::config::Config;
 use thumbnail_operator::executor::jobs;
-use thumbnail_operator::run::{self, RunOutcome};
+use thumbnail_operator::invocation::{self, RunOutcome};
 use thumbnail_operator::status::{self, Transition};
 use thumbnail_operator::testing::S3Env;
 
@@ -105,7 +105,7 @@ async fn rendered_job_runs_the_real_resizer_and_status_matches_the_stored_object
         serde_json::json!({"width": 320, "height": 320, "fit": "cover", "format": "webp", "quality": 75}),
     );
     let config = config(&s3.endpoint, &bucket);
-    let invocation = run::invocation(&thumb, &config).unwrap();
+    let invocation = invocation::build(&thumb, &config).unwrap();
     let run_name = thumbnail_operator::naming::run_name(&thumb);
     let job = jobs::render(&thumb, &run_name, &invocation, &config);
     let secret = BTreeMap::from([
@@ -115,7 +115,7 @@ async fn rendered_job_runs_the_real_resizer_and_status_matches_the_stored_object
 
     let (code, message) = run_container(&job, &secret);
     assert_eq!(code, 0, "resizer failed: {message}");
-    let outcome = run::outcome_from_exit(code, &message, Some("Completed"));
+    let outcome = invocation::outcome_from_exit(code, &message, Some("Completed"));
     let RunOutcome::Succeeded(output) = outcome.clone() else {
         panic!("{outcome:?}")
     };
@@ -170,7 +170,7 @@ async fn permanent_input_error_uses_the_exit_code_the_job_fails_on() {
         serde_json::json!({"width": 64}),
     );
     let config = config(&s3.endpoint, &bucket);
-    let invocation = run::invocation(&thumb, &config).unwrap();
+    let invocation = invocation::build(&thumb, &config).unwrap();
     let job = jobs::render(&thumb, "bad", &invocation, &config);
     let secret = BTreeMap::from([
         ("AWS_ACCESS_KEY_ID", s3.access_key.clone()),
@@ -189,7 +189,7 @@ async fn permanent_input_error_uses_the_exit_code_the_job_fails_on() {
         policy.rules[0].on_exit_codes.as_ref().unwrap().values,
         vec![code]
     );
-    match run::outcome_from_exit(code, &message, Some("Error")) {
+    match invocation::outcome_from_exit(code, &message, Some("Error")) {
         RunOutcome::Failed { reason, message } => {
             assert_eq!(reason, "NotAnImage");
             assert!(!message.is_empty());
@@ -207,15 +207,15 @@ async fn unreachable_store_exits_with_the_retryable_code() {
         serde_json::json!({"width": 64}),
     );
     let config = config("http://127.0.0.1:9", "nowhere");
-    let invocation = run::invocation(&thumb, &config).unwrap();
+    let invocation = invocation::build(&thumb, &config).unwrap();
     let job = jobs::render(&thumb, "down", &invocation, &config);
     let secret = BTreeMap::from([
         ("AWS_ACCESS_KEY_ID", s3.access_key.clone()),
         ("AWS_SECRET_ACCESS_KEY", s3.secret_key.clone()),
     ]);
     let (code, message) = run_container(&job, &secret);
-    assert_eq!(code, run::EXIT_TRANSIENT, "{message}");
-    match run::outcome_from_exit(code, &message, Some("Error")) {
+    assert_eq!(code, invocation::EXIT_TRANSIENT, "{message}");
+    match invocation::outcome_from_exit(code, &message, Some("Error")) {
         RunOutcome::Failed { reason, .. } => assert_eq!(reason, "StoreUnavailable"),
         other => panic!("{other:?}"),
     }

@@ -8,6 +8,7 @@
 //!    result was read -> Failed (JobLost), never a second run.
 //! 3. No run for G -> if a slot is free and this Thumbnail is at the head of the queue
 //!    (oldest first), start the run and record it in status at once; else Pending/Queued.
+//!    The queue's decisions live in [`queue`]; where runs happen, in [`crate::executor`].
 //!
 //! Deletion runs a finalizer that removes the produced thumbnails and, when the REST
 //! shim uploaded it, the original.
@@ -16,32 +17,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
-use tokio::sync::Mutex;
 use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunState};
+use crate::invocation::{self, RunOutcome};
 use crate::metrics::Metrics;
 use crate::naming::{output_key, run_name};
 use crate::objects::ObjectStore;
-use crate::run::{self, RunOutcome};
 use crate::status::{self, Transition};
+use queue::{Admission, Queue};
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_MANAGED_BY, MANAGER};
+use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, MANAGER};
 
-/// How often a Thumbnail waiting in the queue looks for a free slot.
-const QUEUE_POLL: Duration = Duration::from_secs(2);
+pub mod queue;
 /// A safety net for runs whose completion event was missed.
 const RUNNING_RECHECK: Duration = Duration::from_secs(60);
 
@@ -49,17 +48,11 @@ const RUNNING_RECHECK: Duration = Duration::from_secs(60);
 pub struct Context {
     pub client: Client,
     pub config: Config,
-    pub executor: Executor,
+    pub executor: Box<dyn Executor>,
     pub objects: ObjectStore,
     pub metrics: Metrics,
     pub recorder: Recorder,
-    /// Serialises the "is a slot free? then start" decision, so concurrent reconciles
-    /// cannot both take the last slot.
-    admission: Mutex<()>,
-    /// Reflector cache of all Thumbnails, for the queue order.
-    thumbnails: Store<Thumbnail>,
-    /// Asks the controller to reconcile a Thumbnail now (the queue's head when a slot frees).
-    pub wake: Option<tokio::sync::mpsc::UnboundedSender<ObjectRef<Thumbnail>>>,
+    pub queue: Queue,
     /// Consecutive failed reconciles per Thumbnail, for exponential backoff.
     failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<Thumbnail>, u32>>,
 }
@@ -68,10 +61,10 @@ impl Context {
     pub fn new(
         client: Client,
         config: Config,
-        executor: Executor,
+        executor: Box<dyn Executor>,
         objects: ObjectStore,
         metrics: Metrics,
-        thumbnails: Store<Thumbnail>,
+        queue: Queue,
     ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
@@ -84,10 +77,8 @@ impl Context {
             executor,
             objects,
             metrics,
-            admission: Mutex::new(()),
-            thumbnails,
+            queue,
             failures: Default::default(),
-            wake: None,
         }
     }
 
@@ -112,41 +103,20 @@ impl Context {
 pub async fn run(
     client: Client,
     config: Config,
-    executor: Executor,
+    executor: Box<dyn Executor>,
     objects: ObjectStore,
     metrics: Metrics,
 ) {
     let thumbs: Api<Thumbnail> = scoped(&client, &config.namespace);
     let controller = Controller::new(thumbs, watcher::Config::default().any_semantic());
-    // Reconciles triggered by the controller itself: the head of the queue when a slot
-    // frees up (instead of waiting for its next poll), and, for executors whose runs
-    // are not API objects, the owner of a run that finished.
-    let (wake_tx, wake_rx) = tokio::sync::mpsc::unbounded_channel();
-    let wakes = tokio_stream::wrappers::UnboundedReceiverStream::new(wake_rx);
-    let controller = match executor.take_completions() {
-        Some(completions) => {
-            let completions = tokio_stream::wrappers::UnboundedReceiverStream::new(completions);
-            controller.reconcile_on(futures::stream::select(wakes, completions))
-        }
-        None => {
-            // A Job's status change triggers its owner through the watch of owned Jobs.
-            let jobs: Api<Job> = scoped(&client, &config.namespace);
-            let selector = format!("{LABEL_MANAGED_BY}={MANAGER}");
-            controller
-                .owns(jobs, watcher::Config::default().labels(&selector))
-                .reconcile_on(wakes)
-        }
-    };
-    let mut ctx = Context::new(
-        client,
-        config,
-        executor,
-        objects,
-        metrics,
-        controller.store(),
-    );
-    ctx.wake = Some(wake_tx);
-    let ctx = Arc::new(ctx);
+    // Besides the Thumbnails' own changes, two sources trigger reconciles: the queue
+    // (its head when a slot frees, instead of at its next poll) and the executor
+    // (a run whose state changed).
+    let (queue, wakes) = Queue::new(controller.store(), config.max_running);
+    let controller = executor.triggers(controller.reconcile_on(wakes));
+    let ctx = Arc::new(Context::new(
+        client, config, executor, objects, metrics, queue,
+    ));
     controller
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
@@ -242,7 +212,7 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
 
 /// Starts the run when a slot is free and `thumb` is at the head of the queue.
 async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
-    let invocation = match run::invocation(thumb, &ctx.config) {
+    let invocation = match invocation::build(thumb, &ctx.config) {
         Ok(i) => i,
         Err(Error::Invalid(message)) => {
             let failed = Transition::Failed {
@@ -255,29 +225,29 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
         }
         Err(e) => return Err(e),
     };
-    let _slot = ctx.admission.lock().await;
-    let running = ctx.executor.active().await?;
-    ctx.metrics.runs_active.set(running as i64);
-    let cap = ctx.config.max_running.max(1);
-    let position = queue_position(thumb, &ctx.thumbnails.state());
-    ctx.metrics
-        .queue_length
-        .set(queue_length(&ctx.thumbnails.state()) as i64);
-    if running + position > cap {
-        let queued = Transition::Queued {
-            position: (running + position).saturating_sub(cap),
-            running,
-            cap,
-        };
-        // Rewritten only when the numbers change, to spare the API server.
-        if thumb.status.as_ref().and_then(|s| s.reason.as_deref()) != Some(status::reason::QUEUED)
-            || thumb.status.as_ref().and_then(|s| s.message.clone())
-                != status::next(thumb, &queued, "", Timestamp::now()).message
-        {
-            write_status(thumb, &queued, ctx).await?;
+    let _permit = match ctx
+        .queue
+        .admit(thumb, ctx.executor.as_ref(), &ctx.metrics)
+        .await?
+    {
+        Admission::Start(permit) => permit,
+        Admission::Wait(waiting) => {
+            let queued = Transition::Queued {
+                position: waiting.position,
+                running: waiting.running,
+                cap: waiting.cap,
+            };
+            // Rewritten only when the numbers change, to spare the API server.
+            if thumb.status.as_ref().and_then(|s| s.reason.as_deref())
+                != Some(status::reason::QUEUED)
+                || thumb.status.as_ref().and_then(|s| s.message.clone())
+                    != status::next(thumb, &queued, "", Timestamp::now()).message
+            {
+                write_status(thumb, &queued, ctx).await?;
+            }
+            return Ok(Action::requeue(queue::POLL));
         }
-        return Ok(Action::requeue(QUEUE_POLL));
-    }
+    };
     ctx.executor.launch(thumb, run, &invocation).await?;
     // Recorded at once: a run that later disappears (a Job's TTL) is never started again.
     write_status(
@@ -327,7 +297,7 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         .and_then(|s| s.start_time.as_ref())
         .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok());
     let written = write_status(thumb, &transition, ctx).await?;
-    wake_queue_head(thumb, ctx);
+    ctx.queue.slot_freed(thumb);
     let phase = written.phase.unwrap_or_default();
     let reason = written.reason.clone().unwrap_or_default();
     ctx.metrics.finished(phase.as_str(), &reason, took);
@@ -399,55 +369,6 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
 
 fn output_bucket(ctx: &Context) -> String {
     ctx.config.bucket.clone()
-}
-
-/// A slot is free: reconcile the oldest waiting Thumbnails now rather than at their
-/// next poll. (Only the cap's worth: the rest keep waiting, so the order holds.)
-fn wake_queue_head(finished: &Thumbnail, ctx: &Context) {
-    let Some(wake) = &ctx.wake else { return };
-    let mut waiting: Vec<Arc<Thumbnail>> = ctx
-        .thumbnails
-        .state()
-        .into_iter()
-        .filter(|t| wants_run(t) && t.metadata.uid != finished.metadata.uid)
-        .collect();
-    waiting.sort_by_key(|t| queue_key(t));
-    for t in waiting.iter().take(ctx.config.max_running.max(1)) {
-        let _ = wake.send(ObjectRef::from_obj(t.as_ref()));
-    }
-}
-
-/// Queue order: oldest first, then by namespace and name.
-fn queue_key(t: &Thumbnail) -> (Option<Timestamp>, Option<String>, String) {
-    (
-        t.metadata.creation_timestamp.clone().map(|t| t.0),
-        t.namespace(),
-        t.name_any(),
-    )
-}
-
-/// Position of `thumb` among the Thumbnails waiting for a run, oldest first (1-based).
-fn queue_position(thumb: &Thumbnail, all: &[Arc<Thumbnail>]) -> usize {
-    let me = queue_key(thumb);
-    1 + all
-        .iter()
-        .filter(|t| wants_run(t) && queue_key(t) < me && t.metadata.uid != thumb.metadata.uid)
-        .count()
-}
-
-fn queue_length(all: &[Arc<Thumbnail>]) -> usize {
-    all.iter().filter(|t| wants_run(t)).count()
-}
-
-/// Waiting for a run of its current generation (not started, not finished, not deleted).
-fn wants_run(t: &Thumbnail) -> bool {
-    if t.metadata.deletion_timestamp.is_some() {
-        return false;
-    }
-    let s = t.status.clone().unwrap_or_default();
-    s.observed_generation != t.metadata.generation
-        || s.phase.is_none()
-        || s.phase == Some(Phase::Pending)
 }
 
 async fn write_status(

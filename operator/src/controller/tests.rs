@@ -18,10 +18,10 @@ use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
 
+use super::queue::Queue;
 use super::{reconcile, Context};
 use crate::config::Config;
 use crate::executor::jobs::JobExecutor;
-use crate::executor::Executor;
 use crate::metrics::Metrics;
 use crate::objects::ObjectStore;
 use clap::Parser;
@@ -60,7 +60,7 @@ impl ApiServer {
             let path = request.uri().path().to_string();
             let query = request.uri().query().unwrap_or_default().to_string();
             // Every call the controller makes must be granted by the chart's RBAC,
-            // whose one source of truth is crate::rbac.
+            // whose one source of truth is thumbnail_api::rbac.
             let (group, resource, verb) =
                 thumbnail_api::rbac::request_permission(method.as_str(), &path, &query)
                     .unwrap_or_else(|| panic!("unrecognised API request {method} {path}"));
@@ -147,15 +147,10 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
         writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
     }
     writer.apply_watcher_event(&watcher::Event::InitDone);
-    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
-    let ctx = Context::new(
-        client,
-        config,
-        executor,
-        objects,
-        Metrics::default(),
-        reader,
-    );
+    let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
+    // Wake-ups are not followed here: a reconcile is run by hand.
+    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle))
 }
 
@@ -302,7 +297,7 @@ fn assert_job_is_hardened(job: &Job, run: &str) {
     assert_eq!(rules[0].action, "FailJob");
     assert_eq!(
         rules[0].on_exit_codes.as_ref().unwrap().values,
-        vec![crate::run::EXIT_PERMANENT]
+        vec![crate::invocation::EXIT_PERMANENT]
     );
     assert_eq!(rules[1].action, "Ignore");
     let pod = spec.template.spec.as_ref().unwrap();
@@ -399,7 +394,7 @@ async fn succeeded_job_writes_output_and_links() {
     let (ctx, server) = context(4, &[]).await;
     let (thumb, run) = processing_cat();
     let key = crate::naming::output_key(&thumb, 1);
-    let result = crate::run::tests_support::success_json("thumbs", &key, 256, 171, 12345);
+    let result = crate::invocation::tests_support::success_json("thumbs", &key, 256, 171, 12345);
     let r = run.clone();
     run_reconcile(thumb, ctx, server, |mut s| async move {
         let done = job(
@@ -442,15 +437,17 @@ async fn succeeded_job_writes_output_and_links() {
 async fn permanent_failure_fails_without_a_new_job() {
     let (ctx, server) = context(4, &[]).await;
     let (thumb, run) = processing_cat();
-    let result =
-        crate::run::tests_support::failure_json("NotAnImage", "originals/cat.jpg is not an image");
+    let result = crate::invocation::tests_support::failure_json(
+        "NotAnImage",
+        "originals/cat.jpg is not an image",
+    );
     let r = run.clone();
     let written = Arc::new(std::sync::Mutex::new(Value::Null));
     let w = written.clone();
     run_reconcile(thumb.clone(), ctx.clone(), server, |mut s| async move {
         let failed = job(&r, json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]}));
         s.answer(StatusCode::OK, failed).await;
-        s.answer(StatusCode::OK, pod_list(crate::run::EXIT_PERMANENT, &result, "Error")).await;
+        s.answer(StatusCode::OK, pod_list(crate::invocation::EXIT_PERMANENT, &result, "Error")).await;
         let st = s.answer(StatusCode::OK, any_thumbnail()).await;
         let status = status_of(&st).clone();
         assert_eq!(status["phase"], "Failed");
@@ -618,15 +615,10 @@ async fn context_with_store(
         credentials,
     ));
     let (reader, _writer) = reflector::store::<Thumbnail>();
-    let executor = Executor::Jobs(JobExecutor::new(client.clone(), config.clone()));
-    let ctx = Context::new(
-        client,
-        config,
-        executor,
-        objects,
-        Metrics::default(),
-        reader,
-    );
+    let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
+    // Wake-ups are not followed here: a reconcile is run by hand.
+    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle), s3)
 }
 

@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::future::BoxFuture;
 use k8s_openapi::api::batch::v1::{
     Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement,
     PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
@@ -21,12 +22,13 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
 
-use super::RunState;
+use super::{Executor, RunState};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::run::{self, Invocation};
+use crate::invocation::{self, Invocation};
 use thumbnail_api::crd::Thumbnail;
 use thumbnail_api::metadata::{LABEL_GENERATION, LABEL_MANAGED_BY, LABEL_THUMBNAIL, MANAGER};
 
@@ -50,103 +52,136 @@ impl JobExecutor {
         Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default())
     }
 
-    pub async fn launch(
-        &self,
-        thumb: &Thumbnail,
-        run_name: &str,
-        invocation: &Invocation,
-    ) -> Result<()> {
-        let job = render(thumb, run_name, invocation, &self.config);
-        self.jobs(thumb)
-            .patch(
-                run_name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&job),
-            )
-            .await?;
-        Ok(())
-    }
-
-    pub async fn observe(&self, thumb: &Thumbnail, run_name: &str) -> Result<RunState> {
-        let Some(job) = self.jobs(thumb).get_opt(run_name).await? else {
-            return Ok(RunState::Absent);
-        };
-        let condition = |t: &str| {
-            job.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .and_then(|cs| cs.iter().find(|c| c.type_ == t && c.status == "True"))
-        };
-        let (succeeded, failed) = (condition("Complete"), condition("Failed"));
-        if succeeded.is_none() && failed.is_none() {
-            return Ok(RunState::Running);
-        }
-        // The result is the termination message of the newest pod of the Job.
-        let pods: Api<Pod> =
-            Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
-        let mut list = pods
-            .list(
-                &ListParams::default().labels(&format!("batch.kubernetes.io/job-name={run_name}")),
-            )
-            .await?
-            .items;
-        list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-        let terminated = list.iter().rev().find_map(|p| {
-            p.status
-                .as_ref()?
-                .container_statuses
-                .as_ref()?
-                .iter()
-                .find(|c| c.name == CONTAINER)?
-                .state
-                .as_ref()?
-                .terminated
-                .clone()
-        });
-        let outcome = match terminated {
-            Some(t) => run::outcome_from_exit(
-                t.exit_code,
-                t.message.as_deref().unwrap_or(""),
-                t.reason.as_deref(),
-            ),
-            None => {
-                // No pod left to read (e.g. the deadline killed it before it started).
-                let (reason, message) = failed
-                    .map(|c| {
-                        (
-                            c.reason.clone().unwrap_or_default(),
-                            c.message.clone().unwrap_or_default(),
-                        )
-                    })
-                    .unwrap_or_default();
-                run::outcome_without_result(&reason, &message, succeeded.is_some())
-            }
-        };
-        Ok(RunState::Finished(outcome))
-    }
-
-    pub async fn active(&self) -> Result<usize> {
-        let api: Api<Job> = if self.config.namespace.is_empty() {
+    /// Jobs in the watched namespace (all namespaces when it is empty).
+    fn managed_jobs(&self) -> Api<Job> {
+        if self.config.namespace.is_empty() {
             Api::all(self.client.clone())
         } else {
             Api::namespaced(self.client.clone(), &self.config.namespace)
-        };
-        let jobs = api
-            .list(&ListParams::default().labels(&format!("{LABEL_MANAGED_BY}={MANAGER}")))
-            .await?;
-        Ok(jobs.items.iter().filter(|j| !is_finished(j)).count())
+        }
+    }
+}
+
+/// Selects the Jobs this operator made (the cap counts them; the controller watches them).
+fn managed_selector() -> String {
+    format!("{LABEL_MANAGED_BY}={MANAGER}")
+}
+
+impl Executor for JobExecutor {
+    fn launch<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+        invocation: &'a Invocation,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let job = render(thumb, run_name, invocation, &self.config);
+            self.jobs(thumb)
+                .patch(
+                    run_name,
+                    &PatchParams::apply(MANAGER).force(),
+                    &Patch::Apply(&job),
+                )
+                .await?;
+            Ok(())
+        })
     }
 
-    pub async fn stop(&self, thumb: &Thumbnail, run_name: &str) -> Result<()> {
-        let params = DeleteParams {
-            propagation_policy: Some(PropagationPolicy::Background),
-            ..Default::default()
-        };
-        match self.jobs(thumb).delete(run_name, &params).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-            Err(e) => Err(Error::Kube(e)),
-        }
+    fn observe<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+    ) -> BoxFuture<'a, Result<RunState>> {
+        Box::pin(async move {
+            let Some(job) = self.jobs(thumb).get_opt(run_name).await? else {
+                return Ok(RunState::Absent);
+            };
+            let condition = |t: &str| {
+                job.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .and_then(|cs| cs.iter().find(|c| c.type_ == t && c.status == "True"))
+            };
+            let (succeeded, failed) = (condition("Complete"), condition("Failed"));
+            if succeeded.is_none() && failed.is_none() {
+                return Ok(RunState::Running);
+            }
+            // The result is the termination message of the newest pod of the Job.
+            let pods: Api<Pod> =
+                Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
+            let mut list = pods
+                .list(
+                    &ListParams::default()
+                        .labels(&format!("batch.kubernetes.io/job-name={run_name}")),
+                )
+                .await?
+                .items;
+            list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
+            let terminated = list.iter().rev().find_map(|p| {
+                p.status
+                    .as_ref()?
+                    .container_statuses
+                    .as_ref()?
+                    .iter()
+                    .find(|c| c.name == CONTAINER)?
+                    .state
+                    .as_ref()?
+                    .terminated
+                    .clone()
+            });
+            let outcome = match terminated {
+                Some(t) => invocation::outcome_from_exit(
+                    t.exit_code,
+                    t.message.as_deref().unwrap_or(""),
+                    t.reason.as_deref(),
+                ),
+                None => {
+                    // No pod left to read (e.g. the deadline killed it before it started).
+                    let (reason, message) = failed
+                        .map(|c| {
+                            (
+                                c.reason.clone().unwrap_or_default(),
+                                c.message.clone().unwrap_or_default(),
+                            )
+                        })
+                        .unwrap_or_default();
+                    invocation::outcome_without_result(&reason, &message, succeeded.is_some())
+                }
+            };
+            Ok(RunState::Finished(outcome))
+        })
+    }
+
+    fn active(&self) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move {
+            let jobs = self
+                .managed_jobs()
+                .list(&ListParams::default().labels(&managed_selector()))
+                .await?;
+            Ok(jobs.items.iter().filter(|j| !is_finished(j)).count())
+        })
+    }
+
+    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let params = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..Default::default()
+            };
+            match self.jobs(thumb).delete(run_name, &params).await {
+                Ok(_) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                Err(e) => Err(Error::Kube(e)),
+            }
+        })
+    }
+
+    fn triggers(&self, controller: Controller<Thumbnail>) -> Controller<Thumbnail> {
+        // A Job's status change reconciles its owner through the watch of owned Jobs.
+        controller.owns(
+            self.managed_jobs(),
+            watcher::Config::default().labels(&managed_selector()),
+        )
     }
 }
 
@@ -255,7 +290,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                         on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
                             container_name: Some(CONTAINER.into()),
                             operator: "In".into(),
-                            values: vec![run::EXIT_PERMANENT],
+                            values: vec![invocation::EXIT_PERMANENT],
                         }),
                         ..Default::default()
                     },

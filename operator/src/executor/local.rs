@@ -15,15 +15,18 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures::future::BoxFuture;
 use kube::runtime::reflector::ObjectRef;
+use kube::runtime::Controller;
 use kube::ResourceExt;
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tracing::{info, warn};
 
-use super::RunState;
+use super::{Executor, RunState};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::run::{self, Invocation, RunOutcome};
+use crate::invocation::{self, Invocation, RunOutcome};
 use thumbnail_api::crd::Thumbnail;
 
 /// Environment the operator passes from its own environment to every run, standing in
@@ -42,6 +45,9 @@ pub struct LocalExecutor {
     backoff_base: Duration,
     /// Runs started by this process that have not finished yet.
     running: Arc<Mutex<HashMap<String, Instant>>>,
+    /// Owners of runs that finished, for the controller to reconcile them at once
+    /// (a Job's status change does the same for the Jobs executor); taken by
+    /// [`Executor::triggers`].
     done_tx: mpsc::UnboundedSender<ObjectRef<Thumbnail>>,
     done_rx: Mutex<Option<mpsc::UnboundedReceiver<ObjectRef<Thumbnail>>>>,
 }
@@ -67,12 +73,6 @@ impl LocalExecutor {
         })
     }
 
-    /// Completions, for the controller to reconcile the owner at once (a Job's status
-    /// change does the same for the Jobs executor). Can be taken once.
-    pub fn take_completions(&self) -> Option<mpsc::UnboundedReceiver<ObjectRef<Thumbnail>>> {
-        self.done_rx.lock().expect("lock").take()
-    }
-
     fn paths(&self, thumb: &Thumbnail, run_name: &str) -> RunPaths {
         let dir = self.state_dir.join(thumb.namespace().unwrap_or_default());
         RunPaths {
@@ -82,73 +82,6 @@ impl LocalExecutor {
             log: dir.join(format!("{run_name}.log")),
             dir,
         }
-    }
-
-    pub async fn launch(
-        &self,
-        thumb: &Thumbnail,
-        run_name: &str,
-        invocation: &Invocation,
-    ) -> Result<()> {
-        let paths = self.paths(thumb, run_name);
-        if paths.invocation.exists() {
-            return Ok(()); // started before (idempotent, as a Job's apply is)
-        }
-        std::fs::create_dir_all(&paths.dir).map_err(|e| io_error(run_name, e))?;
-        let json = serde_json::to_vec(invocation).expect("an invocation serializes");
-        write_atomically(&paths.invocation, &json).map_err(|e| io_error(run_name, e))?;
-        self.spawn(thumb, run_name, invocation.clone(), paths);
-        Ok(())
-    }
-
-    pub async fn observe(&self, thumb: &Thumbnail, run_name: &str) -> Result<RunState> {
-        let paths = self.paths(thumb, run_name);
-        if let Ok(bytes) = std::fs::read(&paths.outcome) {
-            let outcome: RunOutcome =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
-                    run: run_name.into(),
-                    message: format!("unreadable outcome {}: {e}", paths.outcome.display()),
-                })?;
-            return Ok(RunState::Finished(outcome));
-        }
-        if self.running.lock().expect("lock").contains_key(run_name) {
-            return Ok(RunState::Running);
-        }
-        // Started by an earlier operator process that stopped before the run finished:
-        // resume it. The output key is per generation, so a repeated run overwrites the
-        // same object and never adds a second one.
-        match std::fs::read(&paths.invocation) {
-            Ok(bytes) => {
-                let invocation: Invocation =
-                    serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
-                        run: run_name.into(),
-                        message: format!(
-                            "unreadable invocation {}: {e}",
-                            paths.invocation.display()
-                        ),
-                    })?;
-                info!(
-                    run = run_name,
-                    "resuming a run interrupted by an operator restart"
-                );
-                self.spawn(thumb, run_name, invocation, paths);
-                Ok(RunState::Running)
-            }
-            Err(_) => Ok(RunState::Absent),
-        }
-    }
-
-    pub async fn active(&self) -> Result<usize> {
-        Ok(self.running.lock().expect("lock").len())
-    }
-
-    pub async fn stop(&self, thumb: &Thumbnail, run_name: &str) -> Result<()> {
-        // The supervising task notices the missing invocation file and kills the child.
-        let paths = self.paths(thumb, run_name);
-        for p in [&paths.invocation, &paths.result, &paths.outcome, &paths.log] {
-            let _ = std::fs::remove_file(p);
-        }
-        Ok(())
     }
 
     fn spawn(&self, thumb: &Thumbnail, run_name: &str, invocation: Invocation, paths: RunPaths) {
@@ -182,6 +115,93 @@ impl LocalExecutor {
     }
 }
 
+impl Executor for LocalExecutor {
+    fn launch<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+        invocation: &'a Invocation,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let paths = self.paths(thumb, run_name);
+            if paths.invocation.exists() {
+                return Ok(()); // started before (idempotent, as a Job's apply is)
+            }
+            std::fs::create_dir_all(&paths.dir).map_err(|e| io_error(run_name, e))?;
+            let json = serde_json::to_vec(invocation).expect("an invocation serializes");
+            write_atomically(&paths.invocation, &json).map_err(|e| io_error(run_name, e))?;
+            self.spawn(thumb, run_name, invocation.clone(), paths);
+            Ok(())
+        })
+    }
+
+    fn observe<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+    ) -> BoxFuture<'a, Result<RunState>> {
+        Box::pin(async move {
+            let paths = self.paths(thumb, run_name);
+            if let Ok(bytes) = std::fs::read(&paths.outcome) {
+                let outcome: RunOutcome =
+                    serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
+                        run: run_name.into(),
+                        message: format!("unreadable outcome {}: {e}", paths.outcome.display()),
+                    })?;
+                return Ok(RunState::Finished(outcome));
+            }
+            if self.running.lock().expect("lock").contains_key(run_name) {
+                return Ok(RunState::Running);
+            }
+            // Started by an earlier operator process that stopped before the run finished:
+            // resume it. The output key is per generation, so a repeated run overwrites the
+            // same object and never adds a second one.
+            match std::fs::read(&paths.invocation) {
+                Ok(bytes) => {
+                    let invocation: Invocation =
+                        serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
+                            run: run_name.into(),
+                            message: format!(
+                                "unreadable invocation {}: {e}",
+                                paths.invocation.display()
+                            ),
+                        })?;
+                    info!(
+                        run = run_name,
+                        "resuming a run interrupted by an operator restart"
+                    );
+                    self.spawn(thumb, run_name, invocation, paths);
+                    Ok(RunState::Running)
+                }
+                Err(_) => Ok(RunState::Absent),
+            }
+        })
+    }
+
+    fn active(&self) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move { Ok(self.running.lock().expect("lock").len()) })
+    }
+
+    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            // The supervising task notices the missing invocation file and kills the child.
+            let paths = self.paths(thumb, run_name);
+            for p in [&paths.invocation, &paths.result, &paths.outcome, &paths.log] {
+                let _ = std::fs::remove_file(p);
+            }
+            Ok(())
+        })
+    }
+
+    fn triggers(&self, controller: Controller<Thumbnail>) -> Controller<Thumbnail> {
+        // Children are no API objects: each run reports its own exit.
+        match self.done_rx.lock().expect("lock").take() {
+            Some(done) => controller.reconcile_on(UnboundedReceiverStream::new(done)),
+            None => controller,
+        }
+    }
+}
+
 struct RunPaths {
     dir: PathBuf,
     invocation: PathBuf,
@@ -212,7 +232,7 @@ impl Supervisor {
             let attempt_result = tokio::time::timeout(remaining, self.attempt()).await;
             let (code, outcome) = match attempt_result {
                 Err(_) => {
-                    return Some(run::outcome_without_result(
+                    return Some(invocation::outcome_without_result(
                         "DeadlineExceeded",
                         &format!(
                             "the run did not finish within {} s",
@@ -224,7 +244,7 @@ impl Supervisor {
                 Ok(None) => return None,
                 Ok(Some(result)) => result,
             };
-            if code == 0 || code == run::EXIT_PERMANENT || attempt >= self.backoff_limit {
+            if code == 0 || code == invocation::EXIT_PERMANENT || attempt >= self.backoff_limit {
                 return Some(outcome);
             }
             attempt += 1;
@@ -265,8 +285,8 @@ impl Supervisor {
                     self.bin.display()
                 );
                 return Some((
-                    run::EXIT_PERMANENT,
-                    run::outcome_without_result("ResizerNotFound", &message, false),
+                    invocation::EXIT_PERMANENT,
+                    invocation::outcome_without_result("ResizerNotFound", &message, false),
                 ));
             }
         };
@@ -288,7 +308,7 @@ impl Supervisor {
         } else {
             None
         };
-        Some((code, run::outcome_from_exit(code, &message, reason)))
+        Some((code, invocation::outcome_from_exit(code, &message, reason)))
     }
 }
 

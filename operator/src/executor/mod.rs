@@ -1,13 +1,19 @@
 //! Where resizer runs happen. The controller only sees [`Executor`]: start a run,
-//! observe it, count the active ones, stop one. Two implementations: Kubernetes Jobs
-//! (the default) and local child processes (for machines without a cluster); both
-//! run the same resizer command line and read the same JSON result.
+//! observe it, count the active ones, stop one, and the reconcile triggers its runs
+//! produce. Two implementations: Kubernetes Jobs (the default) and local child
+//! processes (for machines without a cluster); both run the same resizer command line
+//! and read the same JSON result. [`from_config`] is the one place that chooses.
 
 pub mod jobs;
 pub mod local;
 
+use futures::future::BoxFuture;
+use kube::runtime::Controller;
+use kube::Client;
+
+use crate::config::{Config, ExecutorKind};
 use crate::error::Result;
-use crate::run::{Invocation, RunOutcome};
+use crate::invocation::{Invocation, RunOutcome};
 use thumbnail_api::crd::Thumbnail;
 
 /// What an executor knows about one run.
@@ -21,57 +27,42 @@ pub enum RunState {
     Finished(RunOutcome),
 }
 
-pub enum Executor {
-    Jobs(jobs::JobExecutor),
-    Local(local::LocalExecutor),
-}
-
-impl Executor {
-    /// Owners of runs that finished, for executors whose completions the controller
-    /// cannot watch through the API (Jobs are watched with `.owns()`).
-    pub fn take_completions(
-        &self,
-    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<kube::runtime::reflector::ObjectRef<Thumbnail>>>
-    {
-        match self {
-            Executor::Jobs(_) => None,
-            Executor::Local(e) => e.take_completions(),
-        }
-    }
-
+/// A place where resizer runs happen. Object-safe, so the controller holds one
+/// `Box<dyn Executor>` and never asks which kind it is.
+pub trait Executor: Send + Sync {
     /// Starts `run_name` for `thumb` unless it exists already (idempotent).
-    pub async fn launch(
-        &self,
-        thumb: &Thumbnail,
-        run_name: &str,
-        invocation: &Invocation,
-    ) -> Result<()> {
-        match self {
-            Executor::Jobs(e) => e.launch(thumb, run_name, invocation).await,
-            Executor::Local(e) => e.launch(thumb, run_name, invocation).await,
-        }
-    }
+    fn launch<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+        invocation: &'a Invocation,
+    ) -> BoxFuture<'a, Result<()>>;
 
-    pub async fn observe(&self, thumb: &Thumbnail, run_name: &str) -> Result<RunState> {
-        match self {
-            Executor::Jobs(e) => e.observe(thumb, run_name).await,
-            Executor::Local(e) => e.observe(thumb, run_name).await,
-        }
-    }
+    /// The state of `run_name`, with the resizer's result once it finished.
+    fn observe<'a>(
+        &'a self,
+        thumb: &'a Thumbnail,
+        run_name: &'a str,
+    ) -> BoxFuture<'a, Result<RunState>>;
 
     /// Runs in progress, counted at the source (not from a cache), so the cap holds.
-    pub async fn active(&self) -> Result<usize> {
-        match self {
-            Executor::Jobs(e) => e.active().await,
-            Executor::Local(e) => e.active().await,
-        }
-    }
+    fn active(&self) -> BoxFuture<'_, Result<usize>>;
 
-    /// Stops a run that is no longer wanted (its generation was superseded).
-    pub async fn stop(&self, thumb: &Thumbnail, run_name: &str) -> Result<()> {
-        match self {
-            Executor::Jobs(e) => e.stop(thumb, run_name).await,
-            Executor::Local(e) => e.stop(thumb, run_name).await,
-        }
-    }
+    /// Stops a run that is no longer wanted (superseded or deleted); a run that does
+    /// not exist is not an error.
+    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<()>>;
+
+    /// Adds this executor's reconcile triggers to the controller, so that a run whose
+    /// state changes (above all: finishes) has its Thumbnail reconciled at once: the
+    /// Jobs executor watches the Jobs it owns; the local executor reports its
+    /// children's exits. Called once, before the controller runs.
+    fn triggers(&self, controller: Controller<Thumbnail>) -> Controller<Thumbnail>;
+}
+
+/// The executor `config.executor` names.
+pub fn from_config(client: Client, config: &Config) -> Result<Box<dyn Executor>> {
+    Ok(match config.executor {
+        ExecutorKind::Jobs => Box::new(jobs::JobExecutor::new(client, config.clone())),
+        ExecutorKind::Local => Box::new(local::LocalExecutor::new(config)?),
+    })
 }

@@ -1,6 +1,7 @@
 //! The bridge between a Thumbnail and the resizer's contract: the command line and
 //! environment of one run, and the meaning of its exit code and JSON result.
-//! Both executors use this module; neither knows the contract's details.
+//! Both executors use this module; neither knows the contract's details. (The
+//! resizer's own `run` module is the other side: it executes the invocation.)
 
 use std::path::Path;
 
@@ -54,7 +55,7 @@ pub enum RunOutcome {
 }
 
 /// The invocation that makes `thumb`'s current generation.
-pub fn invocation(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
+pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
     let spec = &thumb.spec;
     let generation = thumb.metadata.generation.unwrap_or(0);
     let source_bucket = spec
