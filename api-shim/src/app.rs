@@ -41,7 +41,13 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         metrics::record,
     ))
-    .layer(TraceLayer::new_for_http())
+    // A failed request is logged once, by `ApiError` (at WARN, with its code and
+    // message); the trace layer's own ERROR line for every 5xx, a failing readiness probe
+    // included, was a duplicate that raised false alarms.
+    .layer(
+        TraceLayer::new_for_http()
+            .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+    )
     .with_state(state)
 }
 

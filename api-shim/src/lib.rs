@@ -50,7 +50,10 @@ pub fn install_crypto_provider() {
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,tower_http=info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colour only on a terminal: container logs are files, where escape codes are noise.
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_env_filter(filter);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

@@ -52,6 +52,15 @@ impl Error {
     }
 }
 
+/// Whether the finalizer helper failed only because the Thumbnail is already gone: a
+/// reconcile that ran from a cache which had not yet seen the deletion (the object
+/// disappears the moment its finalizer is removed) finds nothing left to patch. That is
+/// the normal end of a delete, not a failure: counting it as one raised false alerts.
+pub fn object_gone(e: &kube::runtime::finalizer::Error<Error>) -> bool {
+    use kube::runtime::finalizer::Error as F;
+    matches!(e, F::RemoveFinalizer(kube::Error::Api(s)) | F::AddFinalizer(kube::Error::Api(s)) if s.is_not_found())
+}
+
 impl From<kube::runtime::finalizer::Error<Error>> for Error {
     fn from(e: kube::runtime::finalizer::Error<Error>) -> Self {
         use kube::runtime::finalizer::Error as F;
@@ -60,5 +69,26 @@ impl From<kube::runtime::finalizer::Error<Error>> for Error {
             F::ApplyFailed(inner) | F::CleanupFailed(inner) => inner,
             other => Error::Finalizer(Box::new(other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::core::Status;
+    use kube::runtime::finalizer::Error as F;
+
+    fn api(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(Status::failure("x", reason).with_code(code).boxed())
+    }
+
+    #[test]
+    fn a_thumbnail_already_gone_is_the_end_of_a_delete_not_an_error() {
+        assert!(object_gone(&F::RemoveFinalizer(api(404, "NotFound"))));
+        assert!(object_gone(&F::AddFinalizer(api(404, "NotFound"))));
+        // Anything else still fails (and is retried): a conflict, a refusal, our own errors.
+        assert!(!object_gone(&F::RemoveFinalizer(api(409, "Conflict"))));
+        assert!(!object_gone(&F::RemoveFinalizer(api(403, "Forbidden"))));
+        assert!(!object_gone(&F::CleanupFailed(Error::Store("down".into()))));
     }
 }

@@ -7,11 +7,13 @@ use clap::Parser;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{Api, Client, CustomResourceExt as _};
 use prometheus_client::registry::Registry;
+use std::io::IsTerminal;
 use thumbnail_operator::config::Config;
 use thumbnail_operator::executor;
 use thumbnail_operator::metrics::Metrics;
 use thumbnail_operator::objects::ObjectStore;
 use thumbnail_operator::{controller, server};
+
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -25,7 +27,11 @@ async fn main() -> anyhow::Result<()> {
             .with_env_filter(filter)
             .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        // Colour only on a terminal: container logs are files, where escape codes are noise.
+        tracing_subscriber::fmt()
+            .with_ansi(std::io::stdout().is_terminal())
+            .with_env_filter(filter)
+            .init();
     }
 
     let client = Client::try_default()

@@ -152,8 +152,11 @@ pub async fn reconcile(thumb: Arc<Thumbnail>, ctx: Arc<Context>) -> Result<Actio
             Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
         }
     })
-    .await
-    .map_err(Error::from);
+    .await;
+    let result = match result {
+        Err(e) if crate::error::object_gone(&e) => Ok(Action::await_change()),
+        other => other.map_err(Error::from),
+    };
     ctx.metrics
         .reconcile_duration
         .observe(started.elapsed().as_secs_f64());
@@ -258,6 +261,7 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
         ctx,
     )
     .await?;
+    ctx.queue.refresh_gauges(thumb, true, &ctx.metrics);
     info!(thumbnail = %thumb.name_any(), run, "resizer started");
     ctx.event(
         thumb,
@@ -298,6 +302,7 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok());
     let written = write_status(thumb, &transition, ctx).await?;
     ctx.queue.slot_freed(thumb);
+    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
     let phase = written.phase.unwrap_or_default();
     let reason = written.reason.clone().unwrap_or_default();
     ctx.metrics.finished(phase.as_str(), &reason, took);
@@ -363,6 +368,7 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
             return Err(e);
         }
     }
+    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
     info!(thumbnail = %thumb.name_any(), objects = keys.len(), "cleaned up");
     Ok(Action::await_change())
 }

@@ -114,6 +114,22 @@ impl Queue {
         }
     }
 
+    /// Sets the gauges to what is true now that `changed` started (`running`), finished
+    /// or went away. Admission alone is not enough: after the last run finishes nothing
+    /// is admitted any more, and the gauges kept their last values. Counted from the
+    /// cache, at no API request; the cache may not have seen `changed`'s new status yet,
+    /// so `changed` counts as given.
+    pub fn refresh_gauges(&self, changed: &Thumbnail, running: bool, metrics: &Metrics) {
+        let others: Vec<_> = self
+            .snapshot()
+            .into_iter()
+            .filter(|t| t.metadata.uid != changed.metadata.uid)
+            .collect();
+        metrics.queue_length.set(length(&others) as i64);
+        let runs = others.iter().filter(|t| is_running(t)).count() + usize::from(running);
+        metrics.runs_active.set(runs as i64);
+    }
+
     fn snapshot(&self) -> Vec<Arc<Thumbnail>> {
         self.thumbnails.state()
     }
@@ -137,6 +153,14 @@ fn wants_run(t: &Thumbnail) -> bool {
     s.observed_generation != t.metadata.generation
         || s.phase.is_none()
         || s.phase == Some(Phase::Pending)
+}
+
+/// Its current generation's run is in progress.
+fn is_running(t: &Thumbnail) -> bool {
+    let s = t.status.clone().unwrap_or_default();
+    t.metadata.deletion_timestamp.is_none()
+        && s.observed_generation == t.metadata.generation
+        && s.phase == Some(Phase::Processing)
 }
 
 /// Position of `thumb` among the Thumbnails waiting for a run, oldest first (1-based).
@@ -434,6 +458,46 @@ mod tests {
         drop(queue);
         let woken: Vec<_> = wakes.collect().await;
         assert_eq!(names(&woken), ["first", "second"]);
+    }
+
+    /// Once the last run is over, the gauges say so (they were set only on admission).
+    #[test]
+    fn gauges_follow_runs_that_start_and_finish_without_further_admissions() {
+        let started = waiting("started", "2026-11-28T08:00:00Z");
+        let other = thumb(
+            "other",
+            "2026-11-28T07:00:00Z",
+            1,
+            Some(json!({"phase": "Processing", "observedGeneration": 1})),
+        );
+        let all = [
+            started.clone(),
+            other,
+            waiting("next", "2026-11-28T09:00:00Z"),
+        ];
+        let (queue, _wakes) = Queue::new(store(&all), 4);
+        let metrics = Metrics::default();
+        metrics.queue_length.set(7);
+        metrics.runs_active.set(9);
+        // `started` was just launched (the cache still shows it Pending): running, not waiting.
+        queue.refresh_gauges(&started, true, &metrics);
+        assert_eq!(
+            (metrics.queue_length.get(), metrics.runs_active.get()),
+            (1, 2)
+        );
+        // Its run finished (the cache still shows it Processing) and nothing else is left.
+        let done = thumb(
+            "started",
+            "2026-11-28T08:00:00Z",
+            1,
+            Some(json!({"phase": "Processing", "observedGeneration": 1})),
+        );
+        let (queue, _wakes) = Queue::new(store(std::slice::from_ref(&done)), 4);
+        queue.refresh_gauges(&done, false, &metrics);
+        assert_eq!(
+            (metrics.queue_length.get(), metrics.runs_active.get()),
+            (0, 0)
+        );
     }
 
     fn invocation() -> Invocation {
