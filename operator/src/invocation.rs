@@ -57,7 +57,6 @@ pub enum RunOutcome {
 /// The invocation that makes `thumb`'s current generation.
 pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
     let spec = &thumb.spec;
-    let generation = thumb.metadata.generation.unwrap_or(0);
     let source_bucket = spec
         .source
         .s3
@@ -75,10 +74,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
             bucket: source_bucket,
             key: spec.source.s3.key.clone(),
         },
-        output: thumbnail_api::contract::ObjectLocation {
-            bucket: config.bucket.clone(),
-            key: output_key(thumb, generation),
-        },
+        output: output_location(thumb, config),
         width: spec.width,
         height: spec.height,
         fit: spec.fit,
@@ -96,6 +92,18 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
             .collect(),
         memory_limit: memory_limit(config.limits.max_pixels),
     })
+}
+
+/// Where the run of `thumb`'s current generation stores its thumbnail: the only
+/// location the operator ever reads a result from.
+pub fn output_location(
+    thumb: &Thumbnail,
+    config: &Config,
+) -> thumbnail_api::contract::ObjectLocation {
+    thumbnail_api::contract::ObjectLocation {
+        bucket: config.bucket.clone(),
+        key: output_key(thumb, thumb.metadata.generation.unwrap_or(0)),
+    }
 }
 
 /// A decoded image needs 4 bytes per pixel, plus working buffers; 2.5x leaves room

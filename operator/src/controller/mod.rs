@@ -281,12 +281,25 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
             }
             return Ok(Action::requeue(RUNNING_RECHECK));
         }
-        RunState::Absent => Transition::Failed {
-            run_name: Some(run.into()),
-            reason: status::reason::JOB_LOST.into(),
-            message: format!(
-                "resizer {run} was removed before its result was read; edit the spec (or delete and re-create the Thumbnail) to try again"
-            ),
+        // Gone before its result was read (a Job's TTL ran out during an operator
+        // outage): the thumbnail it stored, at the one place this generation's run
+        // writes to, is the result.
+        RunState::Absent => match ctx
+            .objects
+            .stored_thumbnail(
+                &invocation::output_location(thumb, &ctx.config),
+                thumb.spec.format,
+            )
+            .await?
+        {
+            Some(output) => Transition::Succeeded { run_name: run.into(), output },
+            None => Transition::Failed {
+                run_name: Some(run.into()),
+                reason: status::reason::JOB_LOST.into(),
+                message: format!(
+                    "resizer {run} was removed before it stored a thumbnail; edit the spec (or delete and re-create the Thumbnail) to try again"
+                ),
+            },
         },
         RunState::Finished(RunOutcome::Succeeded(output)) => {
             Transition::Succeeded { run_name: run.into(), output }

@@ -567,8 +567,8 @@ async fn oldest_waiting_thumbnail_takes_the_free_slot() {
 }
 
 #[tokio::test]
-async fn job_removed_before_its_result_was_read_is_not_recreated() {
-    let (ctx, server) = context(4, &[]).await;
+async fn job_removed_before_it_stored_a_thumbnail_is_lost_and_not_recreated() {
+    let (ctx, server, _s3) = context_with_store(None).await;
     let (thumb, run) = processing_cat();
     let r = run.clone();
     run_reconcile(thumb, ctx, server, |mut s| async move {
@@ -577,6 +577,45 @@ async fn job_removed_before_its_result_was_read_is_not_recreated() {
         let st = s.answer(StatusCode::OK, any_thumbnail()).await;
         assert_eq!(status_of(&st)["phase"], "Failed");
         assert_eq!(status_of(&st)["reason"], "JobLost");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// An operator outage longer than the Job's TTL: the Job is gone, but its thumbnail is
+/// stored where this generation's run writes it — that is the result, not a loss.
+#[tokio::test]
+async fn job_removed_by_its_ttl_after_storing_the_thumbnail_succeeds_from_the_store() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let (thumb, run) = processing_cat();
+    let key = crate::naming::output_key(&thumb, 1);
+    let bucket = ctx.config.bucket.clone();
+    // As the resizer stores it: its size and type, width and height as metadata.
+    s3.client
+        .put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .content_type("image/webp")
+        .metadata("width", "256")
+        .metadata("height", "171")
+        .body(b"webp!".to_vec().into())
+        .send()
+        .await
+        .expect("put the stored thumbnail");
+    let (r, k) = (run.clone(), key.clone());
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+        assert_eq!(get.path, format!("{JOBS}/{r}"));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Succeeded", "{status}");
+        assert_eq!(status["jobName"], r.as_str());
+        assert_eq!(
+            status["output"],
+            json!({"bucket": bucket, "key": k, "width": 256, "height": 171, "format": "webp",
+                   "contentType": "image/webp", "bytes": 5})
+        );
         s.expect_silence().await;
     })
     .await
@@ -608,6 +647,10 @@ async fn context_with_store(
     let client = Client::new(service, NS);
     let mut config = config(4);
     config.store.endpoint = endpoint.unwrap_or(&s3.endpoint).to_string();
+    // The operator's own output bucket, on the real server (unused with `endpoint`).
+    if endpoint.is_none() {
+        config.bucket = s3.new_bucket("output").await;
+    }
     let credentials =
         aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
     let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
