@@ -142,7 +142,9 @@ async fn run_s3(cli: &Cli, request: &Request) -> Result<Success> {
     Ok(success(request.output.clone(), &thumb, download_ms, ms(t)))
 }
 
-/// What to tell the user about a failed S3 call on `what` (e.g. "reading s3://b/k").
+/// What to tell the user about a failed S3 call on `what` (e.g. "reading s3://b/k"):
+/// `detail` is one short line ([`store::short_detail`]); the full error goes to the
+/// run's log.
 fn store_failure(class: ErrorClass, what: &str, detail: impl std::fmt::Display) -> Failed {
     match class {
         ErrorClass::NotFound => Failed::new(
@@ -155,10 +157,26 @@ fn store_failure(class: ErrorClass, what: &str, detail: impl std::fmt::Display) 
         ),
         ErrorClass::Unavailable => Failed::new(
             Reason::StoreUnavailable,
-            format!("{what}: the object store is unreachable or failing ({detail}); it will be retried, check S3_ENDPOINT and the store's health"),
+            // True on every attempt, the last included: the Job retries transient
+            // failures up to its backoff limit, then the run fails with this message.
+            format!("{what}: the object store is unreachable or failing ({detail}); check S3_ENDPOINT and the store's health (runs are retried with backoff up to the Job's limit)"),
         ),
         ErrorClass::Rejected => Failed::new(Reason::StoreRejected, format!("{what}: the store rejected the request ({detail})")),
     }
+}
+
+/// [`store_failure`] for an S3 call's error: the short line for the result, the whole
+/// error chain for the log.
+fn s3_failure<E>(
+    class: ErrorClass,
+    what: &str,
+    e: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> Failed
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    eprintln!("resizer: {what}: {}", DisplayErrorContext(e));
+    store_failure(class, what, store::short_detail(e))
 }
 
 /// Streams the source with a size cap: an object over the cap fails before (by its
@@ -171,7 +189,7 @@ async fn download(client: &aws_sdk_s3::Client, loc: &ObjectLocation, max: u64) -
         .key(&loc.key)
         .send()
         .await
-        .map_err(|e| store_failure(store::classify(&e), &what, DisplayErrorContext(&e)))?;
+        .map_err(|e| s3_failure(store::classify(&e), &what, &e))?;
     let declared = out.content_length().unwrap_or(0).max(0) as u64;
     too_large(declared, max)?;
     let mut body = out.body;
@@ -212,7 +230,7 @@ async fn upload(client: &aws_sdk_s3::Client, request: &Request, thumb: &Thumbnai
             } else {
                 class
             };
-            store_failure(class, &what, DisplayErrorContext(&e))
+            s3_failure(class, &what, &e)
         })?;
     Ok(())
 }

@@ -605,6 +605,16 @@ fn bad_input_fails_with_a_permanent_reason() {
             (EXIT_PERMANENT, reason, false),
             "{key}: {f:?}"
         );
+        if key == "missing.jpg" {
+            // The store's own word for it, in one short line: not the SDK's debug dump.
+            assert!(f.message.contains("NoSuchKey"), "{}", f.message);
+            assert!(
+                f.message.len() < 400,
+                "{} bytes: {}",
+                f.message.len(),
+                f.message
+            );
+        }
         if key == "bomb.png" {
             assert!(f.message.contains("20000x20000"), "{}", f.message);
             assert!(
@@ -660,6 +670,22 @@ fn an_unreachable_store_is_a_transient_failure() {
                 "{f:?}"
             );
             assert!(f.message.contains("S3_ENDPOINT"), "{}", f.message);
+            assert!(
+                f.message.contains("refused"),
+                "the cause, in short: {}",
+                f.message
+            );
+            assert!(
+                f.message.len() < 400,
+                "{} bytes: {}",
+                f.message.len(),
+                f.message
+            );
+            assert!(
+                !f.message.contains("will be retried"),
+                "true on the last attempt too: {}",
+                f.message
+            );
         }
         other => panic!("{other:?}"),
     }

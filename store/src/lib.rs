@@ -110,6 +110,42 @@ where
     }
 }
 
+/// The part of an S3 error a user can act on, in one short line: the store's error
+/// code and HTTP status, or for a failure to reach it the innermost cause (e.g.
+/// "Connection refused"). The SDK's full error chain runs to kilobytes of debug text:
+/// it belongs in logs, not in a Thumbnail's status.
+pub fn short_detail<E>(
+    err: &aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> String
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    use aws_sdk_s3::error::SdkError;
+    const MAX: usize = 160;
+    let text = match err {
+        SdkError::ServiceError(e) => {
+            let status = e.raw().status().as_u16();
+            match (e.err().code(), e.err().message()) {
+                (Some(code), Some(message)) => format!("{code}: {message} (HTTP {status})"),
+                (Some(code), None) => format!("{code} (HTTP {status})"),
+                _ => format!("HTTP {status}"),
+            }
+        }
+        SdkError::TimeoutError(_) => "timed out".to_string(),
+        other => {
+            let mut cause: &dyn std::error::Error = other;
+            while let Some(next) = cause.source() {
+                cause = next;
+            }
+            cause.to_string()
+        }
+    };
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 /// Classification from an S3 error code and/or HTTP status.
 pub fn classify_code(code: Option<&str>, status: Option<u16>) -> ErrorClass {
     match code {
