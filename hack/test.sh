@@ -36,6 +36,9 @@ bash hack/check-deps.sh
 # Build first, while no server is running yet, so servers do not idle through a compile.
 log "building the workspace and its tests"
 cargo nextest run --all-targets --no-run "$@"
+# The end-to-end and contract tests run the workspace's binaries: build them all, also
+# when only some packages' tests were asked for (-p ...).
+cargo build --workspace --bins
 
 t0=$(date +%s)
 eval "$(bash hack/crd-apiserver.sh start)"

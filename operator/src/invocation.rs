@@ -174,7 +174,7 @@ pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> R
 }
 
 /// Results as a resizer would write them, for tests of the result handling.
-#[cfg(any(test, feature = "test-support"))]
+#[cfg(test)]
 pub mod tests_support {
     use thumbnail_api::contract::{Failure, Format, ObjectLocation, RunResult, Success, Timings};
 

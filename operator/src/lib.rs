@@ -15,7 +15,4 @@ pub mod objects;
 pub mod server;
 pub mod status;
 
-#[cfg(feature = "test-support")]
-pub mod testing;
-
 pub use error::{Error, Result};

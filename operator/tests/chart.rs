@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thumbnail_api::rbac::{Permission, OPERATOR, SHIM};
-use thumbnail_operator::testing;
+use thumbnail_testkit::{kube as testing, kubectl_ok};
 
 const RELEASE: &str = "thumbnail-operator";
 const NAMESPACE: &str = "thumbnails";
@@ -857,18 +857,6 @@ fn chart_crd_is_the_generated_one() {
         thumbnail_api::crd::crd(),
         "the chart's CRD is not what the code generates: run `make crds`"
     );
-}
-
-/// kubectl against the test API server, failing with its stderr.
-fn kubectl_ok(args: &[&str]) -> String {
-    let out = testing::kubectl(args);
-    assert!(
-        out.status.success(),
-        "kubectl {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
 }
 
 /// The chart's CRD, applied the way a user's `kubectl apply --server-side -f crds/` (or

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_operator::testing::{self, kubectl, kubectl_ok};
+use thumbnail_testkit::kube::{self as testing, kubectl, kubectl_ok};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -14,7 +14,7 @@ use thumbnail_operator::config::Config;
 use thumbnail_operator::executor::jobs;
 use thumbnail_operator::invocation::{self, RunOutcome};
 use thumbnail_operator::status::{self, Transition};
-use thumbnail_operator::testing::S3Env;
+use thumbnail_testkit::{corpus, S3Env};
 
 fn resizer_bin() -> std::path::PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -95,9 +95,7 @@ fn config(endpoint: &str, bucket: &str) -> Config {
 async fn rendered_job_runs_the_real_resizer_and_status_matches_the_stored_object() {
     let s3 = S3Env::from_env();
     let bucket = s3.new_bucket("contract").await;
-    let corpus =
-        std::env::var("THUMBNAIL_CORPUS").expect("THUMBNAIL_CORPUS is not set: run `make test`");
-    let photo = std::fs::read(format!("{corpus}/j05_path_2560x1600.jpg")).unwrap();
+    let photo = corpus("j05_path_2560x1600.jpg");
     s3.put(&bucket, "originals/path.jpg", photo).await;
     let thumb = thumbnail(
         &bucket,

@@ -1,19 +1,6 @@
 //! Decoder shortcuts against the straightforward decode, on real photos (no S3).
 
-use std::path::PathBuf;
-
-fn corpus(file: &str) -> Vec<u8> {
-    let dir = std::env::var_os("THUMBNAIL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    let path = dir.join(file);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "corpus file {} unreadable ({e}): set THUMBNAIL_CORPUS or run hack/fetch-corpus.sh",
-            path.display()
-        )
-    })
-}
+use thumbnail_testkit::corpus;
 
 /// Dropping a progressive JPEG's AC scans at 1/8 scale changes no pixel, and reads far
 /// less of the file.

@@ -1,53 +1,17 @@
 //! The real `resizer` binary against a real S3 server (SeaweedFS, started by
 //! `make test` / hack/test.sh) on real photos from the corpus.
 //!
-//! Reads THUMBNAIL_TEST_S3_ENDPOINT, THUMBNAIL_TEST_S3_ACCESS_KEY,
-//! THUMBNAIL_TEST_S3_SECRET_KEY and THUMBNAIL_CORPUS (default ../shared/corpus next to
-//! the repository). Every test creates its own bucket.
+//! The servers and the corpus come from `thumbnail_testkit`. Every test creates its own
+//! bucket.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::primitives::ByteStream;
 use image::{GenericImageView, ImageEncoder};
 use resizer::contract::{
     Failure, RunResult, Success, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, MAX_RESULT_BYTES,
 };
-use thumbnail_api::store_config::StoreConfig;
-
-struct Env {
-    endpoint: String,
-    access_key: String,
-    secret_key: String,
-}
-
-fn env() -> Env {
-    let endpoint = std::env::var("THUMBNAIL_TEST_S3_ENDPOINT").unwrap_or_else(|_| {
-        panic!("THUMBNAIL_TEST_S3_ENDPOINT is not set: run `make test` (or start hack/s3-server.sh and export THUMBNAIL_TEST_S3_ENDPOINT)")
-    });
-    Env {
-        endpoint,
-        access_key: std::env::var("THUMBNAIL_TEST_S3_ACCESS_KEY")
-            .unwrap_or_else(|_| "minioadmin".into()),
-        secret_key: std::env::var("THUMBNAIL_TEST_S3_SECRET_KEY")
-            .unwrap_or_else(|_| "minioadmin".into()),
-    }
-}
-
-fn corpus(file: &str) -> Vec<u8> {
-    let dir = std::env::var_os("THUMBNAIL_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    let path = dir.join(file);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "corpus file {} unreadable ({e}): set THUMBNAIL_CORPUS or run hack/fetch-corpus.sh",
-            path.display()
-        )
-    })
-}
+use thumbnail_testkit::{corpus, S3Env};
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -58,44 +22,18 @@ fn rt() -> tokio::runtime::Runtime {
 
 /// A fresh bucket on the test server, with helpers to put and get objects.
 struct Bucket {
-    env: Env,
+    env: S3Env,
     name: String,
     client: aws_sdk_s3::Client,
     rt: tokio::runtime::Runtime,
 }
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
 impl Bucket {
     fn new(test: &str) -> Bucket {
-        let env = env();
-        let config = StoreConfig {
-            endpoint: env.endpoint.clone(),
-            ..StoreConfig::default()
-        };
-        let client = thumbnail_store::with_credentials(
-            &config,
-            Credentials::new(&env.access_key, &env.secret_key, None, None, "test"),
-        );
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!(
-            "rz-{test}-{}-{}-{}",
-            std::process::id(),
-            nanos % 1_000_000_000,
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        );
         let rt = rt();
-        rt.block_on(client.create_bucket().bucket(&name).send())
-            .unwrap_or_else(|e| {
-                panic!(
-                    "creating bucket {name} at {}: {}",
-                    env.endpoint,
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+        let env = rt.block_on(async { S3Env::from_env() });
+        let name = rt.block_on(env.new_bucket(&format!("rz-{test}")));
+        let client = env.client.clone();
         Bucket {
             env,
             name,

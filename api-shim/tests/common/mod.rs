@@ -5,62 +5,15 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
-use std::path::PathBuf;
-
 use api_shim::state::{AppState, Settings};
 use api_shim::store::Store;
-use aws_sdk_s3::config::Credentials;
 use aws_sdk_s3::Client as S3;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_operator::testing;
+use thumbnail_testkit as testkit;
 
-pub fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: this test needs the real S3 server and test corpus. Run \
-             `make test` (hack/test.sh), or start SeaweedFS with \
-             `S3_PORT=19000 bash hack/s3-server.sh start` and export \
-             THUMBNAIL_TEST_S3_ENDPOINT=http://127.0.0.1:19000 THUMBNAIL_TEST_S3_ACCESS_KEY=minioadmin \
-             THUMBNAIL_TEST_S3_SECRET_KEY=minioadmin THUMBNAIL_CORPUS=$PWD/../shared/corpus"
-        )
-    })
-}
-
-/// A client of the test S3 server, or of `endpoint` (e.g. a closed port), built the
-/// way the shim builds its own.
-pub fn s3_at(endpoint: &str) -> S3 {
-    let config = thumbnail_api::store_config::StoreConfig {
-        endpoint: endpoint.into(),
-        ..Default::default()
-    };
-    thumbnail_store::with_credentials(
-        &config,
-        Credentials::new(
-            env("THUMBNAIL_TEST_S3_ACCESS_KEY"),
-            env("THUMBNAIL_TEST_S3_SECRET_KEY"),
-            None,
-            None,
-            "test",
-        ),
-    )
-}
-
-pub fn s3() -> S3 {
-    s3_at(&env("THUMBNAIL_TEST_S3_ENDPOINT"))
-}
-
-/// A real photo from the shared corpus.
-pub fn corpus(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(env("THUMBNAIL_CORPUS")).join(name);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// A bucket name no other test uses.
-pub fn unique_bucket() -> String {
-    testing::unique_namespace("shim")
-}
+pub use thumbnail_testkit::corpus;
 
 /// An address nothing listens on (bound, then released).
 pub fn closed_port_url() -> String {
@@ -111,23 +64,23 @@ impl Shim {
 
     pub async fn start_with(opts: Options) -> Shim {
         api_shim::install_crypto_provider();
-        let kube = testing::client().await.expect("test API server client");
-        testing::ensure_crd(&kube).await.expect("Thumbnail CRD");
-        let namespace = testing::unique_namespace("shim");
-        let bucket = unique_bucket();
-        let s3 = s3();
-        s3.create_bucket()
-            .bucket(&bucket)
-            .send()
+        let kube = testkit::kube::client()
             .await
-            .expect("creating the test bucket");
+            .expect("test API server client");
+        testkit::kube::ensure_crd(&kube)
+            .await
+            .expect("Thumbnail CRD");
+        let namespace = testkit::unique_namespace("shim");
+        let env = testkit::S3Env::from_env();
+        let bucket = env.new_bucket("shim").await;
+        let s3 = env.client.clone();
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = Settings::new(&namespace, &url);
         (opts.settings)(&mut settings);
         let shim_s3 = if opts.store_down {
-            s3_at(&closed_port_url())
+            env.client_at(&closed_port_url())
         } else {
             s3.clone()
         };

@@ -641,8 +641,8 @@ async fn phases_map_to_seed_words_in_status_links() {
 /// A context whose object store is the real test S3 server (or `endpoint`).
 async fn context_with_store(
     endpoint: Option<&str>,
-) -> (Arc<Context>, ApiServer, crate::testing::S3Env) {
-    let s3 = crate::testing::S3Env::from_env();
+) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
+    let s3 = thumbnail_testkit::S3Env::from_env();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let mut config = config(4);

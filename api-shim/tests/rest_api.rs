@@ -1,4 +1,6 @@
-//! The REST shim end to end: real CRD API server, real S3 server, real photos.
+//! The REST shim against the real servers: real CRD API server, real S3 server, real
+//! photos. The shim alone (tests write the status the operator would); the whole system
+//! with the operator and the resizer is tested in the e2e crate.
 
 mod common;
 
@@ -747,7 +749,9 @@ async fn presigned_downloads_redirect_to_the_store() {
     assert_eq!(r.status(), StatusCode::TEMPORARY_REDIRECT);
     let target = r.headers()["location"].to_str().unwrap().to_string();
     assert!(
-        target.starts_with(&common::env("THUMBNAIL_TEST_S3_ENDPOINT")),
+        target.starts_with(&thumbnail_testkit::required_env(
+            thumbnail_testkit::s3::ENDPOINT_ENV
+        )),
         "{target}"
     );
     assert!(target.contains("X-Amz-Signature="), "{target}");

@@ -9,20 +9,8 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_operator::testing::{self, kubectl_ok, S3Env, SwitchableProxy};
-
-/// A built binary of this workspace (hack/test.sh builds them all before the tests).
-fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap(); // target/<profile>/deps/.. -> target/<profile>
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first (`make test` does)",
-        bin.display()
-    );
-    bin
-}
+use thumbnail_testkit::kube as testing;
+use thumbnail_testkit::{corpus, kubectl_ok, workspace_bin, S3Env, SwitchableProxy};
 
 /// A running operator in local mode; killed when dropped.
 struct Operator {
@@ -50,7 +38,7 @@ impl Operator {
         let out = std::fs::File::create(&log).unwrap();
         let s3 = S3Env::from_env();
         let metrics_port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_thumbnail-operator"))
+        let child = Command::new(workspace_bin("thumbnail-operator"))
             .args(["--executor", "local", "--namespace", ns, "--bucket", bucket])
             .args(["--max-running", &max_running.to_string()])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
@@ -163,12 +151,6 @@ async fn wait_done(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-fn corpus(file: &str) -> Vec<u8> {
-    let dir =
-        std::env::var("THUMBNAIL_CORPUS").expect("THUMBNAIL_CORPUS is not set: run `make test`");
-    std::fs::read(PathBuf::from(dir).join(file)).expect("corpus file")
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -567,7 +549,7 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
 
     let photo = format!(
         "file=@{}/d02_path_2560x1600_orient6.jpg",
-        std::env::var("THUMBNAIL_CORPUS").unwrap()
+        thumbnail_testkit::required_env("THUMBNAIL_CORPUS")
     );
     let (code, body) = curl(&[
         "-F",

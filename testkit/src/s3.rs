@@ -1,0 +1,155 @@
+//! The real S3 server of the test run (SeaweedFS, started by hack/test.sh).
+
+use crate::kube::unique_namespace;
+use crate::required_env;
+
+/// Variables naming the test S3 server (set by hack/test.sh).
+pub const ENDPOINT_ENV: &str = "THUMBNAIL_TEST_S3_ENDPOINT";
+pub const ACCESS_KEY_ENV: &str = "THUMBNAIL_TEST_S3_ACCESS_KEY";
+pub const SECRET_KEY_ENV: &str = "THUMBNAIL_TEST_S3_SECRET_KEY";
+
+fn client_at(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
+    let store = thumbnail_api::store_config::StoreConfig {
+        endpoint: endpoint.into(),
+        ..Default::default()
+    };
+    let credentials =
+        aws_sdk_s3::config::Credentials::new(access_key, secret_key, None, None, "tests");
+    thumbnail_store::with_credentials(&store, credentials)
+}
+
+/// The real S3 server of the test run.
+pub struct S3Env {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub client: aws_sdk_s3::Client,
+}
+
+impl S3Env {
+    /// Reads THUMBNAIL_TEST_S3_*; panics with instructions when the server is not there.
+    pub fn from_env() -> S3Env {
+        let endpoint = required_env(ENDPOINT_ENV);
+        let access_key = required_env(ACCESS_KEY_ENV);
+        let secret_key = required_env(SECRET_KEY_ENV);
+        S3Env {
+            client: client_at(&endpoint, &access_key, &secret_key),
+            endpoint,
+            access_key,
+            secret_key,
+        }
+    }
+
+    /// A client of `endpoint` (e.g. a closed port, or a proxy in front of the server)
+    /// with the test server's credentials, built the way every component builds its own.
+    pub fn client_at(&self, endpoint: &str) -> aws_sdk_s3::Client {
+        client_at(endpoint, &self.access_key, &self.secret_key)
+    }
+
+    /// host:port of the endpoint.
+    pub fn socket_addr(&self) -> std::net::SocketAddr {
+        let host = self
+            .endpoint
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        host.parse()
+            .expect("the test S3 endpoint is http://IP:PORT")
+    }
+
+    /// Creates a bucket no other test uses.
+    pub async fn new_bucket(&self, prefix: &str) -> String {
+        let name = unique_namespace(prefix).to_lowercase();
+        self.client
+            .create_bucket()
+            .bucket(&name)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "creating bucket {name}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        name
+    }
+
+    pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
+        self.client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(bytes.into())
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "put {bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+    }
+
+    pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "get {bucket}/{key}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        out.body
+            .collect()
+            .await
+            .expect("object body")
+            .into_bytes()
+            .to_vec()
+    }
+
+    pub async fn exists(&self, bucket: &str, key: &str) -> bool {
+        match self
+            .client
+            .head_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
+            Err(e) => panic!(
+                "head {bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(&e)
+            ),
+        }
+    }
+
+    /// Keys under `prefix`, sorted.
+    pub async fn list(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .send()
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "list {bucket}/{prefix}: {}",
+                    aws_sdk_s3::error::DisplayErrorContext(&e)
+                )
+            });
+        let mut keys: Vec<String> = out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
