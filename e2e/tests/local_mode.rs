@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_testkit::kube as testing;
-use thumbnail_testkit::{corpus, kubectl_ok, workspace_bin, S3Env, SwitchableProxy};
+use thumbnail_testkit::{
+    self as testkit, corpus, free_port, kubectl_ok, workspace_bin, S3Env, SwitchableProxy,
+};
 
 /// A running operator in local mode; killed when dropped.
 struct Operator {
@@ -54,7 +55,7 @@ impl Operator {
                 "--job-deadline-seconds",
                 "120",
             ])
-            .env("KUBECONFIG", testing::kubeconfig_path())
+            .env("KUBECONFIG", testkit::kube::kubeconfig_path())
             .env("S3_ENDPOINT", s3_endpoint)
             .env("AWS_ACCESS_KEY_ID", &s3.access_key)
             .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
@@ -96,13 +97,13 @@ struct Setup {
 
 impl Setup {
     async fn new(prefix: &str) -> Setup {
-        let client = testing::client().await.unwrap();
-        testing::ensure_crd(&client).await.unwrap();
+        let client = testkit::kube::client().await.unwrap();
+        testkit::kube::ensure_crd(&client).await.unwrap();
         let s3 = S3Env::from_env();
         let bucket = s3.new_bucket(prefix).await;
         Setup {
             client,
-            ns: testing::unique_namespace(prefix),
+            ns: testkit::kube::unique_namespace(prefix),
             s3,
             bucket,
         }
@@ -482,18 +483,11 @@ fn children_named(parent: u32, name: &str) -> usize {
 }
 
 fn tempdir(prefix: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(testing::unique_namespace(&format!("thumbop-{prefix}")));
+    let dir = std::env::temp_dir().join(testkit::kube::unique_namespace(&format!(
+        "thumbop-{prefix}"
+    )));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// A free loopback port (bound and released; the race is harmless on a test machine).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn curl(args: &[&str]) -> (String, String) {
@@ -529,7 +523,7 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
             "--public-base-url",
             &base,
         ])
-        .env("KUBECONFIG", testing::kubeconfig_path())
+        .env("KUBECONFIG", testkit::kube::kubeconfig_path())
         .env("S3_ENDPOINT", &s3.endpoint)
         .env("AWS_ACCESS_KEY_ID", &s3.access_key)
         .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)

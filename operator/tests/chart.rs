@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use thumbnail_api::rbac::{Permission, OPERATOR, SHIM};
-use thumbnail_testkit::{kube as testing, kubectl_ok};
+use thumbnail_testkit::{self as testkit, kubectl_ok};
 
 const RELEASE: &str = "thumbnail-operator";
 const NAMESPACE: &str = "thumbnails";
@@ -865,10 +865,12 @@ fn chart_crd_is_the_generated_one() {
 #[tokio::test]
 async fn chart_crd_applies_to_the_api_server() {
     // First the CRD as the other tests install it (server-side apply of crd::crd()).
-    let client = testing::client()
+    let client = testkit::kube::client()
         .await
         .expect("client for the test API server");
-    testing::ensure_crd(&client).await.expect("CRD installed");
+    testkit::kube::ensure_crd(&client)
+        .await
+        .expect("CRD installed");
     let path = repo_root().join("charts/thumbnail-operator/crds/thumbnails.dev_thumbnails.yaml");
     let path = path.to_str().expect("UTF-8 path");
     // Validated by the server (schema of CustomResourceDefinition, CEL compilation).
@@ -948,7 +950,7 @@ async fn chart_crd_applies_to_the_api_server() {
         "get",
         "thumbnails",
         "-n",
-        &testing::unique_namespace("chart"),
+        &testkit::kube::unique_namespace("chart"),
         "-o",
         "name",
     ]);

@@ -8,20 +8,20 @@ use std::path::{Path, PathBuf};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_testkit::kube::{self as testing, kubectl, kubectl_ok};
+use thumbnail_testkit::{self as testkit, kubectl, kubectl_ok};
 
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 async fn setup(prefix: &str) -> (kube::Client, String) {
-    let client = testing::client()
+    let client = testkit::kube::client()
         .await
         .expect("client for the test API server");
-    testing::ensure_crd(&client)
+    testkit::kube::ensure_crd(&client)
         .await
         .expect("CRD installed and Established");
-    (client, testing::unique_namespace(prefix))
+    (client, testkit::kube::unique_namespace(prefix))
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {

@@ -588,14 +588,8 @@ fn bad_input_fails_with_a_permanent_reason() {
 #[test]
 fn an_unreachable_store_is_a_transient_failure() {
     let b = Bucket::new("down");
-    // A loopback port nobody listens on: bind, note the port, close.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let (code, result) = b.resize_at(
-        &format!("http://127.0.0.1:{port}"),
+        &thumbnail_testkit::closed_port_url(),
         "a.jpg",
         "b.jpg",
         &["--width=64"],

@@ -7,17 +7,22 @@
 //! - [`s3`]: the S3 server (SeaweedFS), a bucket per test.
 //! - [`proxy`]: a switchable TCP proxy, for outages of a real server.
 //! - [`corpus`]: real photographs (THUMBNAIL_CORPUS).
-//! - [`workspace_bin`]: a binary of this workspace, for tests that run the real programs.
+//! - [`bins`]: a binary of this workspace, for tests that run the real programs.
+//! - [`ports`]: free loopback ports, and the URL of a server that is down.
 
+pub mod bins;
+pub mod corpus;
 pub mod kube;
+pub mod ports;
 pub mod proxy;
 pub mod s3;
 
+pub use bins::workspace_bin;
+pub use corpus::corpus;
 pub use kube::{kubectl, kubectl_ok, unique_namespace};
+pub use ports::{closed_port_url, free_port};
 pub use proxy::SwitchableProxy;
 pub use s3::S3Env;
-
-use std::path::PathBuf;
 
 /// What `make test` sets, with instructions for running a test by hand.
 const HOW: &str = "Run `make test` (hack/test.sh), which starts the real servers and sets \
@@ -30,33 +35,4 @@ pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: this test needs the test run's servers. {HOW}")
     })
-}
-
-/// A real photograph (or graphic) from the corpus (THUMBNAIL_CORPUS; MANIFEST.tsv there
-/// says where each comes from).
-pub fn corpus(name: &str) -> Vec<u8> {
-    let path = PathBuf::from(required_env("THUMBNAIL_CORPUS")).join(name);
-    std::fs::read(&path).unwrap_or_else(|e| {
-        panic!(
-            "corpus file {} unreadable ({e}): point THUMBNAIL_CORPUS at the corpus, or run hack/fetch-corpus.sh",
-            path.display()
-        )
-    })
-}
-
-/// A built binary of this workspace, next to the running test's own directory
-/// (target/<profile>/). hack/test.sh builds every binary before the tests run.
-pub fn workspace_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("tests run from target/<profile>/deps");
-    let bin = dir.join(name);
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace's binaries first (`cargo build --workspace --bins`; `make test` does)",
-        bin.display()
-    );
-    bin
 }

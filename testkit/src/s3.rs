@@ -18,6 +18,11 @@ fn client_at(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::
     thumbnail_store::with_credentials(&store, credentials)
 }
 
+/// Fails the test with what was done and the SDK's whole error chain.
+fn failed(what: String, e: impl std::error::Error) -> ! {
+    panic!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(e))
+}
+
 /// The real S3 server of the test run.
 pub struct S3Env {
     pub endpoint: String,
@@ -64,15 +69,11 @@ impl S3Env {
             .bucket(&name)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "creating bucket {name}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+            .unwrap_or_else(|e| failed(format!("creating bucket {name}"), e));
         name
     }
 
+    /// Stores `bytes` at `bucket`/`key`.
     pub async fn put(&self, bucket: &str, key: &str, bytes: Vec<u8>) {
         self.client
             .put_object()
@@ -81,14 +82,10 @@ impl S3Env {
             .body(bytes.into())
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "put {bucket}/{key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+            .unwrap_or_else(|e| failed(format!("put {bucket}/{key}"), e));
     }
 
+    /// The bytes stored at `bucket`/`key`.
     pub async fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
         let out = self
             .client
@@ -97,12 +94,7 @@ impl S3Env {
             .key(key)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "get {bucket}/{key}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+            .unwrap_or_else(|e| failed(format!("get {bucket}/{key}"), e));
         out.body
             .collect()
             .await
@@ -111,6 +103,7 @@ impl S3Env {
             .to_vec()
     }
 
+    /// Whether `bucket`/`key` exists (a missing key is false, any other error fails).
     pub async fn exists(&self, bucket: &str, key: &str) -> bool {
         match self
             .client
@@ -122,10 +115,7 @@ impl S3Env {
         {
             Ok(_) => true,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => false,
-            Err(e) => panic!(
-                "head {bucket}/{key}: {}",
-                aws_sdk_s3::error::DisplayErrorContext(&e)
-            ),
+            Err(e) => failed(format!("head {bucket}/{key}"), e),
         }
     }
 
@@ -138,12 +128,7 @@ impl S3Env {
             .prefix(prefix)
             .send()
             .await
-            .unwrap_or_else(|e| {
-                panic!(
-                    "list {bucket}/{prefix}: {}",
-                    aws_sdk_s3::error::DisplayErrorContext(&e)
-                )
-            });
+            .unwrap_or_else(|e| failed(format!("list {bucket}/{prefix}"), e));
         let mut keys: Vec<String> = out
             .contents()
             .iter()

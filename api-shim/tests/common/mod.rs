@@ -13,15 +13,7 @@ use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_testkit as testkit;
 
-pub use thumbnail_testkit::corpus;
-
-/// An address nothing listens on (bound, then released).
-pub fn closed_port_url() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    drop(l);
-    format!("http://127.0.0.1:{port}")
-}
+pub use thumbnail_testkit::{closed_port_url, corpus};
 
 pub struct Shim {
     pub url: String,
