@@ -1,6 +1,7 @@
 //! The controller end to end in local mode, all real: the operator binary watching the
 //! real CRD API server, running the real resizer binary as child processes against the
-//! real S3 server (SeaweedFS), driven with kubectl as a user would.
+//! real S3 server (SeaweedFS), driven with kubectl as a user would; and once through the
+//! REST shim binary in front of it all (upload, then download the thumbnail).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -97,8 +98,7 @@ struct Setup {
 
 impl Setup {
     async fn new(prefix: &str) -> Setup {
-        let client = testkit::kube::client().await.unwrap();
-        testkit::kube::ensure_crd(&client).await.unwrap();
+        let client = testkit::kube::client_with_crd().await;
         let s3 = S3Env::from_env();
         let bucket = s3.new_bucket(prefix).await;
         Setup {

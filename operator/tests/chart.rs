@@ -865,12 +865,7 @@ fn chart_crd_is_the_generated_one() {
 #[tokio::test]
 async fn chart_crd_applies_to_the_api_server() {
     // First the CRD as the other tests install it (server-side apply of crd::crd()).
-    let client = testkit::kube::client()
-        .await
-        .expect("client for the test API server");
-    testkit::kube::ensure_crd(&client)
-        .await
-        .expect("CRD installed");
+    testkit::kube::client_with_crd().await;
     let path = repo_root().join("charts/thumbnail-operator/crds/thumbnails.dev_thumbnails.yaml");
     let path = path.to_str().expect("UTF-8 path");
     // Validated by the server (schema of CustomResourceDefinition, CEL compilation).

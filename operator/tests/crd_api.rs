@@ -15,13 +15,10 @@ fn repo_root() -> PathBuf {
 }
 
 async fn setup(prefix: &str) -> (kube::Client, String) {
-    let client = testkit::kube::client()
-        .await
-        .expect("client for the test API server");
-    testkit::kube::ensure_crd(&client)
-        .await
-        .expect("CRD installed and Established");
-    (client, testkit::kube::unique_namespace(prefix))
+    (
+        testkit::kube::client_with_crd().await,
+        testkit::kube::unique_namespace(prefix),
+    )
 }
 
 fn yaml_files(dir: &Path) -> Vec<PathBuf> {

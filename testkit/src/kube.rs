@@ -65,6 +65,18 @@ pub async fn ensure_crd(client: &Client) -> anyhow::Result<()> {
     bail!("CRD {name} did not become Established within 10 s")
 }
 
+/// A client of the test API server that serves the Thumbnail CRD: where every test
+/// against the API server starts. Fails the test with the cause otherwise.
+pub async fn client_with_crd() -> Client {
+    let client = client()
+        .await
+        .unwrap_or_else(|e| panic!("a client for the test API server ({KUBECONFIG_ENV}): {e:#}"));
+    ensure_crd(&client)
+        .await
+        .unwrap_or_else(|e| panic!("installing the Thumbnail CRD on the test API server: {e:#}"));
+    client
+}
+
 /// A namespace name no other test uses. The CRD API server has no Namespace objects
 /// (and no namespace lifecycle admission), so any DNS label works as a namespace and
 /// gives each test its own space.

@@ -56,12 +56,7 @@ impl Shim {
 
     pub async fn start_with(opts: Options) -> Shim {
         api_shim::install_crypto_provider();
-        let kube = testkit::kube::client()
-            .await
-            .expect("test API server client");
-        testkit::kube::ensure_crd(&kube)
-            .await
-            .expect("Thumbnail CRD");
+        let kube = testkit::kube::client_with_crd().await;
         let namespace = testkit::unique_namespace("shim");
         let env = testkit::S3Env::from_env();
         let bucket = env.new_bucket("shim").await;
