@@ -22,6 +22,7 @@ pub struct Shim {
     pub bucket: String,
     pub s3: S3,
     pub thumbnails: Api<Thumbnail>,
+    env: testkit::S3Env,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -98,6 +99,7 @@ impl Shim {
             namespace,
             bucket,
             s3,
+            env,
             server,
         }
     }
@@ -132,17 +134,7 @@ impl Shim {
 
     /// Keys of every object in the test bucket.
     pub async fn objects(&self) -> Vec<String> {
-        let out = self
-            .s3
-            .list_objects_v2()
-            .bucket(&self.bucket)
-            .send()
-            .await
-            .expect("listing the test bucket");
-        out.contents()
-            .iter()
-            .filter_map(|o| o.key().map(String::from))
-            .collect()
+        self.env.list(&self.bucket, "").await
     }
 
     /// Names of every Thumbnail in the test namespace.
