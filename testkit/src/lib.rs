@@ -4,14 +4,18 @@
 //! instructions; nothing is skipped.
 //!
 //! - [`kube`]: the CRD API server, kubectl, a namespace per test.
+//! - [`cluster`]: the real Kubernetes node, the chart installed by helm, a release per test.
 //! - [`s3`]: the S3 server (SeaweedFS), a bucket per test.
 //! - [`proxy`]: a switchable TCP proxy, for outages of a real server.
 //! - [`corpus`]: real photographs (THUMBNAIL_CORPUS).
 //! - [`bins`]: a binary of this workspace, for tests that run the real programs.
 //! - [`ports`]: free loopback ports, and the URL of a server that is down.
+//! - [`http`]: curl, as a client of the REST shim.
 
 pub mod bins;
+pub mod cluster;
 pub mod corpus;
+pub mod http;
 pub mod kube;
 pub mod ports;
 pub mod proxy;

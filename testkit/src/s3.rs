@@ -34,14 +34,20 @@ pub struct S3Env {
 impl S3Env {
     /// Reads THUMBNAIL_TEST_S3_*; panics with instructions when the server is not there.
     pub fn from_env() -> S3Env {
-        let endpoint = required_env(ENDPOINT_ENV);
-        let access_key = required_env(ACCESS_KEY_ENV);
-        let secret_key = required_env(SECRET_KEY_ENV);
+        S3Env::at(
+            &required_env(ENDPOINT_ENV),
+            &required_env(ACCESS_KEY_ENV),
+            &required_env(SECRET_KEY_ENV),
+        )
+    }
+
+    /// Another S3 server, e.g. the store a chart release bundles.
+    pub fn at(endpoint: &str, access_key: &str, secret_key: &str) -> S3Env {
         S3Env {
-            client: client_at(&endpoint, &access_key, &secret_key),
-            endpoint,
-            access_key,
-            secret_key,
+            client: client_at(endpoint, access_key, secret_key),
+            endpoint: endpoint.into(),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
         }
     }
 

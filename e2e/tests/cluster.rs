@@ -1,0 +1,326 @@
+//! Kubernetes mode on a real Kubernetes node (hack/cluster.sh, started by `make test`):
+//! the chart installed by helm with its default values into a namespace that enforces the
+//! `restricted` Pod Security standard, the images of this build, the real Job controller,
+//! kubelet, garbage collector and kube-proxy. Driven as users drive it: HTTP to the shim's
+//! NodePort, kubectl, helm.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use thumbnail_testkit::cluster::{kubectl, kubectl_ok, wait_until, Release, RELEASE};
+use thumbnail_testkit::http::{curl, get_json};
+use thumbnail_testkit::required_env;
+
+/// Until a test sets it, NodePorts are assigned by Kubernetes: tests run in parallel.
+const AUTO_NODE_PORT: &str = "shim.service.nodePort=null";
+
+/// Generous: the images hold debug builds, and two tests share two cores.
+const DONE_WITHIN: Duration = Duration::from_secs(180);
+
+fn corpus_file(name: &str) -> String {
+    format!("{}/{name}", required_env("THUMBNAIL_CORPUS"))
+}
+
+/// Uploads a file through the shim; returns the new id.
+fn upload(shim: &str, file: &str, fields: &[&str]) -> String {
+    let mut args = vec!["-F".to_string(), format!("file=@{file}")];
+    for f in fields {
+        args.extend(["-F".to_string(), f.to_string()]);
+    }
+    args.push(format!("{shim}/api/v1/thumbnails"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, body) = curl(&args);
+    assert_eq!(code, "202", "upload of {file}: {body}");
+    let created: Value = serde_json::from_str(&body).unwrap();
+    created["id"].as_str().expect("an id").to_string()
+}
+
+/// Polls the shim until the thumbnail is `success` or `error`.
+fn wait_finished(shim: &str, id: &str, release: &Release) -> Value {
+    let start = std::time::Instant::now();
+    loop {
+        let last = get_json(&format!("{shim}/api/v1/thumbnails/{id}"));
+        if last["status"] == "success" || last["status"] == "error" {
+            return last;
+        }
+        assert!(
+            start.elapsed() < DONE_WITHIN,
+            "{id} not finished: {last}\n{}\noperator log:\n{}",
+            release.describe(),
+            release.operator_log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The path of a hypermedia link (the chart's default public base URL is kind's).
+fn link_path(status: &Value, rel: &str) -> String {
+    let href = status["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == rel)
+        .unwrap_or_else(|| panic!("no {rel} link in {status}"))["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after_scheme = href.split_once("://").map_or(href.as_str(), |(_, r)| r);
+    after_scheme[after_scheme.find('/').unwrap()..].to_string()
+}
+
+fn metrics(release: &Release) -> String {
+    let (code, body) = curl(&[&format!("{}/metrics", release.operator_metrics_url())]);
+    assert_eq!(code, "200", "{body}");
+    body
+}
+
+/// The value of an unlabelled sample, e.g. `thumbnail_queue_length`.
+fn sample(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in:\n{metrics}"))
+}
+
+fn jobs_of(release: &Release, id: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "jobs",
+        "-n",
+        &release.namespace,
+        "-o",
+        &format!("jsonpath={{range .items[?(@.metadata.ownerReferences[0].name==\"{id}\")]}}{{.metadata.name}}{{\"\\n\"}}{{end}}"),
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn pods_of_job(release: &Release, job: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &release.namespace,
+        "-l",
+        &format!("batch.kubernetes.io/job-name={job}"),
+        "-o",
+        "name",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// What a platform team sees first: the chart with its defaults in a `restricted`
+/// namespace; photos uploaded through the NodePort become thumbnails made by Jobs, listed
+/// by kubectl and downloadable; the operator's ServiceAccount may do exactly what
+/// api::rbac says; the gauges return to zero; deleting through the shim removes the
+/// Thumbnail, its Job and both stored objects, without an error counted.
+#[test]
+fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
+    let release = Release::install("chart", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+
+    let uploads = [
+        ("j09_storm_1920x1280.jpg", "width=256", (256, 171)),
+        ("p03_goldfish_3640x2400_rgba.png", "width=200", (200, 132)),
+        ("d02_path_2560x1600_orient6.jpg", "height=160", (100, 160)),
+    ];
+    let ids: Vec<String> = uploads
+        .iter()
+        .map(|(file, size, _)| upload(&shim, &corpus_file(file), &[size]))
+        .collect();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (id, (file, _, size)) in ids.iter().zip(uploads) {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{file}: {status}");
+        let output = &status["output"];
+        assert_eq!(
+            (output["width"].as_u64(), output["height"].as_u64()),
+            (Some(size.0), Some(size.1)),
+            "{file}: {status}"
+        );
+        let download = link_path(&status, "download");
+        let file = std::env::temp_dir().join(format!("{ns}-{id}"));
+        let (code, body) = curl(&["-o", file.to_str().unwrap(), &format!("{shim}{download}")]);
+        assert_eq!(code, "200", "download of {id}: {body}");
+        let bytes = std::fs::read(&file).unwrap();
+        std::fs::remove_file(&file).ok();
+        assert_eq!(
+            Some(bytes.len() as u64),
+            output["bytes"].as_u64(),
+            "{status}"
+        );
+        // One Job, one Pod: it passed `restricted` admission and ran to completion.
+        let jobs = jobs_of(&release, id);
+        assert_eq!(jobs.len(), 1, "{jobs:?}\n{}", release.describe());
+        assert_eq!(pods_of_job(&release, &jobs[0]).len(), 1);
+    }
+    let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
+    assert_eq!(table.matches("Succeeded").count(), 3, "{table}");
+    assert!(table.contains("256") && table.contains("171"), "{table}");
+
+    // Least privilege, checked by the API server's own authoriser.
+    let sa = format!("system:serviceaccount:{ns}:{RELEASE}");
+    for perm in thumbnail_api::rbac::OPERATOR {
+        let (resource, sub) = perm.resource.split_once('/').unwrap_or((perm.resource, ""));
+        let mut resource = match perm.group {
+            "" => resource.to_string(),
+            group => format!("{resource}.{group}"),
+        };
+        // The one cluster-scoped permission is for the Thumbnail CRD alone, by name.
+        if resource.starts_with("customresourcedefinitions.") {
+            resource.push_str("/thumbnails.thumbnails.dev");
+        }
+        for verb in perm.verbs {
+            let mut args = vec!["auth", "can-i", verb, &resource, "-n", &ns, "--as", &sa];
+            let subresource = format!("--subresource={sub}");
+            if !sub.is_empty() {
+                args.push(&subresource);
+            }
+            let out = kubectl(&args);
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                "yes",
+                "the operator may {verb} {resource} {sub} (api::rbac::OPERATOR)"
+            );
+        }
+    }
+    for (verb, resource, namespace) in [
+        ("get", "secrets", ns.as_str()),
+        ("delete", "pods", ns.as_str()),
+        ("create", "pods", ns.as_str()),
+        ("update", "thumbnails.thumbnails.dev", ns.as_str()),
+        ("create", "jobs.batch", "default"),
+        ("list", "thumbnails.thumbnails.dev", "default"),
+        (
+            "get",
+            "customresourcedefinitions.apiextensions.k8s.io/other.example.com",
+            "",
+        ),
+    ] {
+        let out = kubectl(&[
+            "auth", "can-i", verb, resource, "-n", namespace, "--as", &sa,
+        ]);
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "no",
+            "the operator must not {verb} {resource} in {namespace}"
+        );
+    }
+
+    // Nothing queued, nothing running (issue 11 defect 3).
+    wait_until(Duration::from_secs(30), "gauges back to 0", || {
+        let m = metrics(&release);
+        sample(&m, "thumbnail_queue_length") == 0.0 && sample(&m, "thumbnail_runs_active") == 0.0
+    });
+
+    // Delete through the shim: the Thumbnail, its Job and both objects go.
+    let before = rt.block_on(store.list("thumbnails", ""));
+    assert_eq!(before.len(), 6, "3 originals + 3 thumbnails: {before:?}");
+    for id in &ids {
+        let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
+        assert!(code == "202" || code == "204", "delete {id}: {code} {body}");
+    }
+    wait_until(
+        Duration::from_secs(60),
+        "Thumbnails and Jobs deleted",
+        || {
+            kubectl_ok(&["get", "thumbnails,jobs", "-n", &ns, "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    let after = rt.block_on(store.list("thumbnails", ""));
+    assert!(after.is_empty(), "objects left behind: {after:?}");
+    let m = metrics(&release);
+    assert!(
+        !m.lines()
+            .any(|l| l.starts_with("thumbnail_reconcile_errors_total") && !l.ends_with(" 0")),
+        "no reconcile error counted (issue 11 defect 4):\n{m}"
+    );
+    let log = release.operator_log();
+    assert!(!log.contains("forbidden"), "RBAC refused something:\n{log}");
+}
+
+/// A file that looks like a JPEG but is cut off: the resizer's permanent exit code fails
+/// the Job at once through its podFailurePolicy (one Pod, no retries), and the reason
+/// reaches the Thumbnail and the shim.
+#[test]
+fn a_corrupt_upload_fails_at_once_with_one_pod() {
+    let release = Release::install("corrupt", &[AUTO_NODE_PORT]);
+    let shim = release.shim_url();
+    let mut jpeg = std::fs::read(corpus_file("j09_storm_1920x1280.jpg")).unwrap();
+    jpeg.truncate(jpeg.len() * 3 / 10);
+    let file = std::env::temp_dir().join(format!("{}-truncated.jpg", release.namespace));
+    std::fs::write(&file, jpeg).unwrap();
+    let id = upload(&shim, file.to_str().unwrap(), &["width=128"]);
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "error", "{status}");
+    assert_eq!(status["reason"], "CorruptImage", "{status}");
+    let jobs = jobs_of(&release, &id);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = kubectl_ok(&[
+        "get",
+        "job",
+        &jobs[0],
+        "-n",
+        &release.namespace,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}",
+    ]);
+    assert_eq!(job, "PodFailurePolicy", "{}", release.describe());
+    assert_eq!(pods_of_job(&release, &jobs[0]).len(), 1, "not retried");
+    let events = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        &release.namespace,
+        "--field-selector",
+        &format!("involvedObject.name={id}"),
+        "-o",
+        "jsonpath={range .items[*]}{.type} {.reason}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        events.contains("Warning"),
+        "a Warning event on the Thumbnail: {events}"
+    );
+    std::fs::remove_file(file).ok();
+}
+
+/// Issue 11 defect 1: with the operator down for longer than the Jobs' TTL, the finished
+/// Jobs are gone when it comes back; the thumbnails they stored are still found.
+#[test]
+fn results_survive_an_operator_outage_longer_than_the_job_ttl() {
+    let release = Release::install("outage", &[AUTO_NODE_PORT, "operator.jobTtlSeconds=5"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let ids: Vec<String> = ["j09_storm_1920x1280.jpg", "p03_goldfish_3640x2400_rgba.png"]
+        .iter()
+        .map(|f| upload(&shim, &corpus_file(f), &["width=96"]))
+        .collect();
+    wait_until(Duration::from_secs(60), "a Job per upload", || {
+        ids.iter().all(|id| jobs_of(&release, id).len() == 1)
+    });
+    release.scale(RELEASE, 0);
+    // The Jobs finish and are deleted by their TTL while nobody reads their result.
+    wait_until(DONE_WITHIN, "the Jobs removed by their TTL", || {
+        ids.iter().all(|id| jobs_of(&release, id).is_empty())
+    });
+    release.scale(RELEASE, 1);
+    for id in &ids {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(
+            status["status"],
+            "success",
+            "{status}\n{}",
+            release.operator_log()
+        );
+        assert_eq!(status["output"]["width"], 96, "{status}");
+    }
+    let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
+    assert_eq!(table.matches("Succeeded").count(), 2, "{table}");
+}

@@ -1,0 +1,307 @@
+//! The real single-node Kubernetes of the test run (hack/cluster.sh; hack/test.sh starts
+//! it and imports the images of this build): the chart installed with helm as a user
+//! installs it, one release per test in a namespace of its own that enforces the
+//! `restricted` Pod Security standard, and kubectl against it.
+//!
+//! Like [`crate::kube`], tests never read `KUBECONFIG`; they read
+//! `THUMBNAIL_TEST_CLUSTER_KUBECONFIG` and fail loudly when it is unset.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+/// Environment variable naming the kubeconfig of the test cluster.
+pub const KUBECONFIG_ENV: &str = "THUMBNAIL_TEST_CLUSTER_KUBECONFIG";
+
+/// The Helm release name every test uses (in its own namespace): with it the chart's
+/// resources are named `thumbnail-operator`, `thumbnail-operator-api-shim`, ...
+pub const RELEASE: &str = "thumbnail-operator";
+
+/// Path of the test cluster's kubeconfig; panics with instructions when unset.
+pub fn kubeconfig_path() -> String {
+    std::env::var(KUBECONFIG_ENV).unwrap_or_else(|_| {
+        panic!(
+            "{KUBECONFIG_ENV} is not set: this test needs the real Kubernetes node. Run \
+             `make test`, or start it with `eval \"$(hack/cluster.sh start)\"`, import the \
+             images (hack/images.sh build debug && hack/images.sh import) and export \
+             {KUBECONFIG_ENV}=$KUBECONFIG"
+        )
+    })
+}
+
+/// A kube client for the test cluster (as its administrator).
+pub async fn client() -> Client {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"));
+    Client::try_from(config).expect("a client for the test cluster")
+}
+
+/// Runs kubectl (`$KUBECTL` or `kubectl`) against the test cluster.
+pub fn kubectl(args: &[&str]) -> Output {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}; install kubectl or set KUBECTL"))
+}
+
+/// Runs kubectl and returns stdout, failing with its stderr when kubectl fails.
+pub fn kubectl_ok(args: &[&str]) -> String {
+    let out = kubectl(args);
+    assert!(
+        out.status.success(),
+        "kubectl {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("kubectl prints UTF-8")
+}
+
+/// Runs helm (`$HELM`, as hack/test.sh sets it) against the test cluster.
+pub fn helm(args: &[&str]) -> Output {
+    let bin = crate::required_env("HELM");
+    Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig_path())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// The chart in this checkout.
+pub fn chart_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/thumbnail-operator")
+}
+
+/// The chart installed by helm into a namespace of its own.
+pub struct Release {
+    pub namespace: String,
+}
+
+impl Release {
+    /// Creates a namespace that enforces Pod Security `restricted` and installs the
+    /// chart there with its default values plus `sets` (`key=value`), waiting until every
+    /// workload is ready. Panics with helm's output and the namespace's events otherwise.
+    pub fn install(prefix: &str, sets: &[&str]) -> Release {
+        let namespace = crate::kube::unique_namespace(prefix);
+        kubectl_ok(&["create", "namespace", &namespace]);
+        kubectl_ok(&[
+            "label",
+            "namespace",
+            &namespace,
+            "pod-security.kubernetes.io/enforce=restricted",
+            "pod-security.kubernetes.io/warn=restricted",
+        ]);
+        let release = Release { namespace };
+        let chart = chart_dir();
+        let mut args = vec![
+            "install",
+            RELEASE,
+            chart.to_str().expect("a UTF-8 path"),
+            "--namespace",
+            &release.namespace,
+            "--wait",
+            "--timeout",
+            "4m",
+        ];
+        for set in sets {
+            args.extend(["--set", set]);
+        }
+        let started = Instant::now();
+        let out = helm(&args);
+        assert!(
+            out.status.success(),
+            "helm install failed after {:?}: {}{}\n{}",
+            started.elapsed(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            release.describe()
+        );
+        println!(
+            "helm install in {} took {:?}",
+            release.namespace,
+            started.elapsed()
+        );
+        release
+    }
+
+    /// The namespace's pods, jobs and events: what to look at when something failed.
+    pub fn describe(&self) -> String {
+        let out = kubectl(&[
+            "get",
+            "pods,jobs,thumbnails,events",
+            "-n",
+            &self.namespace,
+            "-o",
+            "wide",
+        ]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// Logs of a Deployment of the release (`thumbnail-operator`, `...-api-shim`).
+    pub fn logs(&self, deployment: &str) -> String {
+        let out = kubectl(&[
+            "logs",
+            "-n",
+            &self.namespace,
+            &format!("deployment/{deployment}"),
+            "--tail=400",
+        ]);
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    /// The operator's log, for assertion messages.
+    pub fn operator_log(&self) -> String {
+        self.logs(RELEASE)
+    }
+
+    /// The REST shim through its NodePort on this machine's loopback, as a user reaches it.
+    pub fn shim_url(&self) -> String {
+        let port = kubectl_ok(&[
+            "get",
+            "service",
+            &format!("{RELEASE}-api-shim"),
+            "-n",
+            &self.namespace,
+            "-o",
+            "jsonpath={.spec.ports[0].nodePort}",
+        ]);
+        assert!(!port.is_empty(), "the shim's Service has no NodePort");
+        let url = format!("http://127.0.0.1:{port}");
+        // kube-proxy writes a new Service's rules within a second or two of its creation,
+        // which `helm --wait` does not wait for.
+        wait_until(
+            Duration::from_secs(30),
+            "the shim answers on its NodePort",
+            || crate::http::curl(&[&format!("{url}/healthz")]).0 == "200",
+        );
+        url
+    }
+
+    /// `http://<pod IP>:8081`: the operator's metrics and health port (pods' addresses
+    /// are reachable from the node).
+    pub fn operator_metrics_url(&self) -> String {
+        let ip = kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ]);
+        assert!(!ip.is_empty(), "no running operator pod");
+        format!("http://{ip}:8081")
+    }
+
+    /// The bundled store (SeaweedFS) through its Service, with the credentials the chart
+    /// generated: what the components see.
+    pub fn bundled_store(&self) -> crate::S3Env {
+        let ip = kubectl_ok(&[
+            "get",
+            "service",
+            &format!("{RELEASE}-seaweedfs"),
+            "-n",
+            &self.namespace,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]);
+        let secret = |key: &str| {
+            kubectl_ok(&[
+                "get",
+                "secret",
+                &format!("{RELEASE}-s3-credentials"),
+                "-n",
+                &self.namespace,
+                "-o",
+                &format!("go-template={{{{index .data \"{key}\" | base64decode}}}}"),
+            ])
+        };
+        crate::S3Env::at(
+            &format!("http://{ip}:8333"),
+            &secret("AWS_ACCESS_KEY_ID"),
+            &secret("AWS_SECRET_ACCESS_KEY"),
+        )
+    }
+
+    /// Scales a Deployment of the release and waits for the rollout.
+    pub fn scale(&self, deployment: &str, replicas: u32) {
+        kubectl_ok(&[
+            "scale",
+            "-n",
+            &self.namespace,
+            &format!("deployment/{deployment}"),
+            &format!("--replicas={replicas}"),
+        ]);
+        if replicas == 0 {
+            wait_until(
+                Duration::from_secs(60),
+                "the operator pods are gone",
+                || {
+                    kubectl_ok(&[
+                        "get",
+                        "pods",
+                        "-n",
+                        &self.namespace,
+                        "-l",
+                        "app.kubernetes.io/component=operator",
+                        "-o",
+                        "name",
+                    ])
+                    .trim()
+                    .is_empty()
+                },
+            );
+        } else {
+            kubectl_ok(&[
+                "rollout",
+                "status",
+                "-n",
+                &self.namespace,
+                &format!("deployment/{deployment}"),
+                "--timeout=120s",
+            ]);
+        }
+    }
+}
+
+/// Removes the release and its namespace, so that the next tests get the node's CPU: the
+/// Thumbnails first, while the operator still runs to remove their finalizers.
+impl Drop for Release {
+    fn drop(&mut self) {
+        let ns = self.namespace.as_str();
+        let _ = kubectl(&["delete", "thumbnails", "--all", "-n", ns, "--timeout=60s"]);
+        let _ = helm(&["uninstall", RELEASE, "-n", ns, "--wait", "--timeout", "60s"]);
+        let _ = kubectl(&["delete", "namespace", ns, "--wait=false"]);
+    }
+}
+
+/// Polls `done` every 200 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?}: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
