@@ -452,6 +452,20 @@ stop_all() {
 	for chain in $(iptables -t nat -S 2>/dev/null | awk '/^-N CNI-/{print $2}'); do
 		iptables -t nat -X "$chain" 2>/dev/null || true
 	done
+	# The kubelet's own chains (its canaries, and the firewall that guards route_localnet,
+	# which kube-proxy turned on for the loopback NodePorts: turned off again here).
+	local ipt table
+	for ipt in iptables ip6tables; do
+		for table in filter nat mangle; do
+			for hook in INPUT OUTPUT; do
+				while "$ipt" -t "$table" -D "$hook" -j KUBE-FIREWALL 2>/dev/null; do :; done
+			done
+			for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+				"$ipt" -t "$table" -F "$chain" 2>/dev/null && "$ipt" -t "$table" -X "$chain" 2>/dev/null || true
+			done
+		done
+	done
+	sysctl -qw net.ipv4.conf.all.route_localnet=0 2>/dev/null || true
 	ip link del "$BRIDGE" 2>/dev/null || true
 	rm -rf "$RUN"
 }

@@ -324,3 +324,299 @@ fn results_survive_an_operator_outage_longer_than_the_job_ttl() {
     let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
     assert_eq!(table.matches("Succeeded").count(), 2, "{table}");
 }
+
+/// The Thumbnails' status, as JSON (for "unchanged" comparisons).
+fn statuses(release: &Release) -> Value {
+    let out = kubectl_ok(&["get", "thumbnails", "-n", &release.namespace, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["metadata"]["name"].as_str().unwrap().to_string(),
+                t["status"].clone(),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+fn wait_phases(release: &Release, names: &[&str], phase: &str) {
+    wait_until(DONE_WITHIN, &format!("{names:?} {phase}"), || {
+        let s = statuses(release);
+        names.iter().all(|n| s[n]["phase"] == phase)
+    });
+}
+
+/// The README's manifests as a kubectl user applies them (their originals put into the
+/// bundled store first), a non-image among them: each ends as it should, `kubectl
+/// describe` shows the Events; once the Jobs' TTL removes them the Thumbnails stay as
+/// they are (the job record outlives the Job).
+#[test]
+fn examples_applied_with_kubectl_and_their_jobs_expiring() {
+    let release = Release::install("examples", &[AUTO_NODE_PORT, "operator.jobTtlSeconds=5"]);
+    let ns = release.namespace.clone();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        store
+            .client
+            .create_bucket()
+            .bucket("uploads")
+            .send()
+            .await
+            .unwrap();
+        for (bucket, key, file) in [
+            (
+                "thumbnails",
+                "originals/kleiber.jpg",
+                "j01_kleiber_6028x3391.jpg",
+            ),
+            (
+                "thumbnails",
+                "originals/goldfish.png",
+                "p03_goldfish_3640x2400_rgba.png",
+            ),
+            (
+                "uploads",
+                "originals/colorful-cups.jpg",
+                "j07_colorfulcups_2560x1600_prog.jpg",
+            ),
+        ] {
+            store
+                .put(bucket, key, std::fs::read(corpus_file(file)).unwrap())
+                .await;
+        }
+        store
+            .put(
+                "thumbnails",
+                "originals/notes.jpg",
+                b"my notes, not a photo".to_vec(),
+            )
+            .await;
+    });
+    let examples = format!("{}/../examples", env!("CARGO_MANIFEST_DIR"));
+    kubectl_ok(&["apply", "-n", &ns, "-f", &examples]);
+    let notes = r#"{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+        "metadata": {"name": "notes"},
+        "spec": {"source": {"s3": {"key": "originals/notes.jpg"}}, "width": 64}}"#;
+    let manifest = std::env::temp_dir().join(format!("{ns}-notes.json"));
+    std::fs::write(&manifest, notes).unwrap();
+    kubectl_ok(&["apply", "-n", &ns, "-f", manifest.to_str().unwrap()]);
+    std::fs::remove_file(&manifest).ok();
+
+    let done = ["kleiber", "goldfish-preview", "cups-avatar"];
+    wait_phases(&release, &done, "Succeeded");
+    wait_phases(&release, &["notes"], "Failed");
+    let s = statuses(&release);
+    assert_eq!(s["notes"]["reason"], "NotAnImage", "{s}");
+    assert_eq!(
+        (
+            s["goldfish-preview"]["output"]["width"].as_u64(),
+            s["goldfish-preview"]["output"]["height"].as_u64()
+        ),
+        (Some(320), Some(200)),
+        "fit contain pads to the box: {s}"
+    );
+    assert_eq!(
+        s["cups-avatar"]["output"]["contentType"], "image/webp",
+        "{s}"
+    );
+    let notes_job = s["notes"]["jobName"].as_str().unwrap().to_string();
+    assert_eq!(
+        pods_of_job(&release, &notes_job).len(),
+        1,
+        "a non-image is not retried"
+    );
+    let described = kubectl_ok(&["describe", "thumbnail", "kleiber", "-n", &ns]);
+    assert!(
+        described.contains("Events:")
+            && described.contains("Started")
+            && described.contains("Succeeded"),
+        "{described}"
+    );
+
+    // The TTL removes the finished Jobs; the Thumbnails' records do not change.
+    let before = statuses(&release);
+    wait_until(
+        Duration::from_secs(60),
+        "the finished Jobs removed by their TTL",
+        || {
+            kubectl_ok(&["get", "jobs", "-n", &ns, "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(statuses(&release), before, "the records stay as they were");
+}
+
+/// The store unreachable when the resizer runs (its Service has no endpoints for a
+/// while): the resizer exits 4, the Job retries it, and it succeeds once the store is back.
+#[test]
+fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
+    let release = Release::install("storeout", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(store.put(
+        "thumbnails",
+        "originals/storm.jpg",
+        std::fs::read(corpus_file("j09_storm_1920x1280.jpg")).unwrap(),
+    ));
+    let service = format!("{RELEASE}-seaweedfs");
+    let selector = kubectl_ok(&[
+        "get",
+        "service",
+        &service,
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.selector}",
+    ]);
+    kubectl_ok(&[
+        "patch",
+        "service",
+        &service,
+        "-n",
+        &ns,
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"selector":{"app.kubernetes.io/component":"nowhere"}}}"#,
+    ]);
+    let manifest = r#"{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+        "metadata": {"name": "storm"},
+        "spec": {"source": {"s3": {"key": "originals/storm.jpg"}}, "width": 128}}"#;
+    let file = std::env::temp_dir().join(format!("{ns}-storm.json"));
+    std::fs::write(&file, manifest).unwrap();
+    kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).ok();
+    wait_until(DONE_WITHIN, "a failed attempt", || {
+        let failed = kubectl_ok(&[
+            "get",
+            "jobs",
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.items[*].status.failed}",
+        ]);
+        failed.trim().parse::<u32>().unwrap_or(0) >= 1
+    });
+    let replace =
+        format!(r#"[{{"op": "replace", "path": "/spec/selector", "value": {selector}}}]"#);
+    kubectl_ok(&[
+        "patch", "service", &service, "-n", &ns, "--type", "json", "-p", &replace,
+    ]);
+    wait_phases(&release, &["storm"], "Succeeded");
+    let s = statuses(&release);
+    assert_eq!(s["storm"]["output"]["width"], 128, "{s}");
+    let job = s["storm"]["jobName"].as_str().unwrap().to_string();
+    assert!(
+        pods_of_job(&release, &job).len() >= 2,
+        "retried in a new Pod: {}",
+        release.describe()
+    );
+}
+
+/// The operator's Pod deleted while its Jobs run: the new Pod adopts the running Jobs
+/// (no second Job for any Thumbnail) and records their results.
+#[test]
+fn the_operator_pod_deleted_mid_run_starts_no_second_job() {
+    let release = Release::install("oprestart", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let ids: Vec<String> = [
+        "j09_storm_1920x1280.jpg",
+        "j01_kleiber_6028x3391.jpg",
+        "p03_goldfish_3640x2400_rgba.png",
+    ]
+    .iter()
+    .map(|f| upload(&shim, &corpus_file(f), &["width=80"]))
+    .collect();
+    wait_until(Duration::from_secs(60), "a Job per upload", || {
+        ids.iter().all(|id| jobs_of(&release, id).len() == 1)
+    });
+    kubectl_ok(&[
+        "delete",
+        "pod",
+        "-n",
+        &ns,
+        "-l",
+        "app.kubernetes.io/component=operator",
+        "--wait=false",
+    ]);
+    for id in &ids {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{status}");
+        assert_eq!(
+            jobs_of(&release, id).len(),
+            1,
+            "one Job for {id}: {}",
+            release.describe()
+        );
+    }
+}
+
+/// `operator.maxRunning` holds with real Jobs: never more resizer Pods at once than the
+/// cap, and the others wait as Pending. Neither component's log shows an RBAC refusal.
+#[test]
+fn the_cap_holds_with_real_jobs() {
+    let release = Release::install("cap", &[AUTO_NODE_PORT, "operator.maxRunning=2"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let ids: Vec<String> = (0..6)
+        .map(|_| {
+            upload(
+                &shim,
+                &corpus_file("j09_storm_1920x1280.jpg"),
+                &["width=64"],
+            )
+        })
+        .collect();
+    let mut most = 0;
+    let mut queued_seen = false;
+    let start = std::time::Instant::now();
+    loop {
+        let running = kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            &ns,
+            "-l",
+            "batch.kubernetes.io/job-name",
+            "--field-selector=status.phase!=Succeeded,status.phase!=Failed",
+            "-o",
+            "name",
+        ])
+        .lines()
+        .count();
+        most = most.max(running);
+        let s = statuses(&release);
+        let phases: Vec<&str> = ids
+            .iter()
+            .map(|id| s[id]["phase"].as_str().unwrap_or(""))
+            .collect();
+        queued_seen |= phases.contains(&"Pending");
+        if phases.iter().all(|p| *p == "Succeeded") {
+            break;
+        }
+        assert!(
+            start.elapsed() < DONE_WITHIN,
+            "not all done: {phases:?}\n{}",
+            release.describe()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(most <= 2, "{most} resizer Pods at once with maxRunning 2");
+    assert!(
+        queued_seen,
+        "with 6 uploads and a cap of 2, some waited as Pending"
+    );
+    for deployment in [RELEASE.to_string(), format!("{RELEASE}-api-shim")] {
+        let log = release.logs(&deployment);
+        assert!(!log.contains("forbidden"), "{deployment}: {log}");
+    }
+}
