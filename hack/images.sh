@@ -90,6 +90,8 @@ build() {
 		--text '/etc/passwd=root:x:0:0:root:/root:/bin/sh\nnonroot:x:65532:65532:nonroot:/data:/sbin/nologin\n' \
 		--entrypoint '["/usr/bin/weed"]' >/dev/null
 	log "$ref <- $weed"
+	# An independent reading of docker/Dockerfile: the archives must agree with it.
+	python3 hack/images_check.py "$OUT" docker/Dockerfile >&2
 }
 
 import() {
