@@ -44,6 +44,11 @@ cargo nextest run --all-targets --no-run "$@"
 # when only some packages' tests were asked for (-p ...).
 cargo build --workspace --bins
 
+# The servers use fixed ports, a bridge and /run paths: one test run at a time per
+# machine. A second run waits here (its build is done) until the first one has stopped.
+exec 9>/tmp/thumbnail-operator-test-servers.lock
+flock -n 9 || { log "another test run holds the servers: waiting for it"; flock 9; }
+
 t0=$(date +%s)
 eval "$(bash hack/crd-apiserver.sh start)"
 export THUMBNAIL_TEST_KUBECONFIG=$KUBECONFIG
