@@ -244,6 +244,14 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
     );
     let log = release.operator_log();
     assert!(!log.contains("forbidden"), "RBAC refused something:\n{log}");
+    // Issue 11 defect 10: container logs have no terminal: no colour codes.
+    for deployment in [RELEASE.to_string(), format!("{RELEASE}-api-shim")] {
+        let log = release.logs(&deployment);
+        assert!(
+            !log.contains('\u{1b}'),
+            "ANSI escapes in {deployment}'s log:\n{log}"
+        );
+    }
 }
 
 /// A file that looks like a JPEG but is cut off: the resizer's permanent exit code fails
@@ -399,19 +407,29 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
     });
     let examples = format!("{}/../examples", env!("CARGO_MANIFEST_DIR"));
     kubectl_ok(&["apply", "-n", &ns, "-f", &examples]);
-    let notes = r#"{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
-        "metadata": {"name": "notes"},
-        "spec": {"source": {"s3": {"key": "originals/notes.jpg"}}, "width": 64}}"#;
-    let manifest = std::env::temp_dir().join(format!("{ns}-notes.json"));
-    std::fs::write(&manifest, notes).unwrap();
+    // A non-image, and a key that does not exist.
+    let failing = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail", "metadata": {"name": "notes"},
+         "spec": {"source": {"s3": {"key": "originals/notes.jpg"}}, "width": 64}},
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail", "metadata": {"name": "missing"},
+         "spec": {"source": {"s3": {"key": "originals/no-such-photo.jpg"}}, "width": 64}}]}"#;
+    let manifest = std::env::temp_dir().join(format!("{ns}-failing.json"));
+    std::fs::write(&manifest, failing).unwrap();
     kubectl_ok(&["apply", "-n", &ns, "-f", manifest.to_str().unwrap()]);
     std::fs::remove_file(&manifest).ok();
 
     let done = ["kleiber", "goldfish-preview", "cups-avatar"];
     wait_phases(&release, &done, "Succeeded");
-    wait_phases(&release, &["notes"], "Failed");
+    wait_phases(&release, &["notes", "missing"], "Failed");
     let s = statuses(&release);
     assert_eq!(s["notes"]["reason"], "NotAnImage", "{s}");
+    // Issue 11 defect 6: a short message a user can act on, not the SDK's debug dump.
+    assert_eq!(s["missing"]["reason"], "SourceNotFound", "{s}");
+    let message = s["missing"]["message"].as_str().unwrap();
+    assert!(
+        message.len() < 300 && message.contains("originals/no-such-photo.jpg"),
+        "{message}"
+    );
     assert_eq!(
         (
             s["goldfish-preview"]["output"]["width"].as_u64(),
