@@ -107,8 +107,10 @@ pub struct Check {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Readiness {
+    /// The shim can serve: the Kubernetes API answers. Not affected by `store`.
     pub ready: bool,
     pub api_server: Check,
+    /// The object store: while it is down, uploads and downloads answer 503.
     pub store: Check,
 }
 

@@ -557,12 +557,30 @@ async fn store_down_is_503_and_no_resource_is_created() {
         .await;
     expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
     assert!(shim.resources().await.is_empty());
+    // Still ready (issue 11 defect 5): the API serves what does not need the store, and
+    // says the store is down.
     let r = shim.http.get(shim.at("/readyz")).send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.status(), StatusCode::OK);
     let b = body(r).await;
     assert_eq!(
-        (b["apiServer"]["ok"].as_bool(), b["store"]["ok"].as_bool()),
-        (Some(true), Some(false))
+        (
+            b["ready"].as_bool(),
+            b["apiServer"]["ok"].as_bool(),
+            b["store"]["ok"].as_bool()
+        ),
+        (Some(true), Some(true), Some(false)),
+        "{b}"
+    );
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "listing works without the store"
     );
 }
 

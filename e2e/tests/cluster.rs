@@ -638,3 +638,55 @@ fn the_cap_holds_with_real_jobs() {
         assert!(!log.contains("forbidden"), "{deployment}: {log}");
     }
 }
+
+/// Issue 11 defect 5: the object store down does not take the REST API out of its
+/// Service: readiness stays, listing and status answer, an upload says the store is
+/// unreachable (503).
+#[test]
+fn the_api_stays_up_while_the_store_is_down() {
+    let release = Release::install("s3down", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    assert_eq!(wait_finished(&shim, &id, &release)["status"], "success");
+    // The store's Pod gone (a Service without endpoints is not enough: pooled
+    // connections to the old Pod would live on).
+    release.scale(&format!("{RELEASE}-seaweedfs"), 0);
+    // Longer than the shim's readiness probe needs to fail three times.
+    std::thread::sleep(Duration::from_secs(30));
+    let ready = kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns,
+        "-l",
+        "app.kubernetes.io/component=api-shim",
+        "-o",
+        "jsonpath={.items[*].status.conditions[?(@.type==\"Ready\")].status}",
+    ]);
+    assert_eq!(
+        ready.trim(),
+        "True",
+        "the shim stays Ready\n{}",
+        release.describe()
+    );
+    let (code, body) = curl(&[&format!("{shim}/api/v1/thumbnails")]);
+    assert_eq!(code, "200", "listing works: {body}");
+    assert!(body.contains(&id), "{body}");
+    let (code, body) = curl(&[
+        "-F",
+        &format!("file=@{}", corpus_file("j09_storm_1920x1280.jpg")),
+        "-F",
+        "width=64",
+        &format!("{shim}/api/v1/thumbnails"),
+    ]);
+    assert_eq!(code, "503", "{body}");
+    assert!(
+        body.to_lowercase().contains("store"),
+        "the answer names the store: {body}"
+    );
+}

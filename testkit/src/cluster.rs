@@ -254,20 +254,17 @@ impl Release {
         if replicas == 0 {
             wait_until(
                 Duration::from_secs(60),
-                "the operator pods are gone",
+                "the Deployment's pods gone",
                 || {
-                    kubectl_ok(&[
+                    let current = kubectl_ok(&[
                         "get",
-                        "pods",
                         "-n",
                         &self.namespace,
-                        "-l",
-                        "app.kubernetes.io/component=operator",
+                        &format!("deployment/{deployment}"),
                         "-o",
-                        "name",
-                    ])
-                    .trim()
-                    .is_empty()
+                        "jsonpath={.status.replicas}",
+                    ]);
+                    matches!(current.trim(), "" | "0")
                 },
             );
         } else {

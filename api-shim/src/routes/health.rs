@@ -1,4 +1,5 @@
-//! Probes: /healthz (the process answers) and /readyz (its dependencies answer).
+//! Probes: /healthz (the process answers) and /readyz (it can serve: the Kubernetes API
+//! answers; the object store's state is reported, not required).
 
 use std::time::Duration;
 
@@ -41,11 +42,14 @@ where
     }
 }
 
-/// Readiness: the Kubernetes API serves Thumbnails in the shim's namespace and the
-/// object store's bucket answers.
+/// Readiness: the shim can serve, i.e. the Kubernetes API serves Thumbnails in its
+/// namespace. The object store's bucket is checked and reported too, but does not make
+/// the shim unready: listing, status and deletion work without it, and uploads and
+/// downloads then answer 503 `store_unavailable` themselves. (Were the store part of
+/// readiness, a store outage would take the whole API out of its Service.)
 #[utoipa::path(get, path = "/readyz", tag = "probes", responses(
-    (status = 200, description = "Ready", body = Readiness),
-    (status = 503, description = "A dependency is unavailable; see which", body = Readiness),
+    (status = 200, description = "Ready (the store may still be down: see `store`)", body = Readiness),
+    (status = 503, description = "The Kubernetes API is unavailable", body = Readiness),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let api = check(async {
@@ -57,7 +61,10 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
     });
     let store = check(state.store.check());
     let (api_server, store) = tokio::join!(api, store);
-    let ready = api_server.ok && store.ok;
+    let ready = api_server.ok;
+    if !store.ok {
+        tracing::debug!(error = ?store.error, "readiness: the object store is unreachable");
+    }
     let code = if ready {
         StatusCode::OK
     } else {
