@@ -227,6 +227,7 @@ mod tests {
     use k8s_openapi::api::coordination::v1::LeaseSpec;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
     use k8s_openapi::jiff::Timestamp;
+    use serde_json::json;
 
     fn lease(holder: Option<&str>, renewed: Option<Timestamp>, seconds: Option<i32>) -> Lease {
         Lease {
@@ -331,5 +332,217 @@ mod tests {
         assert!(!config(&["--leader-election=false"]).leader_election());
         assert!(!config(&["--executor=local", "--leader-election=false"]).leader_election());
         assert!(config(&["--executor=local", "--leader-election=true"]).leader_election());
+    }
+
+    /// A Lease API server in memory (tower-test): GET, create, patch (merge semantics,
+    /// enough for the crate's apply and strategic patches of `spec`). Every request
+    /// must be granted by rbac::OPERATOR, a named permission only on the Lease by name.
+    mod fake {
+        use std::sync::{Arc, Mutex};
+
+        use http::{Request, Response};
+        use kube::client::Body;
+        use kube::Client;
+        use serde_json::{json, Value};
+        use thumbnail_api::rbac::{request_permission, OPERATOR};
+
+        pub const NAME: &str = "thumbnail-operator";
+        pub const NS: &str = "ops";
+
+        #[derive(Default)]
+        pub struct State {
+            pub lease: Option<Value>,
+            /// Answer every request with 500 (an API server out of reach).
+            pub failing: bool,
+            pub requests: Vec<String>,
+        }
+
+        fn merge(into: &mut Value, patch: &Value) {
+            match (into, patch) {
+                (Value::Object(a), Value::Object(b)) => {
+                    for (k, v) in b {
+                        if v.is_null() {
+                            a.remove(k);
+                        } else {
+                            merge(a.entry(k.clone()).or_insert(Value::Null), v);
+                        }
+                    }
+                }
+                (a, b) => *a = b.clone(),
+            }
+        }
+
+        fn status(code: u16, reason: &str) -> (u16, Value) {
+            (
+                code,
+                json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                       "code": code, "reason": reason, "message": reason}),
+            )
+        }
+
+        pub fn start() -> (Client, Arc<Mutex<State>>) {
+            let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+            let state = Arc::new(Mutex::new(State::default()));
+            let shared = state.clone();
+            tokio::spawn(async move {
+                while let Some((request, send)) = handle.next_request().await {
+                    let method = request.method().to_string();
+                    let path = request.uri().path().to_string();
+                    let query = request.uri().query().unwrap_or_default().to_string();
+                    let (group, resource, verb) = request_permission(&method, &path, &query)
+                        .unwrap_or_else(|| panic!("unrecognised request {method} {path}"));
+                    let granted = OPERATOR.iter().any(|p| {
+                        p.group == group
+                            && p.resource == resource
+                            && p.verbs.contains(&verb.as_str())
+                            && (!p.by_name || path.ends_with(&format!("/{NAME}")))
+                    });
+                    assert!(
+                        granted,
+                        "{method} {path}: {verb} on {group}/{resource} is not granted by rbac::OPERATOR"
+                    );
+                    let collection = format!("/apis/coordination.k8s.io/v1/namespaces/{NS}/leases");
+                    let bytes = request.into_body().collect_bytes().await.unwrap();
+                    let body: Value = if bytes.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(&bytes).unwrap()
+                    };
+                    let (code, answer) = {
+                        let mut st = shared.lock().unwrap();
+                        st.requests.push(format!("{method} {path}"));
+                        if st.failing {
+                            status(500, "InternalError")
+                        } else if method == "POST" && path == collection {
+                            if st.lease.is_some() {
+                                status(409, "AlreadyExists")
+                            } else {
+                                let mut lease = body;
+                                lease["metadata"]["namespace"] = json!(NS);
+                                lease["metadata"]["resourceVersion"] = json!("1");
+                                st.lease = Some(lease.clone());
+                                (201, lease)
+                            }
+                        } else if path == format!("{collection}/{NAME}") {
+                            match (method.as_str(), st.lease.as_mut()) {
+                                (_, None) => status(404, "NotFound"),
+                                ("GET", Some(lease)) => (200, lease.clone()),
+                                ("PATCH", Some(lease)) => {
+                                    let mut patch = body;
+                                    if let Some(m) = patch.as_object_mut() {
+                                        m.remove("apiVersion");
+                                        m.remove("kind");
+                                    }
+                                    merge(lease, &patch);
+                                    (200, lease.clone())
+                                }
+                                _ => panic!("unexpected {method} {path}"),
+                            }
+                        } else {
+                            panic!("unexpected {method} {path}")
+                        }
+                    };
+                    send.send_response(
+                        Response::builder()
+                            .status(code)
+                            .body(Body::from(answer.to_string().into_bytes()))
+                            .unwrap(),
+                    );
+                }
+            });
+            (Client::new(service, NS), state)
+        }
+    }
+
+    fn settings(identity: &str) -> LeaseSettings {
+        LeaseSettings {
+            name: fake::NAME.into(),
+            namespace: fake::NS.into(),
+            identity: identity.into(),
+            duration_seconds: 4,
+            renew_seconds: 1,
+        }
+    }
+
+    fn holder(state: &std::sync::Mutex<fake::State>) -> Option<String> {
+        let st = state.lock().unwrap();
+        st.lease.as_ref()?["spec"]["holderIdentity"]
+            .as_str()
+            .map(str::to_string)
+    }
+
+    async fn elected(identity: &str) -> (Candidate, std::sync::Arc<std::sync::Mutex<fake::State>>) {
+        let (client, state) = fake::start();
+        let mut candidate = Candidate::start(client, settings(identity)).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), candidate.elected())
+            .await
+            .expect("elected within 10 s")
+            .unwrap();
+        assert_eq!(holder(&state).as_deref(), Some(identity));
+        (candidate, state)
+    }
+
+    /// The Lease is created when missing and taken; a graceful stop gives it up, so the
+    /// next replica need not wait for it to expire.
+    #[tokio::test]
+    async fn a_candidate_creates_and_takes_a_missing_lease_and_releases_it_on_resign() {
+        let (candidate, state) = elected("pod-a").await;
+        let requests = state.lock().unwrap().requests.clone();
+        assert!(
+            requests
+                .iter()
+                .any(|r| r == "POST /apis/coordination.k8s.io/v1/namespaces/ops/leases"),
+            "{requests:?}"
+        );
+        candidate.resign().await;
+        assert_eq!(holder(&state), None);
+    }
+
+    /// Another replica holds the Lease now (the leader was paused past its expiry): the
+    /// leader notices within its next check and must stop.
+    #[tokio::test]
+    async fn a_leader_that_sees_another_holder_has_lost() {
+        let (mut candidate, state) = elected("pod-a").await;
+        {
+            let mut st = state.lock().unwrap();
+            let lease = st.lease.as_mut().unwrap();
+            lease["spec"]["holderIdentity"] = json!("pod-b");
+            lease["spec"]["renewTime"] = json!(MicroTime(Timestamp::now()));
+        }
+        let why = tokio::time::timeout(Duration::from_secs(5), candidate.lost())
+            .await
+            .expect("lost within 5 s");
+        assert!(
+            why.contains("another replica") || why.contains("pod-b"),
+            "{why}"
+        );
+    }
+
+    /// The API server out of reach: the crate cannot renew and keeps retrying (still
+    /// "leader"); the leader stops on its own before the Lease it last renewed expires,
+    /// which is when another replica may take it.
+    #[tokio::test]
+    async fn a_leader_that_cannot_renew_stops_before_its_lease_expires() {
+        let (mut candidate, state) = elected("pod-a").await;
+        // Renewed at least once more, then the API server goes away.
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let expires = {
+            let mut st = state.lock().unwrap();
+            st.failing = true;
+            let lease: Lease = serde_json::from_value(st.lease.clone().unwrap()).unwrap();
+            match holding(&lease, "pod-a") {
+                Holding::Ours { expires } => expires,
+                other => panic!("{other:?}"),
+            }
+        };
+        let why = tokio::time::timeout(Duration::from_secs(10), candidate.lost())
+            .await
+            .expect("stopped within 10 s");
+        let stopped = SystemTime::now();
+        assert!(why.contains("not renewed"), "{why}");
+        assert!(
+            stopped < expires,
+            "stopped at {stopped:?}, after the Lease expired at {expires:?}"
+        );
     }
 }
