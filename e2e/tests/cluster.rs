@@ -354,12 +354,14 @@ fn results_survive_an_operator_outage_longer_than_the_job_ttl() {
 
 /// Issue 11 item 5: the chart's two operator replicas elect a leader through a Lease;
 /// only the leader reconciles, the follower reports `thumbnail_leader 0` and launches
-/// nothing. The leader killed (no graceful stop, so it cannot release the Lease) while
-/// Thumbnails are being processed: the Lease passes to another replica within its
-/// duration plus one renewal, every Thumbnail still succeeds, and each has exactly one
-/// Job: no run was started twice.
+/// nothing. The leader frozen mid-run (its process can neither renew nor release the
+/// Lease, as when it hangs or is cut off): another replica takes the Lease once it
+/// expires, within its duration plus one renewal period; every Thumbnail still succeeds
+/// with exactly one Job (no run started twice). Thawed, the old leader sees that it lost
+/// the Lease and exits at once (status 3; Kubernetes restarts it as a follower). Then a
+/// graceful stop of the new leader (as in a rollout) hands over within the same bound.
 #[test]
-fn killing_the_leader_hands_over_to_another_replica_without_duplicate_jobs() {
+fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
     let release = Release::install("leader", &[AUTO_NODE_PORT]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
@@ -400,43 +402,20 @@ fn killing_the_leader_hands_over_to_another_replica_without_duplicate_jobs() {
         follower_log.contains("waiting for the leader Lease"),
         "{follower_log}"
     );
+    let leader_log = release.pod_log(&leader);
     assert!(
-        release.pod_log(&leader).contains("resizer started"),
-        "the leader reconciles:\n{}",
-        release.pod_log(&leader)
+        leader_log.contains("resizer started"),
+        "the leader reconciles:\n{leader_log}"
     );
-    let transitions = |r: &Release| {
-        kubectl_ok(&[
-            "get",
-            "lease",
-            RELEASE,
-            "-n",
-            &r.namespace,
-            "-o",
-            "jsonpath={.spec.leaseTransitions}",
-        ])
-        .parse::<u32>()
-        .unwrap_or(0)
-    };
-    let transitions_before = transitions(&release);
 
-    let killed = std::time::Instant::now();
-    kubectl_ok(&[
-        "delete",
-        "pod",
-        &leader,
-        "-n",
-        &ns,
-        "--grace-period=0",
-        "--force",
-    ]);
-    // A killed leader cannot release the Lease: another replica takes it once it expires
-    // (15 s after the last renewal, which was at most 5 s before the kill) plus the
-    // follower's jitter and read: within the duration plus one renewal period and slack.
+    let frozen_at = std::time::Instant::now();
+    let frozen = release.freeze(&leader);
+    // Nobody releases the Lease: it expires 15 s after the leader's last renewal, which
+    // was at most 5 s before the freeze; a follower then takes it within about a second.
     let mut new_leader = None;
     wait_until(
         Duration::from_secs(25),
-        "another replica took the Lease",
+        "another replica took the frozen leader's Lease",
         || {
             new_leader = release.leader_pod().filter(|p| *p != leader);
             new_leader.is_some()
@@ -444,13 +423,35 @@ fn killing_the_leader_hands_over_to_another_replica_without_duplicate_jobs() {
     );
     let new_leader = new_leader.unwrap();
     println!(
-        "leader {leader} killed; {new_leader} took the Lease after {:?}",
-        killed.elapsed()
+        "leader {leader} frozen; {new_leader} took the Lease after {:?}",
+        frozen_at.elapsed()
     );
+    assert_eq!(new_leader, follower);
+
+    // Thawed, the old leader finds the Lease gone and exits before doing anything else.
+    release.thaw(&frozen);
+    let exit_code = || {
+        kubectl_ok(&[
+            "get",
+            "pod",
+            &leader,
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+        ])
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the old leader exited on losing the Lease",
+        || exit_code() == "3",
+    );
+    let previous = kubectl_ok(&["logs", "-n", &ns, &leader, "--previous"]);
     assert!(
-        transitions(&release) > transitions_before,
-        "leaseTransitions"
+        previous.contains("lost the leader Lease"),
+        "the old leader's last log:\n{previous}"
     );
+    assert_eq!(release.leader_pod().as_deref(), Some(new_leader.as_str()));
 
     for (id, file) in ids.iter().zip(files) {
         let status = wait_finished(&shim, id, &release);
@@ -462,7 +463,13 @@ fn killing_the_leader_hands_over_to_another_replica_without_duplicate_jobs() {
     let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
     assert_eq!(table.matches("Succeeded").count(), files.len(), "{table}");
 
-    // The new leader reconciled; whoever follows now launched nothing and says so.
+    // The new leader reconciled; the old one, back as a follower, did not since.
+    assert!(
+        release.pod_log(&new_leader).contains("resizer started")
+            || release.pod_log(&new_leader).contains("thumbnail stored"),
+        "the new leader reconciles:\n{}",
+        release.pod_log(&new_leader)
+    );
     assert_eq!(
         sample(
             &metrics_at(&release.pod_metrics_url(&new_leader)),
@@ -470,26 +477,23 @@ fn killing_the_leader_hands_over_to_another_replica_without_duplicate_jobs() {
         ),
         1.0
     );
-    wait_until(
-        Duration::from_secs(60),
-        "a replacement replica runs",
-        || release.operator_pods().len() == 2,
+    wait_until(Duration::from_secs(60), "the old leader runs again", || {
+        release.operator_pods().len() == 2
+            && curl(&[&format!("{}/healthz", release.pod_metrics_url(&leader))]).0 == "200"
+    });
+    let log = release.pod_log(&leader);
+    assert!(
+        !log.contains("resizer started") && !log.contains("thumbnail stored"),
+        "the old leader reconciled as a follower:\n{log}"
     );
-    for pod in release.operator_pods().iter().filter(|p| **p != new_leader) {
-        let log = release.pod_log(pod);
-        assert!(
-            !log.contains("resizer started") && !log.contains("thumbnail stored"),
-            "follower {pod} reconciled:\n{log}"
-        );
-        assert_eq!(
-            sample(
-                &metrics_at(&release.pod_metrics_url(pod)),
-                "thumbnail_leader"
-            ),
-            0.0,
-            "follower {pod}"
-        );
-    }
+    assert_eq!(
+        sample(
+            &metrics_at(&release.pod_metrics_url(&leader)),
+            "thumbnail_leader"
+        ),
+        0.0,
+        "the old leader, now following"
+    );
     let log = release.operator_log();
     assert!(!log.contains("forbidden"), "RBAC refused something:\n{log}");
 

@@ -101,6 +101,19 @@ pub fn holding(lease: &Lease, identity: &str) -> Holding {
     }
 }
 
+/// Why a leader whose Lease is valid until `valid_until` (as far as it has seen) must
+/// stop now, if it must.
+fn expiring(valid_until: SystemTime) -> Option<String> {
+    let left = valid_until
+        .duration_since(SystemTime::now())
+        .unwrap_or(Duration::ZERO);
+    (left <= STOP_BEFORE_EXPIRY).then(|| {
+        format!(
+            "the Lease was not renewed: it expires in {left:?}, when another replica may take it"
+        )
+    })
+}
+
 /// This replica as a candidate for the Lease: `kube-lease-manager` tries to take it
 /// and, once held, renews it in a background task.
 pub struct Candidate {
@@ -170,6 +183,12 @@ impl Candidate {
                     break;
                 }
                 _ = tick.tick() => {
+                    // First what is already known: after this process was frozen or
+                    // starved, the Lease it last saw may be expired before any read
+                    // returns — it stops before doing anything else.
+                    if let Some(why) = expiring(valid_until) {
+                        return why;
+                    }
                     match self.api.get_opt(&self.settings.name).await {
                         Ok(Some(lease)) => match holding(&lease, &self.settings.identity) {
                             Holding::Ours { expires } => valid_until = expires,
@@ -180,15 +199,8 @@ impl Candidate {
                         Ok(None) => return "the Lease was deleted".into(),
                         Err(e) => warn!(error = %e, "cannot read the Lease to confirm leadership"),
                     }
-                    let left = valid_until
-                        .duration_since(SystemTime::now())
-                        .unwrap_or(Duration::ZERO);
-                    debug!(?left, "leadership confirmed");
-                    if left <= STOP_BEFORE_EXPIRY {
-                        return format!(
-                            "the Lease was not renewed: it expires in {left:?}, when another \
-                             replica may take it"
-                        );
+                    if let Some(why) = expiring(valid_until) {
+                        return why;
                     }
                 }
             }

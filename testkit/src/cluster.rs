@@ -76,6 +76,25 @@ pub fn helm(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
 }
 
+/// containerd's `ctr` on the test node's containers (`hack/cluster.sh ctr`): the node is
+/// this machine, so a test can do to a container what a crash or a hang does to it.
+pub fn node_ctr(args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hack/cluster.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("ctr")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "hack/cluster.sh ctr {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The chart in this checkout.
 pub fn chart_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/thumbnail-operator")
@@ -272,6 +291,36 @@ impl Release {
         ]);
         assert!(!ip.is_empty(), "operator pod {pod} has no IP");
         format!("http://{ip}:8081")
+    }
+
+    /// The containerd id of a pod's first container (as it runs now).
+    pub fn container_id(&self, pod: &str) -> String {
+        let id = kubectl_ok(&[
+            "get",
+            "pod",
+            pod,
+            "-n",
+            &self.namespace,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].containerID}",
+        ]);
+        id.strip_prefix("containerd://")
+            .unwrap_or_else(|| panic!("{pod}: container id {id:?}"))
+            .to_string()
+    }
+
+    /// Freezes a pod's container (cgroup freezer, `ctr task pause`): its process neither
+    /// runs nor exits nor sees a signal, as a hung or cut-off replica. Returns the
+    /// container id for [`Release::thaw`].
+    pub fn freeze(&self, pod: &str) -> String {
+        let id = self.container_id(pod);
+        node_ctr(&["task", "pause", &id]);
+        id
+    }
+
+    /// Lets a frozen container run again.
+    pub fn thaw(&self, container: &str) {
+        node_ctr(&["task", "resume", container]);
     }
 
     /// The bundled store (SeaweedFS) through its Service, with the credentials the chart
