@@ -125,8 +125,15 @@ reject "an unknown top-level value" --set bogus=1
 reject "an unknown service type" --set shim.service.type=Bogus
 reject "a node port out of range" --set shim.service.nodePort=80
 reject "a zero job cap" --set operator.maxRunning=0
+reject "no operator replica" --set operator.replicas=0
+reject "a zero Lease renewal period" --set operator.leaderElection.renewSeconds=0
 reject "a bad checksum mode" --set s3.checksums=always
 reject "an external store with generated credentials" --set seaweedfs.enabled=false
+# Beyond a schema: the leader renews at least 3 s before its Lease expires (operator/src/leader.rs).
+if "$HELM" template x "$CHART" --set operator.leaderElection.renewSeconds=13 >"$OUT/reject.out" 2>&1; then
+	fail "the chart accepted a Lease renewed only 2 s before it expires"
+fi
+grep -q 'renewSeconds' "$OUT/reject.out" || { cat "$OUT/reject.out" >&2; fail "a Lease renewed 2 s before expiry was refused without saying why"; }
 log "values.schema.json rejects bad values"
 
 # --- 4. checkov --------------------------------------------------------------------------

@@ -4,12 +4,30 @@
 
 use crate::crd::GROUP;
 
-/// One RBAC rule: API group, resource (with subresource, e.g. "thumbnails/status"), verbs.
+/// One RBAC rule: API group, resource (with subresource, e.g. "thumbnails/status"), verbs,
+/// where it is granted, and whether it is limited to the one object the component uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Permission {
     pub group: &'static str,
     pub resource: &'static str,
     pub verbs: &'static [&'static str],
+    pub scope: Scope,
+    /// Limited by `resourceNames` to one object (the Thumbnail CRD, the operator's own
+    /// Lease). Kubernetes cannot limit `create` (and list/watch) by name: a rule for those
+    /// verbs is never named.
+    pub by_name: bool,
+}
+
+/// Where a [`Permission`] is granted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The namespace the component serves Thumbnails in (all namespaces when the
+    /// operator watches all).
+    Watched,
+    /// The operator's own namespace (the Helm release's), whatever it watches.
+    Own,
+    /// Cluster-scoped objects.
+    Cluster,
 }
 
 const fn p(
@@ -21,13 +39,31 @@ const fn p(
         group,
         resource,
         verbs,
+        scope: Scope::Watched,
+        by_name: false,
     }
 }
+
+impl Permission {
+    const fn in_scope(self, scope: Scope) -> Self {
+        Permission { scope, ..self }
+    }
+    const fn named(self) -> Self {
+        Permission {
+            by_name: true,
+            ..self
+        }
+    }
+}
+
+/// The Lease the operator's replicas elect their leader with.
+pub const LEASE_GROUP: &str = "coordination.k8s.io";
 
 /// What the operator does: watch Thumbnails and patch their finalizers and status; own
 /// Jobs (create by server-side apply, delete superseded ones); read the Pods of a
 /// finished Job for the resizer's termination message; publish Events; check at start
-/// that the CRD is installed.
+/// that the CRD is installed; elect a leader through its Lease (read it, create it when
+/// missing, take and renew it by patches: kube-lease-manager never updates with PUT).
 pub const OPERATOR: &[Permission] = &[
     p(GROUP, "thumbnails", &["get", "list", "watch", "patch"]),
     p(GROUP, "thumbnails/status", &["get", "patch"]),
@@ -42,7 +78,13 @@ pub const OPERATOR: &[Permission] = &[
         "apiextensions.k8s.io",
         "customresourcedefinitions",
         &["get"],
-    ),
+    )
+    .in_scope(Scope::Cluster)
+    .named(),
+    p(LEASE_GROUP, "leases", &["get", "patch"])
+        .in_scope(Scope::Own)
+        .named(),
+    p(LEASE_GROUP, "leases", &["create"]).in_scope(Scope::Own),
 ];
 
 /// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
@@ -128,5 +170,30 @@ mod tests {
         );
         assert!(allows(OPERATOR, "batch", "jobs", "patch"));
         assert!(!allows(OPERATOR, "", "pods", "delete"));
+        assert_eq!(
+            r(
+                "PATCH",
+                "/apis/coordination.k8s.io/v1/namespaces/a/leases/l",
+                "fieldManager=x"
+            )
+            .as_deref(),
+            Some("coordination.k8s.io|leases|patch")
+        );
+        assert!(allows(OPERATOR, LEASE_GROUP, "leases", "create"));
+        assert!(!allows(OPERATOR, LEASE_GROUP, "leases", "update"));
+    }
+
+    /// Kubernetes ignores resourceNames for create, list, watch and deletecollection: a
+    /// named rule with them would grant nothing (or, unnamed, more than meant).
+    #[test]
+    fn named_permissions_have_only_verbs_a_name_can_limit() {
+        for perm in OPERATOR.iter().chain(SHIM).filter(|p| p.by_name) {
+            for verb in perm.verbs {
+                assert!(
+                    ["get", "patch", "update", "delete"].contains(verb),
+                    "{perm:?}: {verb} cannot be limited by name"
+                );
+            }
+        }
     }
 }

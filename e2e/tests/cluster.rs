@@ -68,8 +68,13 @@ fn link_path(status: &Value, rel: &str) -> String {
     after_scheme[after_scheme.find('/').unwrap()..].to_string()
 }
 
+/// The leading operator replica's metrics.
 fn metrics(release: &Release) -> String {
-    let (code, body) = curl(&[&format!("{}/metrics", release.operator_metrics_url())]);
+    metrics_at(&release.operator_metrics_url())
+}
+
+fn metrics_at(base: &str) -> String {
+    let (code, body) = curl(&[&format!("{base}/metrics")]);
     assert_eq!(code, "200", "{body}");
     body
 }
@@ -171,9 +176,14 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
             "" => resource.to_string(),
             group => format!("{resource}.{group}"),
         };
-        // The one cluster-scoped permission is for the Thumbnail CRD alone, by name.
-        if resource.starts_with("customresourcedefinitions.") {
-            resource.push_str("/thumbnails.thumbnails.dev");
+        // Permissions limited by name hold for the operator's own objects: the Thumbnail
+        // CRD (the one cluster-scoped permission) and its Lease (named like the release).
+        if perm.by_name {
+            match perm.resource {
+                "customresourcedefinitions" => resource.push_str("/thumbnails.thumbnails.dev"),
+                "leases" => resource.push_str(&format!("/{RELEASE}")),
+                other => panic!("which {other} is the operator's own? add it here"),
+            }
         }
         for verb in perm.verbs {
             let mut args = vec!["auth", "can-i", verb, &resource, "-n", &ns, "--as", &sa];
@@ -196,6 +206,23 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
         ("update", "thumbnails.thumbnails.dev", ns.as_str()),
         ("create", "jobs.batch", "default"),
         ("list", "thumbnails.thumbnails.dev", "default"),
+        // Only its own Lease, and never by PUT.
+        (
+            "patch",
+            "leases.coordination.k8s.io/someone-else",
+            ns.as_str(),
+        ),
+        (
+            "get",
+            "leases.coordination.k8s.io/someone-else",
+            ns.as_str(),
+        ),
+        (
+            "update",
+            "leases.coordination.k8s.io/thumbnail-operator",
+            ns.as_str(),
+        ),
+        ("create", "leases.coordination.k8s.io", "default"),
         (
             "get",
             "customresourcedefinitions.apiextensions.k8s.io/other.example.com",
@@ -688,5 +715,167 @@ fn the_api_stays_up_while_the_store_is_down() {
     assert!(
         body.to_lowercase().contains("store"),
         "the answer names the store: {body}"
+/// Issue 11 item 5: the chart's two operator replicas elect a leader through a Lease;
+/// only the leader reconciles, the follower reports `thumbnail_leader 0` and launches
+/// nothing. The leader frozen mid-run (its process can neither renew nor release the
+/// Lease, as when it hangs or is cut off): another replica takes the Lease once it
+/// expires, within its duration plus one renewal period; every Thumbnail still succeeds
+/// with exactly one Job (no run started twice). Thawed, the old leader sees that it lost
+/// the Lease and exits at once (status 3; Kubernetes restarts it as a follower). Then a
+/// graceful stop of the new leader (as in a rollout) hands over within the same bound.
+#[test]
+fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
+    let release = Release::install("leader", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let pods = release.operator_pods();
+    assert_eq!(pods.len(), 2, "the chart's default: 2 replicas: {pods:?}");
+    let leader = release.wait_for_leader();
+    assert!(pods.contains(&leader), "{leader} leads, pods {pods:?}");
+    let follower = pods.iter().find(|p| **p != leader).unwrap().clone();
+    let leader_metrics = metrics_at(&release.pod_metrics_url(&leader));
+    let follower_metrics = metrics_at(&release.pod_metrics_url(&follower));
+    assert_eq!(sample(&leader_metrics, "thumbnail_leader"), 1.0);
+    assert_eq!(sample(&follower_metrics, "thumbnail_leader"), 0.0);
+
+    let files = [
+        "j09_storm_1920x1280.jpg",
+        "p03_goldfish_3640x2400_rgba.png",
+        "d02_path_2560x1600_orient6.jpg",
+        "j05_path_2560x1600.jpg",
+        "j06_fallenleaf_2560x1600.jpg",
+        "d05_fallenleaf_2560x1600.webp",
+        "p01_astronaut_512x512.png",
+        "j04_wood_2560x1920.jpg",
+    ];
+    let ids: Vec<String> = files
+        .iter()
+        .map(|f| upload(&shim, &corpus_file(f), &["width=120"]))
+        .collect();
+    // Mid-run: the leader has started Jobs, and (cap 4) others still wait.
+    wait_until(Duration::from_secs(60), "the leader started a Job", || {
+        ids.iter().any(|id| !jobs_of(&release, id).is_empty())
+    });
+    let follower_log = release.pod_log(&follower);
+    assert!(
+        !follower_log.contains("resizer started") && !follower_log.contains("thumbnail stored"),
+        "the follower reconciled:\n{follower_log}"
+    );
+    assert!(
+        follower_log.contains("waiting for the leader Lease"),
+        "{follower_log}"
+    );
+    let leader_log = release.pod_log(&leader);
+    assert!(
+        leader_log.contains("resizer started"),
+        "the leader reconciles:\n{leader_log}"
+    );
+
+    let frozen_at = std::time::Instant::now();
+    let frozen = release.freeze(&leader);
+    // Nobody releases the Lease: it expires 15 s after the leader's last renewal, which
+    // was at most 5 s before the freeze; a follower then takes it within about a second.
+    let mut new_leader = None;
+    wait_until(
+        Duration::from_secs(25),
+        "another replica took the frozen leader's Lease",
+        || {
+            new_leader = release.leader_pod().filter(|p| *p != leader);
+            new_leader.is_some()
+        },
+    );
+    let new_leader = new_leader.unwrap();
+    println!(
+        "leader {leader} frozen; {new_leader} took the Lease after {:?}",
+        frozen_at.elapsed()
+    );
+    assert_eq!(new_leader, follower);
+
+    // Thawed, the old leader finds the Lease gone and exits before doing anything else.
+    release.thaw(&frozen);
+    let exit_code = || {
+        kubectl_ok(&[
+            "get",
+            "pod",
+            &leader,
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
+        ])
+    };
+    wait_until(
+        Duration::from_secs(30),
+        "the old leader exited on losing the Lease",
+        || exit_code() == "3",
+    );
+    let previous = kubectl_ok(&["logs", "-n", &ns, &leader, "--previous"]);
+    assert!(
+        previous.contains("lost the leader Lease"),
+        "the old leader's last log:\n{previous}"
+    );
+    assert_eq!(release.leader_pod().as_deref(), Some(new_leader.as_str()));
+
+    for (id, file) in ids.iter().zip(files) {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{file}: {status}");
+        // One generation, one Job: nothing was launched twice across the handover.
+        let jobs = jobs_of(&release, id);
+        assert_eq!(jobs.len(), 1, "{file}: {jobs:?}\n{}", release.describe());
+    }
+    let table = kubectl_ok(&["get", "thumbnails", "-n", &ns]);
+    assert_eq!(table.matches("Succeeded").count(), files.len(), "{table}");
+
+    // The new leader reconciled; the old one, back as a follower, did not since.
+    assert!(
+        release.pod_log(&new_leader).contains("resizer started")
+            || release.pod_log(&new_leader).contains("thumbnail stored"),
+        "the new leader reconciles:\n{}",
+        release.pod_log(&new_leader)
+    );
+    assert_eq!(
+        sample(
+            &metrics_at(&release.pod_metrics_url(&new_leader)),
+            "thumbnail_leader"
+        ),
+        1.0
+    );
+    wait_until(Duration::from_secs(60), "the old leader runs again", || {
+        release.operator_pods().len() == 2
+            && curl(&[&format!("{}/healthz", release.pod_metrics_url(&leader))]).0 == "200"
+    });
+    let log = release.pod_log(&leader);
+    assert!(
+        !log.contains("resizer started") && !log.contains("thumbnail stored"),
+        "the old leader reconciled as a follower:\n{log}"
+    );
+    assert_eq!(
+        sample(
+            &metrics_at(&release.pod_metrics_url(&leader)),
+            "thumbnail_leader"
+        ),
+        0.0,
+        "the old leader, now following"
+    );
+    let log = release.operator_log();
+    assert!(!log.contains("forbidden"), "RBAC refused something:\n{log}");
+
+    // A graceful stop (as in a rollout) releases the Lease: the other replica leads
+    // within the same bound.
+    let stopped = std::time::Instant::now();
+    kubectl_ok(&["delete", "pod", &new_leader, "-n", &ns, "--wait=false"]);
+    let mut third = None;
+    wait_until(
+        Duration::from_secs(25),
+        "a replica took the released Lease",
+        || {
+            third = release.leader_pod().filter(|p| *p != new_leader);
+            third.is_some()
+        },
+    );
+    println!(
+        "leader {new_leader} stopped gracefully; {} took the Lease after {:?}",
+        third.unwrap(),
+        stopped.elapsed()
     );
 }

@@ -110,12 +110,48 @@ pub struct Config {
     #[command(flatten)]
     pub limits: thumbnail_api::contract::Limits,
 
+    /// Leader election through a coordination.k8s.io Lease, so that of several replicas
+    /// exactly one reconciles: on by default with the Jobs executor, off in local mode
+    /// (one process on one machine; the CRD-only API server of `make dev` has no Leases).
+    #[arg(long, env = "LEADER_ELECTION", value_name = "true|false")]
+    pub leader_election: Option<bool>,
+
+    /// Name of the Lease (the Helm chart uses the release's operator name).
+    #[arg(long, env = "LEASE_NAME", default_value = "thumbnail-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the Lease; empty: the operator's own (its ServiceAccount's, or the
+    /// kubeconfig context's).
+    #[arg(long, env = "LEASE_NAMESPACE", default_value = "")]
+    pub lease_namespace: String,
+
+    /// A leader that has not renewed the Lease for this long loses it to another replica:
+    /// the bound on a handover after the leader dies without releasing it.
+    #[arg(long, env = "LEASE_DURATION_SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+
+    /// How often the leader renews the Lease; less than the duration, so a renewal can
+    /// fail and be retried before the Lease expires.
+    #[arg(long, env = "LEASE_RENEW_SECONDS", default_value_t = 5)]
+    pub lease_renew_seconds: u64,
+
+    /// This replica's name: the Lease's holderIdentity and the Events' reporting
+    /// instance (the chart sets it from the downward API).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+
     /// Log as JSON lines instead of text.
     #[arg(long, env = "LOG_JSON", default_value_t = false)]
     pub log_json: bool,
 }
 
 impl Config {
+    /// Whether this replica must win the Lease before it reconciles.
+    pub fn leader_election(&self) -> bool {
+        self.leader_election
+            .unwrap_or(self.executor == ExecutorKind::Jobs)
+    }
+
     pub fn job_deadline(&self) -> Duration {
         Duration::from_secs(self.job_deadline_seconds.max(1) as u64)
     }

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod error;
 pub mod executor;
 pub mod invocation;
+pub mod leader;
 pub mod metrics;
 pub mod naming;
 pub mod objects;

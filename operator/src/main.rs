@@ -10,6 +10,7 @@ use prometheus_client::registry::Registry;
 use std::io::IsTerminal;
 use thumbnail_operator::config::Config;
 use thumbnail_operator::executor;
+use thumbnail_operator::leader::{Candidate, LeaseSettings};
 use thumbnail_operator::metrics::Metrics;
 use thumbnail_operator::objects::ObjectStore;
 use thumbnail_operator::{controller, server};
@@ -40,7 +41,6 @@ async fn main() -> anyhow::Result<()> {
     ensure_crd_installed(&client).await?;
 
     let objects = ObjectStore::from_env(&config).context("configuring the object store")?;
-    let executor = executor::from_config(client.clone(), &config)?;
 
     let metrics = Metrics::default();
     let mut registry = Registry::default();
@@ -53,13 +53,68 @@ async fn main() -> anyhow::Result<()> {
             let _ = stop_rx.await;
         },
     ));
-    tracing::info!(executor = ?config.executor, namespace = %config.namespace, metrics = %config.metrics_addr, "thumbnail-operator starting");
+    tracing::info!(executor = ?config.executor, namespace = %config.namespace, metrics = %config.metrics_addr, leader_election = config.leader_election(), "thumbnail-operator starting");
 
-    controller::run(client, config, executor, objects, metrics).await;
+    // Followers serve /healthz and /metrics (thumbnail_leader 0) and wait here; only
+    // the holder of the Lease goes on to reconcile.
+    let candidate = if config.leader_election() {
+        let settings = LeaseSettings::from_config(&config, client.default_namespace())?;
+        let mut candidate = Candidate::start(client.clone(), settings.clone()).await?;
+        tracing::info!(lease = %settings.name, namespace = %settings.namespace, identity = %settings.identity, "waiting for the leader Lease");
+        tokio::select! {
+            elected = candidate.elected() => elected?,
+            () = shutdown_signal() => {
+                tracing::info!("shut down while following");
+                candidate.resign().await;
+                let _ = stop_tx.send(());
+                return http.await?.map_err(Into::into);
+            }
+        }
+        tracing::info!(lease = %settings.name, identity = %settings.identity, "leading: this replica reconciles");
+        Some(candidate)
+    } else {
+        None
+    };
+    metrics.leader.set(1);
+
+    let executor = executor::from_config(client.clone(), &config)?;
+    let controller = controller::run(client, config, executor, objects, metrics.clone());
+    match candidate {
+        None => controller.await,
+        Some(mut candidate) => {
+            tokio::select! {
+                () = controller => {
+                    metrics.leader.set(0);
+                    candidate.resign().await;
+                }
+                why = candidate.lost() => {
+                    // Another replica may lead from now on: stop everything at once (no
+                    // reconcile finishes, no Job is launched); Kubernetes restarts this
+                    // container, which then waits as a follower.
+                    metrics.leader.set(0);
+                    tracing::error!(reason = %why, "lost the leader Lease: exiting so that only the new leader reconciles");
+                    std::process::exit(LOST_LEADERSHIP_EXIT);
+                }
+            }
+        }
+    }
     tracing::info!("shut down: no new runs are started; running ones finish on their own");
     let _ = stop_tx.send(());
     http.await??;
     Ok(())
+}
+
+/// Exit status after losing the Lease (distinct from a start-up failure's 1).
+const LOST_LEADERSHIP_EXIT: i32 = 3;
+
+/// SIGTERM (the kubelet stopping the pod) or Ctrl-C: what kube's controller stops on.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
 }
 
 /// Fails with instructions instead of watching a resource the API server does not know.

@@ -29,6 +29,8 @@ pub struct Metrics {
     pub run_duration: Histogram,
     pub queue_length: Gauge,
     pub runs_active: Gauge,
+    /// 1 while this replica reconciles (holds the Lease, or runs without election).
+    pub leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -43,6 +45,7 @@ impl Default for Metrics {
             run_duration: Histogram::new([0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0]),
             queue_length: Gauge::default(),
             runs_active: Gauge::default(),
+            leader: Gauge::default(),
         }
     }
 }
@@ -80,6 +83,11 @@ impl Metrics {
             "runs_active",
             "Resizer runs in progress",
             self.runs_active.clone(),
+        );
+        r.register(
+            "leader",
+            "1 on the replica that reconciles (holds the leader Lease), 0 on the others",
+            self.leader.clone(),
         );
     }
 

@@ -29,7 +29,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thumbnail_api::rbac::{Permission, OPERATOR, SHIM};
+use thumbnail_api::rbac::{Permission, Scope, OPERATOR, SHIM};
 use thumbnail_testkit::{self as testkit, kubectl_ok};
 
 const RELEASE: &str = "thumbnail-operator";
@@ -244,6 +244,10 @@ fn parse(set: &str, docs: &[Value]) -> Rendered {
 
 type Triple = (String, String, String);
 
+/// Where a triple is granted: the namespace ("" for cluster-wide) and the resourceNames
+/// the rule is limited to (empty: every object).
+type Grant = (String, Vec<String>);
+
 fn expand(perms: &[Permission]) -> BTreeSet<Triple> {
     perms
         .iter()
@@ -255,11 +259,12 @@ fn expand(perms: &[Permission]) -> BTreeSet<Triple> {
         .collect()
 }
 
-fn expand_rules(set: &str, rules: &[PolicyRule]) -> BTreeSet<Triple> {
-    let mut out = BTreeSet::new();
+fn expand_rules(set: &str, rules: &[PolicyRule]) -> Vec<(Triple, Vec<String>)> {
+    let mut out = Vec::new();
     for rule in rules {
         let groups = rule.api_groups.clone().unwrap_or_default();
         let resources = rule.resources.clone().unwrap_or_default();
+        let names = rule.resource_names.clone().unwrap_or_default();
         assert!(
             rule.non_resource_urls.is_none(),
             "{set}: non-resource URLs in {rule:?}"
@@ -270,7 +275,7 @@ fn expand_rules(set: &str, rules: &[PolicyRule]) -> BTreeSet<Triple> {
         for g in &groups {
             for r in &resources {
                 for v in &rule.verbs {
-                    out.insert((g.clone(), r.clone(), v.clone()));
+                    out.push(((g.clone(), r.clone(), v.clone()), names.clone()));
                 }
             }
         }
@@ -278,18 +283,18 @@ fn expand_rules(set: &str, rules: &[PolicyRule]) -> BTreeSet<Triple> {
     out
 }
 
-/// The (group, resource, verb) triples bound to ServiceAccount `sa`, and the namespace of
-/// each namespaced grant ("" for cluster-wide).
-fn grants(set: &str, r: &Rendered, sa: &str) -> BTreeMap<Triple, BTreeSet<String>> {
+/// The (group, resource, verb) triples bound to ServiceAccount `sa`, and where each is
+/// granted.
+fn grants(set: &str, r: &Rendered, sa: &str) -> BTreeMap<Triple, BTreeSet<Grant>> {
     let bound = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
         subjects.iter().flatten().any(|s| {
             s.kind == "ServiceAccount" && s.name == sa && s.namespace.as_deref() == Some(NAMESPACE)
         })
     };
-    let mut out: BTreeMap<Triple, BTreeSet<String>> = BTreeMap::new();
+    let mut out: BTreeMap<Triple, BTreeSet<Grant>> = BTreeMap::new();
     let mut add = |rules: &[PolicyRule], ns: &str| {
-        for t in expand_rules(set, rules) {
-            out.entry(t).or_default().insert(ns.to_string());
+        for (t, names) in expand_rules(set, rules) {
+            out.entry(t).or_default().insert((ns.to_string(), names));
         }
     };
     for b in r.role_bindings.iter().filter(|b| bound(&b.subjects)) {
@@ -375,6 +380,28 @@ fn pod_spec(d: &Deployment) -> &PodSpec {
         .expect("a Deployment has a pod spec")
 }
 
+/// The Lease the chart tells the operator to use (its LEASE_NAME), in the release's
+/// namespace (its LEASE_NAMESPACE).
+fn lease_name(set: &str, r: &Rendered) -> String {
+    let operator = deployment(set, r, "operator").expect("the operator Deployment");
+    let env = pod_spec(operator).containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+            .unwrap_or_else(|| panic!("{set}: the operator has no {name}"))
+    };
+    assert_eq!(
+        value("LEASE_NAMESPACE"),
+        NAMESPACE,
+        "{set}: LEASE_NAMESPACE"
+    );
+    value("LEASE_NAME")
+}
+
 fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim: bool) {
     let operator = deployment(set, r, "operator").expect("the operator Deployment");
     let operator_sa = pod_spec(operator)
@@ -391,33 +418,35 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
         want.difference(&have).collect::<Vec<_>>(),
         have.difference(&want).collect::<Vec<_>>()
     );
-    for (t, namespaces) in &got {
-        let expected = if t.1 == "customresourcedefinitions" || cluster_wide {
-            ""
-        } else {
-            watch_ns
+    // Each grant where rbac::OPERATOR places it, limited by name where it says so: the
+    // CRD to the Thumbnail CRD, the Lease to the one the operator is told to use.
+    let lease = lease_name(set, r);
+    for perm in OPERATOR {
+        let namespace = match perm.scope {
+            Scope::Cluster => "",
+            Scope::Own => NAMESPACE,
+            Scope::Watched if cluster_wide => "",
+            Scope::Watched => watch_ns,
         };
-        assert_eq!(
-            namespaces,
-            &BTreeSet::from([expected.to_string()]),
-            "{set}: {t:?} granted in {namespaces:?}, expected only in {expected:?} (\"\" = cluster-wide)"
-        );
-    }
-    // The one cluster-scoped read is limited to the Thumbnail CRD.
-    for role in &r.cluster_roles {
-        for rule in role.rules.iter().flatten() {
-            if rule
-                .resources
-                .iter()
-                .flatten()
-                .any(|x| x == "customresourcedefinitions")
-            {
-                assert_eq!(
-                    rule.resource_names.as_deref(),
-                    Some(&[CRD_NAME.to_string()][..]),
-                    "{set}: CRD rule not limited by name"
-                );
-            }
+        let names = match (perm.by_name, perm.resource) {
+            (false, _) => vec![],
+            (true, "customresourcedefinitions") => vec![CRD_NAME.to_string()],
+            (true, "leases") => vec![lease.clone()],
+            (true, other) => panic!("which {other} is the operator's own? add it to this test"),
+        };
+        for verb in perm.verbs {
+            let t = (
+                perm.group.to_string(),
+                perm.resource.to_string(),
+                verb.to_string(),
+            );
+            assert_eq!(
+                got[&t],
+                BTreeSet::from([(namespace.to_string(), names.clone())]),
+                "{set}: {t:?} granted as (namespace, resourceNames) {:?}, rbac::OPERATOR says \
+                 {namespace:?} (\"\" = cluster-wide), {names:?}",
+                got[&t]
+            );
         }
     }
 
@@ -442,8 +471,8 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
         let shim_ns = if cluster_wide { NAMESPACE } else { watch_ns };
         assert!(
             got.values()
-                .all(|ns| ns == &BTreeSet::from([shim_ns.to_string()])),
-            "{set}: shim RBAC outside {shim_ns}: {got:?}"
+                .all(|g| g == &BTreeSet::from([(shim_ns.to_string(), vec![])])),
+            "{set}: shim RBAC outside {shim_ns} (or limited by name): {got:?}"
         );
         let shim = deployment(set, r, "api-shim").unwrap();
         let env = pod_spec(shim).containers[0].env.clone().unwrap_or_default();
@@ -692,6 +721,19 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
         if e.name == "RUST_LOG" {
             continue; // read by tracing's EnvFilter
         }
+        // The replica's own name, from the downward API: the Lease holder.
+        if e.name == "POD_NAME" {
+            assert_eq!(
+                e.value_from
+                    .as_ref()
+                    .and_then(|v| v.field_ref.as_ref())
+                    .map(|f| f.field_path.as_str()),
+                Some("metadata.name"),
+                "{set}: POD_NAME not from the downward API"
+            );
+            argv.push("--pod-name=thumbnail-operator-5d9c7b-x2x4z".into());
+            continue;
+        }
         let (long, takes_value) = flags.get(&e.name).unwrap_or_else(|| {
             panic!(
                 "{set}: the chart sets {} on the operator, which has no such flag (known: {:?})",
@@ -723,6 +765,19 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
             panic!("{set}: the operator's environment does not parse: {e}\n{argv:?}")
         });
     assert_eq!(config.namespace, watch_ns, "{set}: WATCH_NAMESPACE");
+    assert!(config.leader_election(), "{set}: leader election");
+    let lease = thumbnail_operator::leader::LeaseSettings::from_config(&config, "ignored")
+        .unwrap_or_else(|e| {
+            panic!("{set}: the chart's leader election settings are refused: {e:#}")
+        });
+    assert_eq!(lease.namespace, NAMESPACE, "{set}: the Lease's namespace");
+    let replicas = operator.spec.as_ref().and_then(|s| s.replicas);
+    let expected = if set == "default" { Some(2) } else { replicas };
+    assert_eq!(replicas, expected, "{set}: operator replicas");
+    assert!(
+        replicas.is_some_and(|n| n >= 1),
+        "{set}: operator replicas {replicas:?}"
+    );
     assert!(
         matches!(
             config.executor,

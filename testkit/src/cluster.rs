@@ -76,6 +76,25 @@ pub fn helm(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
 }
 
+/// containerd's `ctr` on the test node's containers (`hack/cluster.sh ctr`): the node is
+/// this machine, so a test can do to a container what a crash or a hang does to it.
+pub fn node_ctr(args: &[&str]) -> String {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hack/cluster.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg("ctr")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "hack/cluster.sh ctr {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The chart in this checkout.
 pub fn chart_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/thumbnail-operator")
@@ -150,15 +169,25 @@ impl Release {
         )
     }
 
-    /// Logs of a Deployment of the release (`thumbnail-operator`, `...-api-shim`).
+    /// Logs of a Deployment of the release (`thumbnail-operator`, `...-api-shim`): of one
+    /// of its pods, as kubectl picks it.
     pub fn logs(&self, deployment: &str) -> String {
-        let out = kubectl(&[
+        self.kubectl_text(&[
             "logs",
             "-n",
             &self.namespace,
             &format!("deployment/{deployment}"),
             "--tail=400",
-        ]);
+        ])
+    }
+
+    /// The log of one pod.
+    pub fn pod_log(&self, pod: &str) -> String {
+        self.kubectl_text(&["logs", "-n", &self.namespace, pod, "--tail=400"])
+    }
+
+    fn kubectl_text(&self, args: &[&str]) -> String {
+        let out = kubectl(args);
         format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -166,9 +195,58 @@ impl Release {
         )
     }
 
-    /// The operator's log, for assertion messages.
+    /// Every operator replica's log, each under its pod's name, for assertion messages
+    /// and for checks that must hold on every replica.
     pub fn operator_log(&self) -> String {
-        self.logs(RELEASE)
+        self.operator_pods()
+            .iter()
+            .map(|pod| format!("--- {pod}\n{}", self.pod_log(pod)))
+            .collect()
+    }
+
+    /// The names of the operator's running pods (leader and followers).
+    pub fn operator_pods(&self) -> Vec<String> {
+        kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app.kubernetes.io/component=operator",
+            "--field-selector=status.phase=Running",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// The holder of the operator's leader Lease (named like the release's operator, in
+    /// its namespace): the pod that reconciles. `None` before one took it, or when it was
+    /// released.
+    pub fn leader_pod(&self) -> Option<String> {
+        let out = kubectl(&[
+            "get",
+            "lease",
+            RELEASE,
+            "-n",
+            &self.namespace,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ]);
+        let holder = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (out.status.success() && !holder.is_empty()).then_some(holder)
+    }
+
+    /// Waits for a leader and returns it.
+    pub fn wait_for_leader(&self) -> String {
+        let mut leader = None;
+        wait_until(Duration::from_secs(60), "an operator replica leads", || {
+            leader = self.leader_pod();
+            leader.is_some()
+        });
+        leader.expect("a leader")
     }
 
     /// The REST shim through its NodePort on this machine's loopback, as a user reaches it.
@@ -194,22 +272,55 @@ impl Release {
         url
     }
 
-    /// `http://<pod IP>:8081`: the operator's metrics and health port (pods' addresses
-    /// are reachable from the node).
+    /// `http://<pod IP>:8081` of the leading operator replica: its metrics and health
+    /// port (pods' addresses are reachable from the node).
     pub fn operator_metrics_url(&self) -> String {
+        self.pod_metrics_url(&self.wait_for_leader())
+    }
+
+    /// `http://<pod IP>:8081` of one operator pod.
+    pub fn pod_metrics_url(&self, pod: &str) -> String {
         let ip = kubectl_ok(&[
             "get",
-            "pods",
+            "pod",
+            pod,
             "-n",
             &self.namespace,
-            "-l",
-            "app.kubernetes.io/component=operator",
-            "--field-selector=status.phase=Running",
             "-o",
-            "jsonpath={.items[0].status.podIP}",
+            "jsonpath={.status.podIP}",
         ]);
-        assert!(!ip.is_empty(), "no running operator pod");
+        assert!(!ip.is_empty(), "operator pod {pod} has no IP");
         format!("http://{ip}:8081")
+    }
+
+    /// The containerd id of a pod's first container (as it runs now).
+    pub fn container_id(&self, pod: &str) -> String {
+        let id = kubectl_ok(&[
+            "get",
+            "pod",
+            pod,
+            "-n",
+            &self.namespace,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].containerID}",
+        ]);
+        id.strip_prefix("containerd://")
+            .unwrap_or_else(|| panic!("{pod}: container id {id:?}"))
+            .to_string()
+    }
+
+    /// Freezes a pod's container (cgroup freezer, `ctr task pause`): its process neither
+    /// runs nor exits nor sees a signal, as a hung or cut-off replica. Returns the
+    /// container id for [`Release::thaw`].
+    pub fn freeze(&self, pod: &str) -> String {
+        let id = self.container_id(pod);
+        node_ctr(&["task", "pause", &id]);
+        id
+    }
+
+    /// Lets a frozen container run again.
+    pub fn thaw(&self, container: &str) {
+        node_ctr(&["task", "resume", container]);
     }
 
     /// The bundled store (SeaweedFS) through its Service, with the credentials the chart

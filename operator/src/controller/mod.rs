@@ -68,7 +68,7 @@ impl Context {
     ) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok(),
+            instance: config.pod_name.clone(),
         };
         Context {
             recorder: Recorder::new(client.clone(), reporter),
