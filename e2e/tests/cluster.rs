@@ -715,6 +715,9 @@ fn the_api_stays_up_while_the_store_is_down() {
     assert!(
         body.to_lowercase().contains("store"),
         "the answer names the store: {body}"
+    );
+}
+
 /// Issue 11 item 5: the chart's two operator replicas elect a leader through a Lease;
 /// only the leader reconciles, the follower reports `thumbnail_leader 0` and launches
 /// nothing. The leader frozen mid-run (its process can neither renew nor release the
