@@ -882,3 +882,65 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
         stopped.elapsed()
     );
 }
+
+/// Issue 11 defect 2: a Thumbnail deleted while its resizer runs leaves nothing behind:
+/// the finalizer waits until the Job's Pod is gone before deleting the objects, so a
+/// late upload cannot leak a thumbnail.
+#[test]
+fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
+    let release = Release::install("delrun", &[AUTO_NODE_PORT]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // The largest photo: its run lasts long enough to be deleted in the middle.
+    let id = upload(
+        &shim,
+        &corpus_file("j01_kleiber_6028x3391.jpg"),
+        &["width=2048", "format=png"],
+    );
+    wait_until(Duration::from_secs(60), "the resizer Pod running", || {
+        let jobs = jobs_of(&release, &id);
+        !jobs.is_empty()
+            && kubectl_ok(&[
+                "get",
+                "pods",
+                "-n",
+                &ns,
+                "-l",
+                &format!("batch.kubernetes.io/job-name={}", jobs[0]),
+                "-o",
+                "jsonpath={.items[*].status.phase}",
+            ])
+            .contains("Running")
+    });
+    let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
+    assert!(code == "202" || code == "204", "{code} {body}");
+    wait_until(
+        Duration::from_secs(120),
+        "the Thumbnail, its Job and Pod gone",
+        || {
+            kubectl_ok(&[
+                "get",
+                "thumbnails,jobs,pods",
+                "-n",
+                &ns,
+                "-l",
+                "batch.kubernetes.io/job-name",
+                "-o",
+                "name",
+            ])
+            .trim()
+            .is_empty()
+                && kubectl(&["get", "thumbnail", &id, "-n", &ns]).status.code() == Some(1)
+        },
+    );
+    // Anything the resizer might still have written would be there by now.
+    std::thread::sleep(Duration::from_secs(3));
+    let left = rt.block_on(store.list("thumbnails", ""));
+    assert!(
+        left.is_empty(),
+        "objects leaked: {left:?}\n{}",
+        release.operator_log()
+    );
+}

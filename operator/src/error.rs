@@ -22,6 +22,11 @@ pub enum Error {
     #[error("resizer run {run}: {message}")]
     Executor { run: String, message: String },
 
+    /// A deleted Thumbnail's run is still stopping (its Pod terminating): its objects
+    /// are deleted once it is gone. Handled as a wait by the reconcile, never counted.
+    #[error("resizer run {run} is still stopping")]
+    RunStopping { run: String },
+
     /// The resource cannot be processed as it is (e.g. no bucket given and no default
     /// configured). Retrying does not help; the user must change the resource.
     #[error("{0}")]
@@ -38,6 +43,7 @@ impl Error {
             Error::Finalizer(_) => "finalizer",
             Error::Store(_) => "store",
             Error::Executor { .. } => "executor",
+            Error::RunStopping { .. } => "run_stopping",
             Error::Invalid(_) => "invalid",
         }
     }

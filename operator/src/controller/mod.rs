@@ -43,6 +43,8 @@ use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, MANAGER};
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
 const RUNNING_RECHECK: Duration = Duration::from_secs(60);
+/// While a deleted Thumbnail's run stops: a backstop, the Job's removal reconciles at once.
+const RUN_STOPPING_RECHECK: Duration = Duration::from_secs(5);
 
 /// Shared by all reconciles.
 pub struct Context {
@@ -155,6 +157,12 @@ pub async fn reconcile(thumb: Arc<Thumbnail>, ctx: Arc<Context>) -> Result<Actio
     .await;
     let result = match result {
         Err(e) if crate::error::object_gone(&e) => Ok(Action::await_change()),
+        // Waiting, not failing: the finalizer stays until the run is gone, and the Job's
+        // removal reconciles again (the requeue is a backstop).
+        Err(kube::runtime::finalizer::Error::CleanupFailed(Error::RunStopping { run })) => {
+            debug!(thumbnail = %key.name, run, "waiting for the resizer run to stop before deleting its objects");
+            Ok(Action::requeue(RUN_STOPPING_RECHECK))
+        }
         other => other.map_err(Error::from),
     };
     ctx.metrics
@@ -200,6 +208,7 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     // at it. (Keys are per generation, so the new run never overwrites the old object.)
     if let (Some(old_run), Some(old_generation)) = (&status.job_name, status.observed_generation) {
         if old_generation != generation {
+            // Superseded: its output key is this generation's own, so no need to wait.
             ctx.executor.stop(thumb, old_run).await?;
             let old = status
                 .output
@@ -360,8 +369,12 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     }
     keys.sort();
     keys.dedup();
+    // Issue 11 defect 2: a run still going could upload after its key was deleted.
+    // Stop it and wait until it is gone; only then delete.
     if let Some(run) = thumb.status.as_ref().and_then(|s| s.job_name.clone()) {
-        ctx.executor.stop(thumb, &run).await?;
+        if !ctx.executor.stop(thumb, &run).await? {
+            return Err(Error::RunStopping { run });
+        }
     }
     for (bucket, key) in &keys {
         if let Err(e) = ctx.objects.delete(bucket, key).await {

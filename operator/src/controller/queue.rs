@@ -372,8 +372,8 @@ mod tests {
                 Ok(self.started.load(Ordering::SeqCst))
             })
         }
-        fn stop<'a>(&'a self, _: &'a Thumbnail, _: &'a str) -> BoxFuture<'a, Result<()>> {
-            Box::pin(async { Ok(()) })
+        fn stop<'a>(&'a self, _: &'a Thumbnail, _: &'a str) -> BoxFuture<'a, Result<bool>> {
+            Box::pin(async { Ok(true) })
         }
         fn triggers(&self, controller: Controller<Thumbnail>) -> Controller<Thumbnail> {
             controller

@@ -694,13 +694,13 @@ async fn spec_change_renders_again_and_removes_the_old_thumbnail() {
     assert_ne!(new_run, old_run);
     let (o, n) = (old_run.clone(), new_run.clone());
     run_reconcile(thumb, ctx, server, |mut s| async move {
-        // The old Job (if TTL has not removed it yet) is deleted, in the background.
+        // The old Job (if TTL has not removed it yet) is deleted with its Pods.
         let del = s.answer(StatusCode::NOT_FOUND, not_found()).await;
         assert_eq!(
             (del.method, del.path),
             (Method::DELETE, format!("{JOBS}/{o}"))
         );
-        assert_eq!(del.body["propagationPolicy"], "Background");
+        assert_eq!(del.body["propagationPolicy"], "Foreground");
         s.answer(StatusCode::OK, job_list(vec![])).await;
         let applied = s.answer(StatusCode::CREATED, job(&n, json!({}))).await;
         assert_eq!(applied.path, format!("{JOBS}/{n}"));
@@ -768,6 +768,10 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
             (del.method, del.path),
             (Method::DELETE, format!("{JOBS}/{r}"))
         );
+        assert_eq!(del.body["propagationPolicy"], "Foreground");
+        // The Job (and so its Pod) is gone: now the objects can go.
+        let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+        assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{r}")));
         let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
         assert_eq!(
             (fin.method, fin.path),
@@ -785,6 +789,45 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
         "the shim's original is removed"
     );
     assert!(s3.exists(&bucket, "originals/keep.jpg").await);
+}
+
+/// Issue 11 defect 2: while the deleted Thumbnail's Job is still there (deleted in the
+/// foreground, its Pod terminating), nothing is deleted and the finalizer stays: a
+/// resizer still uploading would otherwise leave its thumbnail behind.
+#[tokio::test]
+async fn deletion_waits_until_the_run_is_gone_before_deleting_objects() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = s3.new_bucket("delwait").await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let key = crate::naming::output_key(&probe, 1);
+    s3.put(&bucket, &key, b"thumb".to_vec()).await;
+    let mut thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(json!({"phase": "Processing", "observedGeneration": 1, "jobName": run})),
+    );
+    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    let r = run.clone();
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        let del = s.answer(StatusCode::ACCEPTED, job(&r, json!({}))).await;
+        assert_eq!(del.body["propagationPolicy"], "Foreground");
+        // Still there: its Pod is terminating.
+        let get = s.answer(StatusCode::OK, job(&r, json!({}))).await;
+        assert_eq!(get.method, Method::GET);
+        // No object deleted, no finalizer removed.
+        s.expect_silence().await;
+    })
+    .await
+    .expect("waiting is no error");
+    assert_eq!(
+        action,
+        kube::runtime::controller::Action::requeue(super::RUN_STOPPING_RECHECK)
+    );
+    assert!(s3.exists(&bucket, &key).await, "nothing deleted yet");
 }
 
 #[tokio::test]
@@ -805,6 +848,7 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
     let r = run.clone();
     let err = run_reconcile(thumb, ctx, server, |mut s| async move {
         s.answer(StatusCode::OK, job(&r, json!({}))).await;
+        s.answer(StatusCode::NOT_FOUND, not_found()).await;
         let st = s.answer(StatusCode::OK, any_thumbnail()).await;
         assert_eq!(st.path, format!("{THUMBS}/cat/status"));
         let blocked = st.body["status"]["conditions"]

@@ -162,17 +162,24 @@ impl Executor for JobExecutor {
         })
     }
 
-    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<()>> {
+    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<bool>> {
         Box::pin(async move {
+            // Foreground: the Job is removed only after its Pods are (their containers
+            // stopped), so "the Job is gone" means no resizer of it can still upload.
+            // Background deletion removed the Job at once while its Pod went on.
             let params = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Background),
+                propagation_policy: Some(PropagationPolicy::Foreground),
                 ..Default::default()
             };
-            match self.jobs(thumb).delete(run_name, &params).await {
-                Ok(_) => Ok(()),
-                Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-                Err(e) => Err(Error::Kube(e)),
+            let jobs = self.jobs(thumb);
+            match jobs.delete(run_name, &params).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(s)) if s.code == 404 => return Ok(true),
+                Err(e) => return Err(Error::Kube(e)),
             }
+            // Deleted in the foreground, it stays (with a deletionTimestamp) until its
+            // Pods are gone; its removal reconciles the Thumbnail through the Job watch.
+            Ok(jobs.get_opt(run_name).await?.is_none())
         })
     }
 

@@ -49,8 +49,10 @@ pub trait Executor: Send + Sync {
     fn active(&self) -> BoxFuture<'_, Result<usize>>;
 
     /// Stops a run that is no longer wanted (superseded or deleted); a run that does
-    /// not exist is not an error.
-    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<()>>;
+    /// not exist is not an error. Answers whether the run is gone, i.e. can no longer
+    /// write anything: a deleted Thumbnail's objects are removed only then, or a run
+    /// still uploading would leave its thumbnail behind. Called again until it is.
+    fn stop<'a>(&'a self, thumb: &'a Thumbnail, run_name: &'a str) -> BoxFuture<'a, Result<bool>>;
 
     /// Adds this executor's reconcile triggers to the controller, so that a run whose
     /// state changes (above all: finishes) has its Thumbnail reconciled at once: the
