@@ -944,3 +944,45 @@ fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
         release.operator_log()
     );
 }
+
+/// Issue 11 defect 7: an unpullable resizer image is reported on the Thumbnail (status
+/// and a Warning event) instead of "processing" until the deadline.
+#[test]
+fn an_unpullable_resizer_image_is_reported() {
+    let release = Release::install(
+        "badimage",
+        &[AUTO_NODE_PORT, "resizer.image.tag=no-such-tag"],
+    );
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    wait_until(
+        Duration::from_secs(90),
+        "the pull failure in the Thumbnail's status",
+        || {
+            let t = get_json(&format!("{shim}/api/v1/thumbnails/{id}"));
+            let text = t.to_string();
+            text.contains("ImagePullBackOff")
+                || text.contains("ErrImagePull")
+                || text.contains("cannot be pulled")
+        },
+    );
+    let events = kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        &ns,
+        "--field-selector",
+        &format!("involvedObject.name={id},type=Warning"),
+        "-o",
+        "jsonpath={range .items[*]}{.reason}: {.message}{\"\\n\"}{end}",
+    ]);
+    assert!(
+        events.contains("no-such-tag"),
+        "a Warning event naming the image: {events}"
+    );
+}

@@ -39,6 +39,11 @@ pub struct Config {
     )]
     pub resizer_image: String,
 
+    /// Secrets (names, comma-separated) the resizer Jobs' Pods pull their image with,
+    /// as the chart's `imagePullSecrets` (in each Thumbnail's namespace).
+    #[arg(long, env = "RESIZER_IMAGE_PULL_SECRETS", value_delimiter = ',')]
+    pub resizer_image_pull_secrets: Vec<String>,
+
     /// Image pull policy of the resizer container.
     #[arg(
         long,

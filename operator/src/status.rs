@@ -30,6 +30,13 @@ pub enum Transition {
     },
     /// The run for the current generation was started (or is still running).
     Processing { run_name: String },
+    /// The run was started but is stuck on something the user must fix (it stays
+    /// Processing until fixed or until its deadline fails it).
+    Blocked {
+        run_name: String,
+        reason: String,
+        message: String,
+    },
     /// The run finished and stored the thumbnail.
     Succeeded {
         run_name: String,
@@ -71,6 +78,13 @@ pub fn next(
             Some(run_name.clone()),
             reason::JOB_RUNNING,
             format!("resizer {run_name} is running"),
+            None,
+        ),
+        Transition::Blocked { run_name, reason, message } => (
+            Phase::Processing,
+            Some(run_name.clone()),
+            reason.as_str(),
+            message.clone(),
             None,
         ),
         Transition::Succeeded { run_name, output } => (

@@ -47,6 +47,8 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
         "everything",
         &[
             "--set=operator.clusterWide=true",
+            "--set=imagePullSecrets[0].name=regcred",
+            "--set=imagePullSecrets[1].name=mirror",
             "--set=seaweedfs.persistence.enabled=true",
             "--set=shim.tokensSecret=api-tokens",
             "--set=metrics.serviceMonitor.enabled=true",
@@ -785,6 +787,20 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
         ),
         "{set}: executor"
     );
+    // The chart's imagePullSecrets reach the resizer Jobs too (issue 11 defect 7).
+    let pull_secrets: Vec<String> = pod_spec(operator)
+        .image_pull_secrets
+        .iter()
+        .flatten()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(
+        config.resizer_image_pull_secrets, pull_secrets,
+        "{set}: RESIZER_IMAGE_PULL_SECRETS"
+    );
+    if set == "everything" {
+        assert_eq!(pull_secrets, ["regcred", "mirror"], "{set}");
+    }
     assert!(
         config.resizer_image.contains("/resizer:"),
         "{set}: resizer image {}",

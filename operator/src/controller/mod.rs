@@ -43,6 +43,11 @@ use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, MANAGER};
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
 const RUNNING_RECHECK: Duration = Duration::from_secs(60);
+/// While a run's Pod is not running yet: a stuck Pod (image, capacity) changes no Job
+/// status, so only a look reports it.
+const STARTING_RECHECK: Duration = Duration::from_secs(5);
+/// While a run is stuck on something the user must fix.
+const BLOCKED_RECHECK: Duration = Duration::from_secs(15);
 /// While a deleted Thumbnail's run stops: a backstop, the Job's removal reconciles at once.
 const RUN_STOPPING_RECHECK: Duration = Duration::from_secs(5);
 
@@ -283,12 +288,43 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
 }
 
 async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
-    let transition = match ctx.executor.observe(thumb, run).await? {
-        RunState::Running => {
-            if thumb.status.as_ref().and_then(|s| s.phase) != Some(Phase::Processing) {
+    let state = ctx.executor.observe(thumb, run).await?;
+    let transition = match state {
+        RunState::Running | RunState::Starting => {
+            let status = thumb.status.as_ref();
+            // Written when it starts, and when it got going again after being stuck.
+            let was_blocked = status
+                .and_then(|s| s.reason.as_deref())
+                .is_some_and(|r| r != status::reason::JOB_RUNNING);
+            if status.and_then(|s| s.phase) != Some(Phase::Processing) || was_blocked {
                 write_status(thumb, &Transition::Processing { run_name: run.into() }, ctx).await?;
             }
-            return Ok(Action::requeue(RUNNING_RECHECK));
+            // A Pod that does not start changes no Job status: look again soon.
+            return Ok(Action::requeue(if state == RunState::Starting {
+                STARTING_RECHECK
+            } else {
+                RUNNING_RECHECK
+            }));
+        }
+        RunState::Blocked { reason, message } => {
+            let unchanged = thumb.status.as_ref().is_some_and(|s| {
+                s.reason.as_deref() == Some(reason.as_str()) && s.message.as_deref() == Some(message.as_str())
+            });
+            if !unchanged {
+                let reported = thumb.status.as_ref().and_then(|s| s.reason.as_deref()) == Some(reason.as_str());
+                write_status(
+                    thumb,
+                    &Transition::Blocked { run_name: run.into(), reason: reason.clone(), message: message.clone() },
+                    ctx,
+                )
+                .await?;
+                // One Warning per reason, not one per look.
+                if !reported {
+                    warn!(thumbnail = %thumb.name_any(), run, %reason, "resizer run is stuck");
+                    ctx.event(thumb, EventType::Warning, &reason, message).await;
+                }
+            }
+            return Ok(Action::requeue(BLOCKED_RECHECK));
         }
         // Gone before its result was read (a Job's TTL ran out during an operator
         // outage): the thumbnail it stored, at the one place this generation's run

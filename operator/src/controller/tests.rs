@@ -372,10 +372,22 @@ async fn running_job_changes_nothing() {
     let r = run.clone();
     let action = run_reconcile(thumb, ctx, server, |mut s| async move {
         // One failed pod retried by the Job controller is still "running" to us.
-        let get = s
-            .answer(StatusCode::OK, job(&r, json!({"active": 1, "failed": 1})))
-            .await;
+        let mut running = job(&r, json!({"active": 1, "failed": 1}));
+        running["metadata"]["uid"] = json!("job-uid");
+        let get = s.answer(StatusCode::OK, running).await;
         assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{r}")));
+        // Its Pods, to tell running from starting or stuck: only those the Job owns count.
+        let pods = json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [
+            {"metadata": {"name": "p2", "namespace": NS,
+                          "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": r, "uid": "job-uid"}]},
+             "status": {"phase": "Running"}},
+            {"metadata": {"name": "impostor", "namespace": NS,
+                          "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": r, "uid": "other"}]},
+             "spec": {"containers": [{"name": "resizer", "image": "x"}]},
+             "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}]}}]});
+        let list = s.answer(StatusCode::OK, pods).await;
+        assert_eq!(list.method, Method::GET);
+        assert!(list.path.starts_with(&format!("/api/v1/namespaces/{NS}/pods")), "{}", list.path);
         s.expect_silence().await;
     })
     .await

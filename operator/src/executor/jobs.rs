@@ -15,9 +15,9 @@ use k8s_openapi::api::batch::v1::{
     PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, Pod, PodSecurityContext,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, LocalObjectReference, Pod,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -53,6 +53,42 @@ impl JobExecutor {
     }
 
     /// Jobs in the watched namespace (all namespaces when it is empty).
+    /// A Job not finished: running, still starting, or stuck on something the user must
+    /// fix (its Pods, owned by this Job's uid, say which).
+    async fn progress(&self, thumb: &Thumbnail, job: &Job) -> Result<RunState> {
+        let run_name = job.name_any();
+        let uid = job.metadata.uid.as_deref();
+        let pods: Api<Pod> =
+            Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
+        let list = pods
+            .list(
+                &ListParams::default().labels(&format!("batch.kubernetes.io/job-name={run_name}")),
+            )
+            .await?
+            .items;
+        let owned = list.iter().filter(|p| {
+            p.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| Some(o.uid.as_str()) == uid)
+        });
+        let mut starting = true;
+        for pod in owned {
+            if let Some((reason, message)) = blocked_reason(pod) {
+                return Ok(RunState::Blocked { reason, message });
+            }
+            if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
+                starting = false;
+            }
+        }
+        Ok(if starting {
+            RunState::Starting
+        } else {
+            RunState::Running
+        })
+    }
+
     fn managed_jobs(&self) -> Api<Job> {
         if self.config.namespace.is_empty() {
             Api::all(self.client.clone())
@@ -104,7 +140,7 @@ impl Executor for JobExecutor {
             };
             let (succeeded, failed) = (condition("Complete"), condition("Failed"));
             if succeeded.is_none() && failed.is_none() {
-                return Ok(RunState::Running);
+                return self.progress(thumb, &job).await;
             }
             // The result is the termination message of the newest pod of the Job.
             let pods: Api<Pod> =
@@ -190,6 +226,84 @@ impl Executor for JobExecutor {
             watcher::Config::default().labels(&managed_selector()),
         )
     }
+}
+
+fn pull_secrets(config: &Config) -> Option<Vec<LocalObjectReference>> {
+    let names: Vec<LocalObjectReference> = config
+        .resizer_image_pull_secrets
+        .iter()
+        .map(|n| n.trim())
+        .filter(|n| !n.is_empty())
+        .map(|n| LocalObjectReference {
+            name: n.to_string(),
+        })
+        .collect();
+    (!names.is_empty()).then_some(names)
+}
+
+/// Why a started run's Pod makes no progress, when it is something the user must fix
+/// (the image, a Secret, the node's capacity): (reason, message saying what to do).
+/// `None` while it merely starts, or runs.
+pub fn blocked_reason(pod: &Pod) -> Option<(String, String)> {
+    let name = pod.metadata.name.as_deref().unwrap_or("?");
+    let status = pod.status.as_ref()?;
+    let unschedulable = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "PodScheduled"
+            && c.status == "False"
+            && c.reason.as_deref() == Some("Unschedulable")
+    });
+    if let Some(c) = unschedulable {
+        return Some((
+            "Unschedulable".into(),
+            format!(
+                "resizer pod {name} cannot be scheduled: {}; lower operator.maxRunning or resizer.resources requests, or add capacity",
+                c.message.as_deref().unwrap_or("no node fits it")
+            ),
+        ));
+    }
+    let waiting = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .find(|c| c.name == CONTAINER)?
+        .state
+        .as_ref()?
+        .waiting
+        .as_ref()?;
+    let reason = waiting.reason.as_deref()?;
+    let detail = waiting.message.as_deref().unwrap_or("");
+    let image = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.iter().find(|c| c.name == CONTAINER))
+        .and_then(|c| c.image.as_deref())
+        .unwrap_or("?");
+    match reason {
+        "ErrImagePull" | "ImagePullBackOff" | "InvalidImageName" | "ErrImageNeverPull" => Some((
+            reason.into(),
+            format!(
+                "the resizer image {image} cannot be pulled ({reason}: {}); check resizer.image in the chart values and, for a private registry, imagePullSecrets",
+                short(detail)
+            ),
+        )),
+        "CreateContainerConfigError" | "CreateContainerError" => Some((
+            reason.into(),
+            format!(
+                "the resizer container of pod {name} cannot be created ({reason}: {}); check the S3 credentials Secret in this namespace",
+                short(detail)
+            ),
+        )),
+        _ => None,
+    }
+}
+
+/// The first 200 characters: a kubelet message can carry a registry's whole answer.
+fn short(s: &str) -> String {
+    let mut out: String = s.chars().take(200).collect();
+    if s.chars().count() > 200 {
+        out.push('…');
+    }
+    out
 }
 
 fn is_finished(job: &Job) -> bool {
@@ -317,6 +431,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
+                    image_pull_secrets: pull_secrets(config),
                     restart_policy: Some("Never".into()),
                     automount_service_account_token: Some(false),
                     enable_service_links: Some(false),
@@ -345,5 +460,84 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
             ..Default::default()
         }),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use serde_json::json;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "run-1-abcde"},
+            "spec": {"containers": [{"name": CONTAINER, "image": "registry.example/resizer:nope"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    fn waiting(reason: &str) -> Pod {
+        pod(json!({"phase": "Pending", "containerStatuses": [{
+            "name": CONTAINER, "image": "registry.example/resizer:nope", "imageID": "", "ready": false,
+            "restartCount": 0,
+            "state": {"waiting": {"reason": reason, "message": "rpc error: not found"}}}]}))
+    }
+
+    #[test]
+    fn an_image_that_cannot_be_pulled_blocks_with_what_to_do() {
+        for reason in ["ErrImagePull", "ImagePullBackOff", "InvalidImageName"] {
+            let (code, message) = blocked_reason(&waiting(reason)).expect(reason);
+            assert_eq!(code, reason);
+            assert!(
+                message.contains("registry.example/resizer:nope")
+                    && message.contains("imagePullSecrets"),
+                "{message}"
+            );
+        }
+        let (code, message) = blocked_reason(&waiting("CreateContainerConfigError")).unwrap();
+        assert_eq!(code, "CreateContainerConfigError");
+        assert!(message.contains("Secret"), "{message}");
+    }
+
+    #[test]
+    fn an_unschedulable_pod_blocks_and_names_the_knobs() {
+        let p = pod(json!({"phase": "Pending", "conditions": [{
+            "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+            "message": "0/1 nodes are available: 1 Insufficient cpu."}]}));
+        let (code, message) = blocked_reason(&p).unwrap();
+        assert_eq!(code, "Unschedulable");
+        assert!(
+            message.contains("Insufficient cpu") && message.contains("maxRunning"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn starting_and_running_pods_are_not_blocked() {
+        assert_eq!(blocked_reason(&waiting("ContainerCreating")), None);
+        assert_eq!(blocked_reason(&pod(json!({"phase": "Pending"}))), None);
+        let running = pod(json!({"phase": "Running", "containerStatuses": [{
+            "name": CONTAINER, "image": "x", "imageID": "", "ready": true, "restartCount": 0,
+            "state": {"running": {}}}]}));
+        assert_eq!(blocked_reason(&running), None);
+    }
+
+    #[test]
+    fn image_pull_secrets_reach_the_job_pod() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["thumbnail-operator", "--namespace", "ns"];
+            argv.extend(extra);
+            Config::try_parse_from(argv).unwrap()
+        };
+        let names =
+            |c: &Config| pull_secrets(c).map(|v| v.into_iter().map(|r| r.name).collect::<Vec<_>>());
+        assert_eq!(names(&parse(&[])), None);
+        let c = parse(&["--resizer-image-pull-secrets=regcred,mirror"]);
+        assert_eq!(
+            names(&c),
+            Some(vec!["regcred".to_string(), "mirror".to_string()])
+        );
     }
 }

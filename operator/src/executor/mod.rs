@@ -21,6 +21,13 @@ use thumbnail_api::crd::Thumbnail;
 pub enum RunState {
     /// No such run (never started, or already removed, e.g. by a Job's TTL).
     Absent,
+    /// Started, its Pod not running yet (scheduling, pulling, starting): worth a look
+    /// again soon, in case it gets stuck.
+    Starting,
+    /// Started, but stuck on something the user must fix (an image that cannot be
+    /// pulled, a node without room): `reason` is a stable CamelCase code, `message`
+    /// says what to do. The run's deadline still applies.
+    Blocked { reason: String, message: String },
     /// Started and not finished.
     Running,
     /// Finished, with the resizer's result (success or failure).
