@@ -550,6 +550,14 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
         ]);
         failed.trim().parse::<u32>().unwrap_or(0) >= 1
     });
+    // The Thumbnail says it is retrying, and why (issue 11 defect 6).
+    wait_until(Duration::from_secs(30), "a Retrying status", || {
+        let s = statuses(&release);
+        s["storm"]["reason"] == "Retrying"
+            && s["storm"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("attempt 2 of") && m.contains("StoreUnavailable"))
+    });
     let replace =
         format!(r#"[{{"op": "replace", "path": "/spec/selector", "value": {selector}}}]"#);
     kubectl_ok(&[

@@ -16,6 +16,8 @@ pub mod reason {
     pub const JOB_RUNNING: &str = "JobRunning";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const JOB_LOST: &str = "JobLost";
+    /// An attempt failed for a reason that may pass; the Job runs another.
+    pub const RETRYING: &str = "Retrying";
     pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
 }
 
@@ -30,8 +32,8 @@ pub enum Transition {
     },
     /// The run for the current generation was started (or is still running).
     Processing { run_name: String },
-    /// The run was started but is stuck on something the user must fix (it stays
-    /// Processing until fixed or until its deadline fails it).
+    /// The run was started but makes no progress yet: stuck on something the user must
+    /// fix, or retrying a failed attempt (it stays Processing meanwhile).
     Blocked {
         run_name: String,
         reason: String,

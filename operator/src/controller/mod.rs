@@ -306,6 +306,24 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
                 RUNNING_RECHECK
             }));
         }
+        RunState::Retrying { message } => {
+            // Written, with an event, once per attempt (the message names it).
+            if thumb.status.as_ref().and_then(|s| s.message.as_deref()) != Some(message.as_str()) {
+                write_status(
+                    thumb,
+                    &Transition::Blocked {
+                        run_name: run.into(),
+                        reason: status::reason::RETRYING.into(),
+                        message: message.clone(),
+                    },
+                    ctx,
+                )
+                .await?;
+                info!(thumbnail = %thumb.name_any(), run, %message, "resizer attempt failed; the Job retries it");
+                ctx.event(thumb, EventType::Warning, status::reason::RETRYING, message).await;
+            }
+            return Ok(Action::requeue(STARTING_RECHECK));
+        }
         RunState::Blocked { reason, message } => {
             let unchanged = thumb.status.as_ref().is_some_and(|s| {
                 s.reason.as_deref() == Some(reason.as_str()) && s.message.as_deref() == Some(message.as_str())

@@ -15,9 +15,9 @@ use k8s_openapi::api::batch::v1::{
     PodFailurePolicyOnPodConditionsPattern, PodFailurePolicyRule,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, LocalObjectReference, Pod,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, ContainerStateTerminated, EmptyDirVolumeSource, EnvVar, EnvVarSource,
+    LocalObjectReference, Pod, PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -74,6 +74,7 @@ impl JobExecutor {
                 .any(|o| Some(o.uid.as_str()) == uid)
         });
         let mut starting = true;
+        let mut last_failure: Option<(&Pod, ContainerStateTerminated)> = None;
         for pod in owned {
             if let Some((reason, message)) = blocked_reason(pod) {
                 return Ok(RunState::Blocked { reason, message });
@@ -81,6 +82,36 @@ impl JobExecutor {
             if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
                 starting = false;
             }
+            if let Some(t) = terminated(pod).filter(|t| t.exit_code != 0) {
+                let newer = last_failure.as_ref().is_none_or(|(p, _)| {
+                    p.metadata.creation_timestamp < pod.metadata.creation_timestamp
+                });
+                if newer {
+                    last_failure = Some((pod, t));
+                }
+            }
+        }
+        // The Job retries a failed attempt: say so, and why the last one failed.
+        let failed = job.status.as_ref().and_then(|s| s.failed).unwrap_or(0);
+        if let (true, Some((_, t))) = (failed > 0, last_failure) {
+            let why = match invocation::outcome_from_exit(
+                t.exit_code,
+                t.message.as_deref().unwrap_or(""),
+                t.reason.as_deref(),
+            ) {
+                invocation::RunOutcome::Failed { reason, message } => {
+                    format!("{reason}: {message}")
+                }
+                invocation::RunOutcome::Succeeded(_) => format!("exit code {}", t.exit_code),
+            };
+            let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6);
+            return Ok(RunState::Retrying {
+                message: format!(
+                    "attempt {} of {}: the previous attempt failed ({why}); retrying",
+                    failed + 1,
+                    limit + 1
+                ),
+            });
         }
         Ok(if starting {
             RunState::Starting
@@ -153,19 +184,7 @@ impl Executor for JobExecutor {
                 .await?
                 .items;
             list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
-            let terminated = list.iter().rev().find_map(|p| {
-                p.status
-                    .as_ref()?
-                    .container_statuses
-                    .as_ref()?
-                    .iter()
-                    .find(|c| c.name == CONTAINER)?
-                    .state
-                    .as_ref()?
-                    .terminated
-                    .clone()
-            });
-            let outcome = match terminated {
+            let outcome = match list.iter().rev().find_map(terminated) {
                 Some(t) => invocation::outcome_from_exit(
                     t.exit_code,
                     t.message.as_deref().unwrap_or(""),
@@ -295,6 +314,20 @@ pub fn blocked_reason(pod: &Pod) -> Option<(String, String)> {
         )),
         _ => None,
     }
+}
+
+/// The resizer container's final state in `pod`, once it ended.
+fn terminated(pod: &Pod) -> Option<ContainerStateTerminated> {
+    pod.status
+        .as_ref()?
+        .container_statuses
+        .as_ref()?
+        .iter()
+        .find(|c| c.name == CONTAINER)?
+        .state
+        .as_ref()?
+        .terminated
+        .clone()
 }
 
 /// The first 200 characters: a kubelet message can carry a registry's whole answer.

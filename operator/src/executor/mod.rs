@@ -28,6 +28,9 @@ pub enum RunState {
     /// pulled, a node without room): `reason` is a stable CamelCase code, `message`
     /// says what to do. The run's deadline still applies.
     Blocked { reason: String, message: String },
+    /// Started; an attempt failed for a reason that may pass and the Job retries it:
+    /// `message` says which attempt this is and why the last one failed.
+    Retrying { message: String },
     /// Started and not finished.
     Running,
     /// Finished, with the resizer's result (success or failure).
