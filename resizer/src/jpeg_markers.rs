@@ -66,6 +66,33 @@ pub fn header_segments(jpeg: &[u8]) -> Segments<'_> {
     }
 }
 
+/// Whether `jpeg` stops before its end-of-image marker: cut off inside a segment, inside
+/// a scan's data, or right after a segment (an interrupted upload or copy). Bytes out of
+/// place (damage rather than truncation) are not truncation.
+pub fn is_truncated(jpeg: &[u8]) -> bool {
+    let mut end = 2;
+    for segment in segments(jpeg) {
+        match segment {
+            Ok(s) => end = s.offset + s.raw.len(),
+            // The walk stops at a segment's length (two bytes after its marker) that is
+            // cut off, or that runs past the end of the bytes.
+            Err(Malformed { offset }) => {
+                return offset >= 4
+                    && jpeg.get(offset - 2) == Some(&0xFF)
+                    && jpeg.get(offset..offset + 2).is_none_or(|l| {
+                        let l = u16::from_be_bytes([l[0], l[1]]) as usize;
+                        l >= 2 && offset + l > jpeg.len()
+                    });
+            }
+        }
+    }
+    let mut at = end.min(jpeg.len());
+    while jpeg.get(at) == Some(&0xFF) && jpeg.get(at + 1) == Some(&0xFF) {
+        at += 1;
+    }
+    !jpeg[at..].starts_with(&[0xFF, EOI])
+}
+
 /// The iterator of [`segments`] and [`header_segments`].
 #[derive(Clone, Debug)]
 pub struct Segments<'a> {
@@ -255,6 +282,17 @@ mod tests {
             assert!(walked.iter().filter(|s| s.is_err()).count() <= 1);
             let _ = header_segments(&j[..n]).count();
         }
+    }
+
+    #[test]
+    fn a_file_cut_anywhere_before_its_end_marker_is_truncated() {
+        let j = sample();
+        assert!(!is_truncated(&j));
+        for n in 2..j.len() - 1 {
+            assert!(is_truncated(&j[..n]), "cut at {n}");
+        }
+        // Damage is not truncation: a stray byte where a marker belongs.
+        assert!(!is_truncated(&[0xFF, SOI, 0x12, 0x34, 0xFF, EOI]));
     }
 
     /// Hostile bytes: random streams after an SOI, and the sample with each byte

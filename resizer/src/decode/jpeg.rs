@@ -5,14 +5,36 @@ use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::corrupt;
 use super::progressive_dc::progressive_dc_only;
-use crate::error::Result;
+use crate::contract::Reason;
+use crate::error::{Failed, Result};
 use crate::jpeg_markers;
 use crate::pixels::{Layout, Pixels};
 
 /// Dimensions a JPEG's header declares (no pixel is decoded).
 pub fn jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
-    let header = turbojpeg::read_header(bytes).map_err(|e| corrupt("JPEG", e))?;
+    let header = turbojpeg::read_header(bytes).map_err(|e| jpeg_failure(bytes, e))?;
     Ok((header.width as u32, header.height as u32))
+}
+
+/// The failure for a JPEG libjpeg-turbo refused, in the user's terms: a file cut short
+/// says so (the decoder's own words for it range from "Premature end of JPEG file" to
+/// `integer value "width" overflowed`, from a header it could not finish reading).
+fn jpeg_failure(bytes: &[u8], e: turbojpeg::Error) -> Failed {
+    if jpeg_markers::is_truncated(bytes) {
+        return Failed::new(
+            Reason::CorruptImage,
+            format!(
+                "the JPEG file is truncated: its {} bytes end before the image does (an interrupted upload or copy); re-upload the complete file",
+                bytes.len()
+            ),
+        );
+    }
+    match e {
+        turbojpeg::Error::IntegerOverflow(_) => {
+            corrupt("JPEG", "its header declares impossible values")
+        }
+        e => corrupt("JPEG", e),
+    }
 }
 
 /// libjpeg-turbo reports recoverable damage as warnings and still returns the pixels.
@@ -37,7 +59,9 @@ pub fn decode_jpeg(bytes: &[u8], eighths: u8) -> Result<Pixels> {
 /// [`decode_jpeg`], with the progressive DC-only shortcut switchable (for tests that
 /// prove it changes no pixel).
 pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Result<Pixels> {
-    let internal = |e: turbojpeg::Error| corrupt("JPEG", e);
+    // Failures are judged on the file as uploaded, not on the shortened stream below.
+    let original = bytes;
+    let internal = |e: turbojpeg::Error| jpeg_failure(original, e);
     let mut dec = Decompressor::new().map_err(internal)?;
     let header = dec.read_header(bytes).map_err(internal)?;
     // At 1/8 scale libjpeg's 1x1 inverse DCT reads only the DC coefficient of each
@@ -84,7 +108,7 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     if let Err(e) = dec.decompress(bytes, image) {
         match &e {
             turbojpeg::Error::TurboJpegError(msg) if tolerable_warning(msg) => {}
-            _ => return Err(corrupt("JPEG", e)),
+            _ => return Err(jpeg_failure(original, e)),
         }
     }
     let (w, h) = (scaled.width as u32, scaled.height as u32);
