@@ -16,6 +16,15 @@ pub enum ExecutorKind {
     Local,
 }
 
+/// Subcommands; without one the operator reconciles.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Delete every Thumbnail in the watched namespace(s) and wait until the running
+    /// operator has finished them (their stored objects deleted, finalizers removed).
+    /// The Helm chart's pre-delete hook, so that an uninstall leaves nothing behind.
+    Drain(crate::drain::DrainArgs),
+}
+
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "thumbnail-operator",
@@ -23,6 +32,10 @@ pub enum ExecutorKind {
     about = "Reconciles Thumbnail resources into resizer Jobs"
 )]
 pub struct Config {
+    /// What to do instead of reconciling.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Namespace to watch; empty watches all namespaces.
     #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
     pub namespace: String,
