@@ -855,7 +855,7 @@ async fn without_a_base_url_links_use_the_host_the_client_used() {
     .await;
     let port = shim.url.rsplit(':').next().unwrap().to_string();
     let r = shim
-        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[])
+        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[("width", "64")])
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -914,7 +914,7 @@ async fn forwarded_headers_are_used_only_when_valid() {
     })
     .await;
     let r = shim
-        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[])
+        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[("width", "64")])
         .await;
     let id = body(r).await["id"].as_str().unwrap().to_string();
     let get = |headers: &'static [(&'static str, &'static str)]| {
