@@ -1055,7 +1055,7 @@ fn rendered_objects_are_valid_kubernetes_types_with_exact_rbac() {
         );
         if *set == "everything" {
             assert_eq!(r.service_monitors.len(), 1, "{set}: ServiceMonitor");
-            assert_eq!(r.network_policies.len(), 3, "{set}: NetworkPolicies");
+            assert_eq!(r.network_policies.len(), 4, "{set}: NetworkPolicies");
             assert_eq!(r.claims.len(), 1, "{set}: PersistentVolumeClaim");
         }
     }
