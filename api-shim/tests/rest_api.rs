@@ -855,7 +855,10 @@ async fn without_a_base_url_links_use_the_host_the_client_used() {
     .await;
     let port = shim.url.rsplit(':').next().unwrap().to_string();
     let r = shim
-        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[("width", "64")])
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let location = r.headers()["location"].to_str().unwrap().to_string();
@@ -868,16 +871,12 @@ async fn without_a_base_url_links_use_the_host_the_client_used() {
     shim.complete(&id, b"\x89PNG fake".to_vec(), "image/png", "png")
         .await;
     let via_name = format!("http://localhost:{port}");
-    for path in [format!("/api/v1/thumbnails/{id}"), "/api/v1/thumbnails".into()] {
+    for path in [
+        format!("/api/v1/thumbnails/{id}"),
+        "/api/v1/thumbnails".into(),
+    ] {
         for base in [&via_ip, &via_name] {
-            let got = body(
-                shim.http
-                    .get(format!("{base}{path}"))
-                    .send()
-                    .await
-                    .unwrap(),
-            )
-            .await;
+            let got = body(shim.http.get(format!("{base}{path}")).send().await.unwrap()).await;
             all_start_with(&hrefs(&got), base);
         }
     }
@@ -914,7 +913,10 @@ async fn forwarded_headers_are_used_only_when_valid() {
     })
     .await;
     let r = shim
-        .upload(Some(("a.png", corpus("p01_astronaut_512x512.png"))), &[("width", "64")])
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
         .await;
     let id = body(r).await["id"].as_str().unwrap().to_string();
     let get = |headers: &'static [(&'static str, &'static str)]| {

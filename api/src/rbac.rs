@@ -191,7 +191,12 @@ mod tests {
     /// named rule with them would grant nothing (or, unnamed, more than meant).
     #[test]
     fn named_permissions_have_only_verbs_a_name_can_limit() {
-        for perm in OPERATOR.iter().chain(SHIM).chain(DRAIN).filter(|p| p.by_name) {
+        for perm in OPERATOR
+            .iter()
+            .chain(SHIM)
+            .chain(DRAIN)
+            .filter(|p| p.by_name)
+        {
             for verb in perm.verbs {
                 assert!(
                     ["get", "patch", "update", "delete"].contains(verb),

@@ -192,8 +192,7 @@ pub fn quantity(s: &str) -> Result<String, String> {
         .unwrap_or(s);
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
     let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
-    if number.is_empty() || (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac)
-    {
+    if number.is_empty() || (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
         return Err(format!(
             "{s:?} is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)"
         ));
@@ -247,6 +246,12 @@ mod tests {
         assert_eq!(c.public_base_url, "");
         assert_eq!(c.resizer_cpu_request, "100m");
         assert_eq!(c.resizer_memory_request, "128Mi");
-        assert_eq!((c.resizer_cpu_limit.as_str(), c.resizer_memory_limit.as_str()), ("", ""));
+        assert_eq!(
+            (
+                c.resizer_cpu_limit.as_str(),
+                c.resizer_memory_limit.as_str()
+            ),
+            ("", "")
+        );
     }
 }

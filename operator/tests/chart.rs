@@ -965,7 +965,11 @@ fn check_drain_hook(set: &str, docs: &[Value], r: &Rendered, watch_ns: &str, tim
     assert_eq!(container.args.as_deref(), Some(&["drain".to_string()][..]));
     let command = thumbnail_operator::config::Config::command();
     let top = env_flags(&command);
-    let sub = env_flags(command.find_subcommand("drain").expect("a drain subcommand"));
+    let sub = env_flags(
+        command
+            .find_subcommand("drain")
+            .expect("a drain subcommand"),
+    );
     let (mut argv, mut sub_argv) = (vec!["thumbnail-operator".to_string()], vec![]);
     for e in container.env.iter().flatten() {
         let value = e

@@ -44,8 +44,7 @@ async fn remove_finalizer(api: &Api<Thumbnail>, name: &str) {
 /// once it is marked for deletion, its finalizer goes.
 fn fake_operator(api: Api<Thumbnail>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut events = watcher::watcher(api.clone(), watcher::Config::default())
-            .boxed();
+        let mut events = watcher::watcher(api.clone(), watcher::Config::default()).boxed();
         while let Some(e) = events.next().await {
             let t = match e {
                 Ok(watcher::Event::Apply(t) | watcher::Event::InitApply(t)) => t,
@@ -76,7 +75,12 @@ async fn drain_deletes_every_thumbnail_and_waits_for_the_operator() {
         .expect("drain finishes once the operator removed the finalizers");
     operator.abort();
     assert_eq!(deleted, 3);
-    assert!(api.list(&Default::default()).await.unwrap().items.is_empty());
+    assert!(api
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .is_empty());
     // Only the watched namespace is drained.
     let left = other.get("untouched").await.unwrap();
     assert!(left.metadata.deletion_timestamp.is_none());

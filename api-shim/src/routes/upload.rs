@@ -123,7 +123,8 @@ pub async fn upload(
     // The time limit is applied here rather than by the router's timeout middleware,
     // so that a late upload is cleaned up like any other failure.
     let (result, maybe_stored) =
-        match tokio::time::timeout(limit, accept(&state, &base, &id, multipart, &mut stored)).await {
+        match tokio::time::timeout(limit, accept(&state, &base, &id, multipart, &mut stored)).await
+        {
             Ok(result) => {
                 let stored = stored.is_some();
                 (result, stored)
