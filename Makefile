@@ -78,7 +78,7 @@ cluster: deps helm ## a real single-node Kubernetes on this machine (root; no Do
 	  && $$kubectl create namespace '$(NAMESPACE)' \
 	  && $$kubectl label namespace '$(NAMESPACE)' pod-security.kubernetes.io/enforce=restricted \
 	  && '$(HELM)' install '$(RELEASE)' '$(CHART)' --namespace '$(NAMESPACE)' \
-	     --set shim.service.nodePort=30080 --set shim.publicBaseUrl=http://127.0.0.1:30080 --wait --timeout 5m
+	     --set shim.service.nodePort=30080 --wait --timeout 5m
 	@echo "ready: the REST shim is at http://127.0.0.1:30080 (swagger: /swagger-ui)"
 	@echo "       kubectl: $$(cat .dev/cluster.env)   (kubectl 1.34: $(TOOLS)/kubectl-1.34)"
 	@echo "       'make cluster-down' stops the cluster"
@@ -102,11 +102,12 @@ up: helm ## create the kind cluster, build and load the images, helm install, wa
 	$(MAKE) --no-print-directory images
 	for image in $(IMAGES); do kind load docker-image --name '$(CLUSTER)' '$(REGISTRY)/'"$$image"':$(VERSION)'; done
 	@# helm installs crds/ only on first install: apply the current CRD on every `make up`.
+	@# The chart lets Kubernetes pick the NodePort; kind-config.yaml maps 30080 to localhost:8080.
 	kubectl --context 'kind-$(CLUSTER)' apply --server-side --force-conflicts -f '$(CHART)/crds/'
 	'$(HELM)' upgrade --install '$(RELEASE)' '$(CHART)' --kube-context 'kind-$(CLUSTER)' \
 	  --namespace '$(NAMESPACE)' --create-namespace \
 	  --set operator.image.tag='$(VERSION)' --set shim.image.tag='$(VERSION)' --set resizer.image.tag='$(VERSION)' \
-	  --wait --timeout 5m
+	  --set shim.service.nodePort=30080 --wait --timeout 5m
 	kubectl --context 'kind-$(CLUSTER)' wait --for condition=Established crd/thumbnails.thumbnails.dev --timeout=60s
 	@echo "ready: the REST shim is at http://localhost:8080 (swagger: /swagger-ui); try 'make demo'"
 

@@ -124,6 +124,8 @@ reject() {
 reject "an unknown top-level value" --set bogus=1
 reject "an unknown service type" --set shim.service.type=Bogus
 reject "a node port out of range" --set shim.service.nodePort=80
+reject "a resizer CPU request that is no quantity" --set resizer.resources.requests.cpu=lots
+reject "a drain timeout of zero" --set operator.drainOnUninstall.timeoutSeconds=0
 reject "a zero job cap" --set operator.maxRunning=0
 reject "no operator replica" --set operator.replicas=0
 reject "a zero Lease renewal period" --set operator.leaderElection.renewSeconds=0

@@ -27,12 +27,9 @@ pub struct Config {
     pub namespace: String,
 
     /// Base URL clients reach the shim at; hypermedia links and Location headers are
-    /// built from it (e.g. https://thumbs.example.com).
-    #[arg(
-        long,
-        env = "SHIM_PUBLIC_BASE_URL",
-        default_value = "http://localhost:8080"
-    )]
+    /// built from it (e.g. https://thumbs.example.com). Empty: from each request (its
+    /// Host, or X-Forwarded-Host and X-Forwarded-Proto when valid).
+    #[arg(long, env = "SHIM_PUBLIC_BASE_URL", default_value = "")]
     pub public_base_url: String,
 
     /// Bucket uploads are stored in (originals/<id>); also checked by /readyz.

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod base_url;
 pub mod config;
 pub mod error;
 pub mod metrics;

@@ -13,7 +13,9 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub namespace: String,
-    pub public_base_url: String,
+    /// Base URL of every link; `None`: the URL each request came in at (see
+    /// [`crate::base_url`]).
+    pub public_base_url: Option<String>,
     pub max_upload_bytes: u64,
     pub presigned_downloads: bool,
     pub presign_ttl: Duration,
@@ -24,11 +26,13 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Defaults for a shim in `namespace` answering at `public_base_url`.
+    /// Defaults for a shim in `namespace` answering at `public_base_url` (empty: at the
+    /// URL each request used).
     pub fn new(namespace: &str, public_base_url: &str) -> Settings {
+        let base = public_base_url.trim().trim_end_matches('/');
         Settings {
             namespace: namespace.into(),
-            public_base_url: public_base_url.trim_end_matches('/').into(),
+            public_base_url: (!base.is_empty()).then(|| base.to_string()),
             max_upload_bytes: crate::config::DEFAULT_MAX_UPLOAD_BYTES,
             presigned_downloads: false,
             presign_ttl: Duration::from_secs(300),
@@ -57,11 +61,6 @@ impl AppState {
             store,
             metrics: Metrics::new(),
         }))
-    }
-
-    /// URL of one thumbnail in this API.
-    pub fn thumbnail_url(&self, id: &str) -> String {
-        format!("{}/api/v1/thumbnails/{id}", self.settings.public_base_url)
     }
 }
 

@@ -820,3 +820,144 @@ async fn an_upload_over_its_time_limit_is_504_and_leaves_nothing() {
     assert!(shim.objects().await.is_empty());
     assert!(shim.resources().await.is_empty());
 }
+
+/// Every href of an answer (its own links and those of list items).
+fn hrefs(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in v["links"].as_array().into_iter().flatten() {
+        out.push(l["href"].as_str().unwrap().to_string());
+    }
+    for item in v["items"].as_array().into_iter().flatten() {
+        out.extend(hrefs(item));
+    }
+    out
+}
+
+fn all_start_with(hrefs: &[String], base: &str) {
+    assert!(!hrefs.is_empty());
+    for h in hrefs {
+        assert!(
+            h.starts_with(&format!("{base}/api/v1/thumbnails")),
+            "{h} does not start with {base}"
+        );
+    }
+}
+
+/// Without a configured public base URL (the chart's default) the links are those of
+/// the URL the client used: the same shim answers a client that came through
+/// "localhost" and one that came through "127.0.0.1" each with its own.
+#[tokio::test]
+async fn without_a_base_url_links_use_the_host_the_client_used() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.public_base_url = None),
+        ..Default::default()
+    })
+    .await;
+    let port = shim.url.rsplit(':').next().unwrap().to_string();
+    let r = shim
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let accepted = body(r).await;
+    let id = accepted["id"].as_str().unwrap().to_string();
+    let via_ip = format!("http://127.0.0.1:{port}");
+    assert_eq!(location, format!("{via_ip}/api/v1/thumbnails/{id}"));
+    all_start_with(&hrefs(&accepted), &via_ip);
+
+    shim.complete(&id, b"\x89PNG fake".to_vec(), "image/png", "png")
+        .await;
+    let via_name = format!("http://localhost:{port}");
+    for path in [
+        format!("/api/v1/thumbnails/{id}"),
+        "/api/v1/thumbnails".into(),
+    ] {
+        for base in [&via_ip, &via_name] {
+            let got = body(shim.http.get(format!("{base}{path}")).send().await.unwrap()).await;
+            all_start_with(&hrefs(&got), base);
+        }
+    }
+    let one = body(
+        shim.http
+            .get(format!("{via_name}/api/v1/thumbnails/{id}"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(hrefs(&one).contains(&format!("{via_name}/api/v1/thumbnails/{id}/download")));
+
+    // The Host header itself decides (a client behind a NodePort or a port-forward).
+    let got = body(
+        shim.http
+            .get(shim.at(&format!("/api/v1/thumbnails/{id}")))
+            .header("host", "thumbs.example.com:30080")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    all_start_with(&hrefs(&got), "http://thumbs.example.com:30080");
+}
+
+/// A proxy's X-Forwarded-Host and X-Forwarded-Proto win when they are a host[:port]
+/// and http|https; anything else in them is ignored, never copied into a link.
+#[tokio::test]
+async fn forwarded_headers_are_used_only_when_valid() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.public_base_url = None),
+        ..Default::default()
+    })
+    .await;
+    let r = shim
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
+        .await;
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    let get = |headers: &'static [(&'static str, &'static str)]| {
+        let mut req = shim.http.get(shim.at(&format!("/api/v1/thumbnails/{id}")));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        async move { body(req.send().await.unwrap()).await }
+    };
+    let proxied = get(&[
+        ("x-forwarded-host", "thumbs.example.com"),
+        ("x-forwarded-proto", "https"),
+    ])
+    .await;
+    all_start_with(&hrefs(&proxied), "https://thumbs.example.com");
+    for bad in [
+        "evil.example/phish?",
+        "user@evil.example",
+        "http://evil.example",
+        "evil.example:notaport",
+    ] {
+        let headers: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+            ("x-forwarded-host", bad),
+            ("x-forwarded-proto", "javascript"),
+        ]));
+        let got = get(headers).await;
+        all_start_with(&hrefs(&got), &shim.url);
+    }
+
+    // A configured base URL wins over every header.
+    let fixed = Shim::start_with(Options {
+        settings: Box::new(|s| s.public_base_url = Some("https://api.example.org".into())),
+        ..Default::default()
+    })
+    .await;
+    let r = fixed
+        .http
+        .get(fixed.at("/api/v1/thumbnails"))
+        .header("x-forwarded-host", "other.example")
+        .send()
+        .await
+        .unwrap();
+    all_start_with(&hrefs(&body(r).await), "https://api.example.org");
+}

@@ -91,6 +91,10 @@ pub const OPERATOR: &[Permission] = &[
 /// DELETE deletes one (the operator's finalizer cleans storage).
 pub const SHIM: &[Permission] = &[p(GROUP, "thumbnails", &["create", "get", "list", "delete"])];
 
+/// What the chart's pre-delete hook (`thumbnail-operator drain`) does: list and watch
+/// the Thumbnails the operator watches, delete each; the running operator does the rest.
+pub const DRAIN: &[Permission] = &[p(GROUP, "thumbnails", &["list", "watch", "delete"])];
+
 /// Whether `perms` allow `verb` on `group`/`resource`.
 pub fn allows(perms: &[Permission], group: &str, resource: &str, verb: &str) -> bool {
     perms
@@ -187,7 +191,12 @@ mod tests {
     /// named rule with them would grant nothing (or, unnamed, more than meant).
     #[test]
     fn named_permissions_have_only_verbs_a_name_can_limit() {
-        for perm in OPERATOR.iter().chain(SHIM).filter(|p| p.by_name) {
+        for perm in OPERATOR
+            .iter()
+            .chain(SHIM)
+            .chain(DRAIN)
+            .filter(|p| p.by_name)
+        {
             for verb in perm.verbs {
                 assert!(
                     ["get", "patch", "update", "delete"].contains(verb),

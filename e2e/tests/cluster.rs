@@ -4,15 +4,14 @@
 //! kubelet, garbage collector and kube-proxy. Driven as users drive it: HTTP to the shim's
 //! NodePort, kubectl, helm.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use thumbnail_testkit::cluster::{kubectl, kubectl_ok, wait_until, Release, RELEASE};
+use thumbnail_testkit::cluster::{
+    chart_dir, helm, kubectl, kubectl_ok, wait_until, Release, RELEASE,
+};
 use thumbnail_testkit::http::{curl, get_json};
 use thumbnail_testkit::required_env;
-
-/// Until a test sets it, NodePorts are assigned by Kubernetes: tests run in parallel.
-const AUTO_NODE_PORT: &str = "shim.service.nodePort=null";
 
 /// Generous: the images hold debug builds, and two tests share two cores.
 const DONE_WITHIN: Duration = Duration::from_secs(180);
@@ -124,7 +123,7 @@ fn pods_of_job(release: &Release, job: &str) -> Vec<String> {
 /// Thumbnail, its Job and both stored objects, without an error counted.
 #[test]
 fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
-    let release = Release::install("chart", &[AUTO_NODE_PORT]);
+    let release = Release::install("chart", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
 
@@ -286,7 +285,7 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
 /// reaches the Thumbnail and the shim.
 #[test]
 fn a_corrupt_upload_fails_at_once_with_one_pod() {
-    let release = Release::install("corrupt", &[AUTO_NODE_PORT]);
+    let release = Release::install("corrupt", &[]);
     let shim = release.shim_url();
     let mut jpeg = std::fs::read(corpus_file("j09_storm_1920x1280.jpg")).unwrap();
     jpeg.truncate(jpeg.len() * 3 / 10);
@@ -330,7 +329,7 @@ fn a_corrupt_upload_fails_at_once_with_one_pod() {
 /// Jobs are gone when it comes back; the thumbnails they stored are still found.
 #[test]
 fn results_survive_an_operator_outage_longer_than_the_job_ttl() {
-    let release = Release::install("outage", &[AUTO_NODE_PORT, "operator.jobTtlSeconds=5"]);
+    let release = Release::install("outage", &["operator.jobTtlSeconds=5"]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let ids: Vec<String> = ["j09_storm_1920x1280.jpg", "p03_goldfish_3640x2400_rgba.png"]
@@ -391,7 +390,7 @@ fn wait_phases(release: &Release, names: &[&str], phase: &str) {
 /// they are (the job record outlives the Job).
 #[test]
 fn examples_applied_with_kubectl_and_their_jobs_expiring() {
-    let release = Release::install("examples", &[AUTO_NODE_PORT, "operator.jobTtlSeconds=5"]);
+    let release = Release::install("examples", &["operator.jobTtlSeconds=5"]);
     let ns = release.namespace.clone();
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -502,7 +501,7 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
 /// while): the resizer exits 4, the Job retries it, and it succeeds once the store is back.
 #[test]
 fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
-    let release = Release::install("storeout", &[AUTO_NODE_PORT]);
+    let release = Release::install("storeout", &[]);
     let ns = release.namespace.clone();
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -578,7 +577,7 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
 /// (no second Job for any Thumbnail) and records their results.
 #[test]
 fn the_operator_pod_deleted_mid_run_starts_no_second_job() {
-    let release = Release::install("oprestart", &[AUTO_NODE_PORT]);
+    let release = Release::install("oprestart", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let ids: Vec<String> = [
@@ -617,7 +616,7 @@ fn the_operator_pod_deleted_mid_run_starts_no_second_job() {
 /// cap, and the others wait as Pending. Neither component's log shows an RBAC refusal.
 #[test]
 fn the_cap_holds_with_real_jobs() {
-    let release = Release::install("cap", &[AUTO_NODE_PORT, "operator.maxRunning=2"]);
+    let release = Release::install("cap", &["operator.maxRunning=2"]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let ids: Vec<String> = (0..6)
@@ -679,7 +678,7 @@ fn the_cap_holds_with_real_jobs() {
 /// unreachable (503).
 #[test]
 fn the_api_stays_up_while_the_store_is_down() {
-    let release = Release::install("s3down", &[AUTO_NODE_PORT]);
+    let release = Release::install("s3down", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let id = upload(
@@ -736,7 +735,7 @@ fn the_api_stays_up_while_the_store_is_down() {
 /// graceful stop of the new leader (as in a rollout) hands over within the same bound.
 #[test]
 fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
-    let release = Release::install("leader", &[AUTO_NODE_PORT]);
+    let release = Release::install("leader", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let pods = release.operator_pods();
@@ -896,7 +895,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
 /// late upload cannot leak a thumbnail.
 #[test]
 fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
-    let release = Release::install("delrun", &[AUTO_NODE_PORT]);
+    let release = Release::install("delrun", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let store = release.bundled_store();
@@ -957,10 +956,7 @@ fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
 /// and a Warning event) instead of "processing" until the deadline.
 #[test]
 fn an_unpullable_resizer_image_is_reported() {
-    let release = Release::install(
-        "badimage",
-        &[AUTO_NODE_PORT, "resizer.image.tag=no-such-tag"],
-    );
+    let release = Release::install("badimage", &["resizer.image.tag=no-such-tag"]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
     let id = upload(
@@ -993,4 +989,222 @@ fn an_unpullable_resizer_image_is_reported() {
         events.contains("no-such-tag"),
         "a Warning event naming the image: {events}"
     );
+}
+
+/// Every href in an answer of the shim (its links, and its items' links).
+fn hrefs(v: &Value) -> Vec<String> {
+    let mut out: Vec<String> = v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["href"].as_str().map(String::from))
+        .collect();
+    for item in v["items"].as_array().into_iter().flatten() {
+        out.extend(hrefs(item));
+    }
+    out
+}
+
+fn assert_links_start_with(answer: &Value, base: &str) {
+    let hrefs = hrefs(answer);
+    assert!(!hrefs.is_empty(), "no links in {answer}");
+    for h in &hrefs {
+        assert!(
+            h.starts_with(&format!("{base}/api/v1/thumbnails")),
+            "{h} does not start with the URL the client used ({base}): {answer}"
+        );
+    }
+}
+
+/// The chart installed twice with its default values (no NodePort, no public URL): both
+/// install (Kubernetes picks two NodePorts), both turn uploads into thumbnails, and every
+/// link a client gets starts with the URL that client used; the resources' own
+/// status.links are relative to the API root rather than a wrong absolute URL.
+#[test]
+fn two_releases_with_default_values() {
+    let first = Release::install("two-a", &[]);
+    let second = Release::install("two-b", &[]);
+    let shims = [first.shim_url(), second.shim_url()];
+    assert_ne!(shims[0], shims[1], "two releases, two NodePorts");
+    for (release, shim) in [(&first, &shims[0]), (&second, &shims[1])] {
+        let (code, body) = curl(&[
+            "-F",
+            &format!("file=@{}", corpus_file("j09_storm_1920x1280.jpg")),
+            "-F",
+            "width=96",
+            &format!("{shim}/api/v1/thumbnails"),
+        ]);
+        assert_eq!(code, "202", "{body}");
+        let accepted: Value = serde_json::from_str(&body).unwrap();
+        assert_links_start_with(&accepted, shim);
+        let id = accepted["id"].as_str().unwrap().to_string();
+        let status = wait_finished(shim, &id, release);
+        assert_eq!(status["status"], "success", "{status}");
+        assert_links_start_with(&status, shim);
+        assert_links_start_with(&get_json(&format!("{shim}/api/v1/thumbnails")), shim);
+        // The download link works as given.
+        let download = status["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["rel"] == "download")
+            .unwrap()["href"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let (code, _) = curl(&["-o", "/dev/null", &download]);
+        assert_eq!(code, "200", "{download}");
+        // A client that reached the shim under another name gets links for that name.
+        let (code, body) = curl(&[
+            "-H",
+            "Host: thumbs.example.test:8443",
+            &format!("{shim}/api/v1/thumbnails/{id}"),
+        ]);
+        assert_eq!(code, "200", "{body}");
+        assert_links_start_with(
+            &serde_json::from_str(&body).unwrap(),
+            "http://thumbs.example.test:8443",
+        );
+        let stored = kubectl_ok(&[
+            "get",
+            "thumbnail",
+            &id,
+            "-n",
+            &release.namespace,
+            "-o",
+            "jsonpath={range .status.links[*]}{.href}{\"\\n\"}{end}",
+        ]);
+        assert!(!stored.trim().is_empty(), "no status.links on {id}");
+        for href in stored.lines() {
+            assert!(
+                href.starts_with(&format!("/api/v1/thumbnails/{id}")),
+                "status.links must be relative without a public base URL: {href}"
+            );
+        }
+    }
+}
+
+/// What is left in `ns` of a release: every object of the kinds the chart (or its
+/// operator) creates, but the namespace's own `default` ServiceAccount.
+fn leftovers(ns: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "pods,jobs,thumbnails,secrets,services,deployments,configmaps,roles,rolebindings,serviceaccounts,networkpolicies,persistentvolumeclaims",
+        "-n",
+        ns,
+        "-o",
+        "name",
+    ])
+    .lines()
+    .filter(|l| *l != "serviceaccount/default" && *l != "configmap/kube-root-ca.crt")
+    .map(str::to_string)
+    .collect()
+}
+
+/// A release's life after install: `helm upgrade --reuse-values` with a changed value
+/// reaches the operator and uploads still work; `helm uninstall` with a Thumbnail still
+/// present runs the drain hook (the operator, still running, cleans the Thumbnail up),
+/// finishes within its 2 minute timeout and leaves nothing of the release, in the
+/// namespace or cluster-wide, so the namespace can then be deleted.
+#[test]
+fn helm_upgrade_and_uninstall_leave_nothing_behind() {
+    let release = Release::install("lifecycle", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let first = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=128"],
+    );
+    assert_eq!(wait_finished(&shim, &first, &release)["status"], "success");
+
+    let chart = chart_dir();
+    let out = helm(&[
+        "upgrade",
+        RELEASE,
+        chart.to_str().unwrap(),
+        "-n",
+        &ns,
+        "--reuse-values",
+        "--set",
+        "operator.maxRunning=2",
+        "--wait",
+        "--timeout",
+        "4m",
+    ]);
+    assert!(
+        out.status.success(),
+        "helm upgrade: {}{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        release.describe()
+    );
+    // The new value reached the replica that reconciles (the old ones are replaced by
+    // the rollout; the Lease passes to a new pod).
+    let max_running_of = |pod: &str| {
+        kubectl_ok(&[
+            "get",
+            "pod",
+            pod,
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.containers[0].env[?(@.name==\"MAX_RUNNING\")].value}",
+        ])
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "a replica with MAX_RUNNING=2 leads",
+        || {
+            release.leader_pod().is_some_and(|pod| {
+                release.operator_pods().contains(&pod) && max_running_of(&pod) == "2"
+            })
+        },
+    );
+    let second = upload(
+        &shim,
+        &corpus_file("p03_goldfish_3640x2400_rgba.png"),
+        &["width=100"],
+    );
+    assert_eq!(wait_finished(&shim, &second, &release)["status"], "success");
+    // And one more, left in place for the uninstall to deal with.
+    let third = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    assert_eq!(wait_finished(&shim, &third, &release)["status"], "success");
+    let thumbnails = kubectl_ok(&["get", "thumbnails", "-n", &ns, "-o", "name"]);
+    assert_eq!(thumbnails.lines().count(), 3, "{thumbnails}");
+
+    let started = Instant::now();
+    let out = helm(&["uninstall", RELEASE, "-n", &ns, "--wait", "--timeout", "2m"]);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "helm uninstall with Thumbnails present failed after {took:?}: {}{}\n{}\noperator log:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+        release.describe(),
+        release.operator_log()
+    );
+    println!("helm uninstall took {took:?}");
+    // Pods of deleted Deployments and Jobs go by garbage collection, after helm's wait.
+    let mut left = Vec::new();
+    wait_until(
+        Duration::from_secs(90),
+        "the release's objects gone",
+        || {
+            left = leftovers(&ns);
+            left.is_empty()
+        },
+    );
+    assert!(left.is_empty(), "left in {ns}: {left:?}");
+    let cluster_wide = kubectl_ok(&["get", "clusterroles,clusterrolebindings", "-o", "name"]);
+    let ours: Vec<_> = cluster_wide.lines().filter(|l| l.contains(&ns)).collect();
+    assert!(
+        ours.is_empty(),
+        "cluster-wide objects of the release left: {ours:?}"
+    );
+    kubectl_ok(&["delete", "namespace", &ns, "--timeout=90s"]);
 }

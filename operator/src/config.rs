@@ -16,6 +16,15 @@ pub enum ExecutorKind {
     Local,
 }
 
+/// Subcommands; without one the operator reconciles.
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Command {
+    /// Delete every Thumbnail in the watched namespace(s) and wait until the running
+    /// operator has finished them (their stored objects deleted, finalizers removed).
+    /// The Helm chart's pre-delete hook, so that an uninstall leaves nothing behind.
+    Drain(crate::drain::DrainArgs),
+}
+
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "thumbnail-operator",
@@ -23,6 +32,10 @@ pub enum ExecutorKind {
     about = "Reconciles Thumbnail resources into resizer Jobs"
 )]
 pub struct Config {
+    /// What to do instead of reconciling.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Namespace to watch; empty watches all namespaces.
     #[arg(long, env = "WATCH_NAMESPACE", default_value = "")]
     pub namespace: String,
@@ -99,9 +112,29 @@ pub struct Config {
     #[arg(long, env = "S3_BUCKET", default_value = "thumbnails")]
     pub bucket: String,
 
-    /// Base URL of the REST API, used in status.links.
-    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "http://localhost:8080")]
+    /// Base URL of the REST API, used in status.links. Empty (the default): the links
+    /// are relative to the API's root (/api/v1/thumbnails/<id>); the REST shim answers
+    /// with absolute ones built from the URL each client used.
+    #[arg(long, env = "PUBLIC_BASE_URL", default_value = "")]
     pub public_base_url: String,
+
+    /// CPU request of each resizer container. The scheduler starts a Job's pod only
+    /// where this much is free: max-running x this request must fit the nodes.
+    #[arg(long, env = "RESIZER_CPU_REQUEST", default_value = "100m", value_parser = quantity)]
+    pub resizer_cpu_request: String,
+
+    /// Memory request of each resizer container.
+    #[arg(long, env = "RESIZER_MEMORY_REQUEST", default_value = "128Mi", value_parser = quantity)]
+    pub resizer_memory_request: String,
+
+    /// CPU limit of each resizer container; empty: none (the run may use idle CPU).
+    #[arg(long, env = "RESIZER_CPU_LIMIT", default_value = "", value_parser = optional_quantity)]
+    pub resizer_cpu_limit: String,
+
+    /// Memory limit of each resizer container; empty: derived from the pixel limit
+    /// (room to decode the largest accepted image).
+    #[arg(long, env = "RESIZER_MEMORY_LIMIT", default_value = "", value_parser = optional_quantity)]
+    pub resizer_memory_limit: String,
 
     /// Address of /metrics and /healthz.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8081")]
@@ -150,6 +183,36 @@ pub struct Config {
     pub log_json: bool,
 }
 
+/// A Kubernetes resource quantity as the chart's users write them: a decimal number
+/// with an optional suffix (m, k, M, G, T, P, E, Ki, Mi, Gi, Ti, Pi, Ei). A bad one is
+/// refused at start instead of failing every Job the API server would refuse.
+pub fn quantity(s: &str) -> Result<String, String> {
+    const SUFFIXES: &[&str] = &[
+        "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "m", "k", "M", "G", "T", "P", "E", "",
+    ];
+    let s = s.trim();
+    let number = SUFFIXES
+        .iter()
+        .find_map(|suffix| s.strip_suffix(suffix))
+        .unwrap_or(s);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |d: &str| d.bytes().all(|b| b.is_ascii_digit());
+    if number.is_empty() || (int.is_empty() && frac.is_empty()) || !digits(int) || !digits(frac) {
+        return Err(format!(
+            "{s:?} is not a Kubernetes quantity (e.g. 100m, 0.5, 128Mi, 1Gi)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+fn optional_quantity(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Ok(String::new())
+    } else {
+        quantity(s)
+    }
+}
+
 impl Config {
     /// Whether this replica must win the Lease before it reconciles.
     pub fn leader_election(&self) -> bool {
@@ -159,5 +222,41 @@ impl Config {
 
     pub fn job_deadline(&self) -> Duration {
         Duration::from_secs(self.job_deadline_seconds.max(1) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_are_checked_at_start() {
+        for good in ["100m", "0.5", "2", "128Mi", "1Gi", "1.5G", ".5"] {
+            assert_eq!(quantity(good).as_deref(), Ok(good), "{good}");
+        }
+        for bad in ["", "m", "100mb", "-1", "1 Gi", "one", "1..5", "Mi"] {
+            assert!(quantity(bad).is_err(), "{bad}");
+        }
+        let err = Config::try_parse_from(["thumbnail-operator", "--resizer-cpu-request=lots"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a Kubernetes quantity"), "{err}");
+    }
+
+    /// Nothing assumes a kind cluster: no fixed public URL (links stay relative to the
+    /// API root), and resizer requests small enough for small nodes.
+    #[test]
+    fn defaults_fit_any_cluster() {
+        let c = Config::try_parse_from(["thumbnail-operator"]).unwrap();
+        assert_eq!(c.public_base_url, "");
+        assert_eq!(c.resizer_cpu_request, "100m");
+        assert_eq!(c.resizer_memory_request, "128Mi");
+        assert_eq!(
+            (
+                c.resizer_cpu_limit.as_str(),
+                c.resizer_memory_limit.as_str()
+            ),
+            ("", "")
+        );
     }
 }

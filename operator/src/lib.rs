@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod controller;
+pub mod drain;
 pub mod error;
 pub mod executor;
 pub mod invocation;

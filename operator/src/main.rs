@@ -8,12 +8,12 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::{Api, Client, CustomResourceExt as _};
 use prometheus_client::registry::Registry;
 use std::io::IsTerminal;
-use thumbnail_operator::config::Config;
+use thumbnail_operator::config::{Command, Config};
 use thumbnail_operator::executor;
 use thumbnail_operator::leader::{Candidate, LeaseSettings};
 use thumbnail_operator::metrics::Metrics;
 use thumbnail_operator::objects::ObjectStore;
-use thumbnail_operator::{controller, server};
+use thumbnail_operator::{controller, drain, server};
 
 use tracing_subscriber::EnvFilter;
 
@@ -38,6 +38,11 @@ async fn main() -> anyhow::Result<()> {
     let client = Client::try_default()
         .await
         .context("no Kubernetes API to talk to: set KUBECONFIG or run in a cluster")?;
+    if let Some(Command::Drain(args)) = &config.command {
+        let timeout = std::time::Duration::from_secs(args.timeout_seconds);
+        drain::drain(client, &config.namespace, timeout).await?;
+        return Ok(());
+    }
     ensure_crd_installed(&client).await?;
 
     let objects = ObjectStore::from_env(&config).context("configuring the object store")?;

@@ -4,7 +4,9 @@
 //!   (k8s-openapi), and serializing the typed value back gives the same document, so no
 //!   field is misspelled, misplaced or silently dropped;
 //! - the RBAC bound to each component's ServiceAccount is exactly what the code needs
-//!   (`thumbnail_api::rbac::OPERATOR` and `SHIM`);
+//!   (`thumbnail_api::rbac::OPERATOR`, `SHIM`, and `DRAIN` for the pre-delete hook);
+//! - the uninstall hook: pre-delete, RBAC before the Job, deleted when it succeeded, and
+//!   its environment parses as `thumbnail-operator drain`;
 //! - every environment variable the chart gives the operator is one of its flags and
 //!   the values parse;
 //! - restricted Pod Security settings, probes and resources on every container;
@@ -19,6 +21,7 @@ use std::process::Command;
 
 use clap::CommandFactory;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
     Container, PersistentVolumeClaim, PodSpec, Secret, Service, ServiceAccount,
 };
@@ -29,7 +32,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use thumbnail_api::rbac::{Permission, Scope, OPERATOR, SHIM};
+use thumbnail_api::rbac::{Permission, Scope, DRAIN, OPERATOR, SHIM};
 use thumbnail_testkit::{self as testkit, kubectl_ok};
 
 const RELEASE: &str = "thumbnail-operator";
@@ -56,6 +59,10 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
             "--set=s3.credentials.existingSecret=s3-creds",
             "--set=operator.extraEnv[0].name=RUST_LOG",
             "--set=operator.extraEnv[0].value=debug",
+            "--set=resizer.resources.requests.cpu=250m",
+            "--set=resizer.resources.limits.cpu=1",
+            "--set=resizer.resources.limits.memory=1Gi",
+            "--set=operator.drainOnUninstall.timeoutSeconds=300",
         ],
     ),
     (
@@ -192,6 +199,7 @@ struct ServiceMonitorEndpoint {
 #[derive(Default)]
 struct Rendered {
     deployments: Vec<Deployment>,
+    jobs: Vec<Job>,
     services: Vec<Service>,
     service_accounts: Vec<ServiceAccount>,
     secrets: Vec<Secret>,
@@ -212,6 +220,7 @@ fn parse(set: &str, docs: &[Value]) -> Rendered {
         let kind = doc["kind"].as_str().unwrap_or_default();
         match (api_version, kind) {
             ("apps/v1", "Deployment") => r.deployments.push(typed(set, doc)),
+            ("batch/v1", "Job") => r.jobs.push(typed(set, doc)),
             ("v1", "Service") => r.services.push(typed(set, doc)),
             ("v1", "ServiceAccount") => r.service_accounts.push(typed(set, doc)),
             ("v1", "Secret") => r.secrets.push(typed(set, doc)),
@@ -489,6 +498,29 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
         );
     }
 
+    // The uninstall hook: exactly rbac::DRAIN where the operator watches, nothing named.
+    let drain_sa = drain_job(set, r).map(|j| {
+        job_pod_spec(j)
+            .service_account_name
+            .clone()
+            .expect("the drain Job has a ServiceAccount")
+    });
+    if let Some(sa) = &drain_sa {
+        let got = grants(set, r, sa);
+        let have: BTreeSet<_> = got.keys().cloned().collect();
+        assert_eq!(
+            have,
+            expand(DRAIN),
+            "{set}: the drain hook's RBAC differs from rbac::DRAIN"
+        );
+        let ns = if cluster_wide { "" } else { watch_ns };
+        assert!(
+            got.values()
+                .all(|g| g == &BTreeSet::from([(ns.to_string(), vec![])])),
+            "{set}: drain RBAC outside {ns:?} (or limited by name): {got:?}"
+        );
+    }
+
     // Every other ServiceAccount (the object store) has no permissions at all.
     for sa in &r.service_accounts {
         let name = sa.metadata.name.clone().unwrap_or_default();
@@ -498,6 +530,7 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
             "{set}: ServiceAccount {name} mounts tokens by default"
         );
         if name != operator_sa
+            && Some(&name) != drain_sa.as_ref()
             && Some(&name)
                 != deployment(set, r, "api-shim")
                     .and_then(|d| pod_spec(d).service_account_name.as_ref())
@@ -510,10 +543,12 @@ fn check_rbac(set: &str, r: &Rendered, cluster_wide: bool, watch_ns: &str, shim:
     }
 }
 
-fn check_container_security(set: &str, d: &Deployment, c: &Container) {
+/// `probes`: a long-running container (a Deployment's) must have them; a Job's runs
+/// to completion and has none.
+fn check_container_security(set: &str, owner: &ObjectMeta, c: &Container, probes: bool) {
     let what = format!(
         "{set}: {}/{}",
-        d.metadata.name.as_deref().unwrap_or_default(),
+        owner.name.as_deref().unwrap_or_default(),
         c.name
     );
     let sc = c
@@ -545,10 +580,12 @@ fn check_container_security(set: &str, d: &Deployment, c: &Container) {
         caps.add.as_ref().is_none_or(|a| a.is_empty()),
         "{what}: adds capabilities"
     );
-    assert!(
-        c.liveness_probe.is_some() && c.readiness_probe.is_some(),
-        "{what}: probes"
-    );
+    if probes {
+        assert!(
+            c.liveness_probe.is_some() && c.readiness_probe.is_some(),
+            "{what}: probes"
+        );
+    }
     let res = c
         .resources
         .as_ref()
@@ -572,40 +609,53 @@ fn check_container_security(set: &str, d: &Deployment, c: &Container) {
     );
 }
 
+/// Restricted Pod Security on a pod spec (the pod-level part).
+fn check_pod_security(set: &str, name: &str, spec: &PodSpec) {
+    let psc = spec
+        .security_context
+        .as_ref()
+        .unwrap_or_else(|| panic!("{set}: {name}: no pod securityContext"));
+    assert_eq!(
+        psc.run_as_non_root,
+        Some(true),
+        "{set}: {name}: pod runAsNonRoot"
+    );
+    assert_eq!(
+        psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
+        Some("RuntimeDefault"),
+        "{set}: {name}: seccomp"
+    );
+    assert!(
+        psc.run_as_user.is_some_and(|u| u != 0),
+        "{set}: {name}: runAsUser"
+    );
+    assert!(
+        spec.host_network != Some(true)
+            && spec.host_pid != Some(true)
+            && spec.host_ipc != Some(true),
+        "{set}: {name}: host namespaces"
+    );
+    assert!(
+        spec.init_containers.is_none() && spec.ephemeral_containers.is_none(),
+        "{set}: {name}: unchecked containers"
+    );
+}
+
 fn check_pods(set: &str, r: &Rendered) {
+    for j in &r.jobs {
+        let name = j.metadata.name.clone().unwrap_or_default();
+        let spec = job_pod_spec(j);
+        check_pod_security(set, &name, spec);
+        for c in &spec.containers {
+            check_container_security(set, &j.metadata, c, false);
+        }
+    }
     for d in &r.deployments {
         let spec = pod_spec(d);
         let name = d.metadata.name.clone().unwrap_or_default();
-        let psc = spec
-            .security_context
-            .as_ref()
-            .unwrap_or_else(|| panic!("{set}: {name}: no pod securityContext"));
-        assert_eq!(
-            psc.run_as_non_root,
-            Some(true),
-            "{set}: {name}: pod runAsNonRoot"
-        );
-        assert_eq!(
-            psc.seccomp_profile.as_ref().map(|p| p.type_.as_str()),
-            Some("RuntimeDefault"),
-            "{set}: {name}: seccomp"
-        );
-        assert!(
-            psc.run_as_user.is_some_and(|u| u != 0),
-            "{set}: {name}: runAsUser"
-        );
-        assert!(
-            spec.host_network != Some(true)
-                && spec.host_pid != Some(true)
-                && spec.host_ipc != Some(true),
-            "{set}: {name}: host namespaces"
-        );
-        assert!(
-            spec.init_containers.is_none() && spec.ephemeral_containers.is_none(),
-            "{set}: {name}: unchecked containers"
-        );
+        check_pod_security(set, &name, spec);
         for c in &spec.containers {
-            check_container_security(set, d, c);
+            check_container_security(set, &d.metadata, c, true);
         }
         // The selector selects the pod template.
         let selector = d
@@ -691,16 +741,7 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
     let operator = deployment(set, r, "operator").expect("the operator Deployment");
     let container = &pod_spec(operator).containers[0];
     let command = thumbnail_operator::config::Config::command();
-    // env name -> (long flag, whether the flag takes a value)
-    let flags: BTreeMap<String, (String, bool)> = command
-        .get_arguments()
-        .filter_map(|a| {
-            Some((
-                a.get_env()?.to_str()?.to_string(),
-                (a.get_long()?.to_string(), a.get_action().takes_values()),
-            ))
-        })
-        .collect();
+    let flags = env_flags(&command);
     let mut argv = vec!["thumbnail-operator".to_string()];
     let mut seen = BTreeSet::new();
     for e in container.env.iter().flatten() {
@@ -747,26 +788,27 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
             .value
             .clone()
             .unwrap_or_else(|| panic!("{set}: {} has no literal value", e.name));
-        if *takes_value {
-            argv.push(format!("--{long}={value}"));
-        } else {
-            // A switch read from the environment: clap takes "true"/"false" (and 1/0,
-            // yes/no, on/off) there; anything else is an error the chart must not make.
-            match value.as_str() {
-                "true" | "1" | "yes" | "on" => argv.push(format!("--{long}")),
-                "false" | "0" | "no" | "off" | "" => {}
-                other => panic!(
-                    "{set}: {} is a switch; {other:?} is neither true nor false",
-                    e.name
-                ),
-            }
-        }
+        argv.extend(env_arg(set, &e.name, long, *takes_value, &value));
     }
     let config =
         thumbnail_operator::config::Config::try_parse_from_args(&argv).unwrap_or_else(|e| {
             panic!("{set}: the operator's environment does not parse: {e}\n{argv:?}")
         });
     assert_eq!(config.namespace, watch_ns, "{set}: WATCH_NAMESPACE");
+    assert!(config.command.is_none(), "{set}: the operator reconciles");
+    // resizer.resources reach the Jobs (defaults small enough for small nodes).
+    let resizer = (
+        config.resizer_cpu_request.as_str(),
+        config.resizer_memory_request.as_str(),
+        config.resizer_cpu_limit.as_str(),
+        config.resizer_memory_limit.as_str(),
+    );
+    let want = if set == "everything" {
+        ("250m", "128Mi", "1", "1Gi")
+    } else {
+        ("100m", "128Mi", "", "")
+    };
+    assert_eq!(resizer, want, "{set}: resizer requests and limits");
     assert!(config.leader_election(), "{set}: leader election");
     let lease = thumbnail_operator::leader::LeaseSettings::from_config(&config, "ignored")
         .unwrap_or_else(|e| {
@@ -826,6 +868,153 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
     );
 }
 
+/// A command's flags by the environment variable each reads: env name -> (long flag,
+/// whether the flag takes a value).
+fn env_flags(command: &clap::Command) -> BTreeMap<String, (String, bool)> {
+    command
+        .get_arguments()
+        .filter_map(|a| {
+            Some((
+                a.get_env()?.to_str()?.to_string(),
+                (a.get_long()?.to_string(), a.get_action().takes_values()),
+            ))
+        })
+        .collect()
+}
+
+/// The command-line argument an environment variable stands for (None: a switch that
+/// is off).
+fn env_arg(set: &str, name: &str, long: &str, takes_value: bool, value: &str) -> Option<String> {
+    if takes_value {
+        return Some(format!("--{long}={value}"));
+    }
+    // A switch read from the environment: clap takes "true"/"false" (and 1/0, yes/no,
+    // on/off) there; anything else is an error the chart must not make.
+    match value {
+        "true" | "1" | "yes" | "on" => Some(format!("--{long}")),
+        "false" | "0" | "no" | "off" | "" => None,
+        other => panic!("{set}: {name} is a switch; {other:?} is neither true nor false"),
+    }
+}
+
+fn drain_job<'a>(set: &str, r: &'a Rendered) -> Option<&'a Job> {
+    let found: Vec<_> = r
+        .jobs
+        .iter()
+        .filter(|j| {
+            j.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app.kubernetes.io/component"))
+                .map(String::as_str)
+                == Some("drain")
+        })
+        .collect();
+    assert!(found.len() <= 1, "{set}: {} drain Jobs", found.len());
+    found.first().copied()
+}
+
+fn job_pod_spec(j: &Job) -> &PodSpec {
+    j.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .expect("a Job has a pod spec")
+}
+
+/// The uninstall hook: every object of it a pre-delete hook deleted before a new
+/// attempt and once it succeeded, the RBAC weighted before the Job; the Job runs the
+/// operator image's `drain` with the watched namespace and the chart's timeout.
+fn check_drain_hook(set: &str, docs: &[Value], r: &Rendered, watch_ns: &str, timeout: u64) {
+    let job = drain_job(set, r).unwrap_or_else(|| panic!("{set}: no drain hook Job"));
+    let weight = |doc: &Value| -> i64 {
+        doc["metadata"]["annotations"]["helm.sh/hook-weight"]
+            .as_str()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("{set}: hook without a weight: {}", doc["metadata"]))
+    };
+    let hooks: Vec<&Value> = docs
+        .iter()
+        .filter(|d| !d["metadata"]["annotations"]["helm.sh/hook"].is_null())
+        .collect();
+    let kinds: BTreeSet<&str> = hooks.iter().filter_map(|d| d["kind"].as_str()).collect();
+    let rbac_kinds: BTreeSet<&str> = if watch_ns.is_empty() {
+        ["ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Job"].into()
+    } else {
+        ["ServiceAccount", "Role", "RoleBinding", "Job"].into()
+    };
+    assert_eq!(kinds, rbac_kinds, "{set}: hook objects");
+    let job_doc = hooks.iter().find(|d| d["kind"] == "Job").unwrap();
+    for h in &hooks {
+        let a = &h["metadata"]["annotations"];
+        assert_eq!(a["helm.sh/hook"], "pre-delete", "{set}: {}", h["kind"]);
+        assert_eq!(
+            a["helm.sh/hook-delete-policy"], "before-hook-creation,hook-succeeded",
+            "{set}: {}",
+            h["kind"]
+        );
+        if h["kind"] != "Job" {
+            assert!(
+                weight(h) < weight(job_doc),
+                "{set}: {} must exist before the Job (lower hook weight)",
+                h["kind"]
+            );
+        }
+    }
+    let spec = job.spec.as_ref().unwrap();
+    assert_eq!(spec.backoff_limit, Some(0), "{set}: one drain attempt");
+    assert!(
+        spec.active_deadline_seconds
+            .is_some_and(|d| d as u64 > timeout),
+        "{set}: the Job's deadline must leave the drain its own timeout"
+    );
+    let pod = job_pod_spec(job);
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(pod.automount_service_account_token, Some(true));
+    let container = &pod.containers[0];
+    assert!(
+        container
+            .image
+            .as_deref()
+            .is_some_and(|i| i.contains("/operator:")),
+        "{set}: the drain runs the operator image"
+    );
+    assert_eq!(container.args.as_deref(), Some(&["drain".to_string()][..]));
+    let command = thumbnail_operator::config::Config::command();
+    let top = env_flags(&command);
+    let sub = env_flags(
+        command
+            .find_subcommand("drain")
+            .expect("a drain subcommand"),
+    );
+    let (mut argv, mut sub_argv) = (vec!["thumbnail-operator".to_string()], vec![]);
+    for e in container.env.iter().flatten() {
+        let value = e
+            .value
+            .clone()
+            .unwrap_or_else(|| panic!("{set}: drain {} has no literal value", e.name));
+        if let Some((long, takes)) = top.get(&e.name) {
+            argv.extend(env_arg(set, &e.name, long, *takes, &value));
+        } else if let Some((long, takes)) = sub.get(&e.name) {
+            sub_argv.extend(env_arg(set, &e.name, long, *takes, &value));
+        } else {
+            panic!("{set}: the drain Job sets {}, which is no flag", e.name);
+        }
+    }
+    argv.push("drain".into());
+    argv.extend(sub_argv);
+    let config =
+        thumbnail_operator::config::Config::try_parse_from_args(&argv).unwrap_or_else(|e| {
+            panic!("{set}: the drain Job's environment does not parse: {e}\n{argv:?}")
+        });
+    assert_eq!(config.namespace, watch_ns, "{set}: the drain's namespace");
+    match config.command {
+        Some(thumbnail_operator::config::Command::Drain(args)) => {
+            assert_eq!(args.timeout_seconds, timeout, "{set}: drain timeout")
+        }
+        other => panic!("{set}: not the drain subcommand: {other:?}"),
+    }
+}
+
 /// Clap parsing from an argument list, without the process environment.
 trait ParseArgs: Sized {
     fn try_parse_from_args(argv: &[String]) -> Result<Self, clap::Error>;
@@ -842,6 +1031,13 @@ impl ParseArgs for thumbnail_operator::config::Config {
         for id in ids {
             command = command.mut_arg(id, |a| a.env(None::<&str>));
         }
+        command = command.mut_subcommand("drain", |mut sub| {
+            let ids: Vec<_> = sub.get_arguments().map(|a| a.get_id().clone()).collect();
+            for id in ids {
+                sub = sub.mut_arg(id, |a| a.env(None::<&str>));
+            }
+            sub
+        });
         let matches = command.try_get_matches_from(argv)?;
         Self::from_arg_matches(&matches)
     }
@@ -864,6 +1060,8 @@ fn rendered_objects_are_valid_kubernetes_types_with_exact_rbac() {
         check_rbac(set, &r, cluster_wide, watch_ns, shim);
         check_pods(set, &r);
         check_operator_env(set, &r, watch_ns);
+        let timeout = if *set == "everything" { 300 } else { 120 };
+        check_drain_hook(set, &docs, &r, watch_ns, timeout);
         assert_eq!(r.crds.len(), 1, "{set}: the chart carries one CRD");
         assert_eq!(r.crds[0].metadata.name.as_deref(), Some(CRD_NAME));
         let store = deployment(set, &r, "seaweedfs").is_some();
@@ -877,23 +1075,77 @@ fn rendered_objects_are_valid_kubernetes_types_with_exact_rbac() {
         );
         if *set == "everything" {
             assert_eq!(r.service_monitors.len(), 1, "{set}: ServiceMonitor");
-            assert_eq!(r.network_policies.len(), 3, "{set}: NetworkPolicies");
+            assert_eq!(r.network_policies.len(), 4, "{set}: NetworkPolicies");
             assert_eq!(r.claims.len(), 1, "{set}: PersistentVolumeClaim");
         }
     }
 }
 
+/// The defaults fit any cluster: Kubernetes picks the shim's NodePort (a second release
+/// does not collide), and no public URL is assumed (the shim builds links from each
+/// request, status.links are relative). kind's `make up` asks for the NodePort
+/// kind-config.yaml maps.
 #[test]
-fn default_values_match_kind_config() {
+fn default_values_fit_any_cluster_and_make_up_fits_kind() {
+    let shim_service = |r: &Rendered| {
+        r.services
+            .iter()
+            .find(|s| s.metadata.name.as_deref() == Some("thumbnail-operator-api-shim"))
+            .expect("the shim Service")
+            .spec
+            .clone()
+            .unwrap()
+    };
+    let env_of = |d: &Deployment, name: &str| {
+        pod_spec(d).containers[0]
+            .env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
     let r = parse("default", &render("default", &[]));
-    let shim = r
-        .services
-        .iter()
-        .find(|s| s.metadata.name.as_deref() == Some("thumbnail-operator-api-shim"))
-        .expect("the shim Service");
-    let spec = shim.spec.as_ref().unwrap();
+    let spec = shim_service(&r);
     assert_eq!(spec.type_.as_deref(), Some("NodePort"));
-    let node_port = spec.ports.as_ref().unwrap()[0].node_port;
+    assert_eq!(
+        spec.ports.as_ref().unwrap()[0].node_port,
+        None,
+        "the default NodePort must be left to Kubernetes"
+    );
+    let operator = deployment("default", &r, "operator").unwrap();
+    let shim = deployment("default", &r, "api-shim").unwrap();
+    assert_eq!(env_of(operator, "PUBLIC_BASE_URL").as_deref(), Some(""));
+    assert_eq!(env_of(shim, "SHIM_PUBLIC_BASE_URL").as_deref(), Some(""));
+
+    // A chosen base URL still reaches both.
+    let r = parse(
+        "base-url",
+        &render(
+            "base-url",
+            &["--set=shim.publicBaseUrl=https://thumbs.example.com"],
+        ),
+    );
+    for d in [
+        deployment("base-url", &r, "operator").unwrap(),
+        deployment("base-url", &r, "api-shim").unwrap(),
+    ] {
+        let env = env_of(d, "PUBLIC_BASE_URL").or_else(|| env_of(d, "SHIM_PUBLIC_BASE_URL"));
+        assert_eq!(env.as_deref(), Some("https://thumbs.example.com"));
+    }
+
+    // What `make up` passes for kind: a NodePort kind-config.yaml maps to the host.
+    let makefile = std::fs::read_to_string(repo_root().join("Makefile")).expect("Makefile");
+    let up = makefile
+        .split("\nup:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n.PHONY").next())
+        .expect("the `up` target");
+    let set = up
+        .split_whitespace()
+        .find(|w| w.starts_with("shim.service.nodePort="))
+        .expect("make up sets shim.service.nodePort");
+    let r = parse("kind", &render("kind", &[&format!("--set={set}")]));
+    let node_port = shim_service(&r).ports.as_ref().unwrap()[0].node_port;
     let kind_config =
         std::fs::read_to_string(repo_root().join("kind-config.yaml")).expect("kind-config.yaml");
     let kind: Value = serde_yaml::from_str(&kind_config).expect("kind-config.yaml is YAML");
@@ -905,7 +1157,7 @@ fn default_values_match_kind_config() {
         .collect();
     assert!(
         node_port.is_some_and(|p| mapped.contains(&i64::from(p))),
-        "the shim's NodePort {node_port:?} is not mapped by kind-config.yaml ({mapped:?})"
+        "make up's NodePort {node_port:?} is not mapped by kind-config.yaml ({mapped:?})"
     );
 }
 

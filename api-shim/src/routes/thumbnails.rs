@@ -8,6 +8,7 @@ use serde::Deserialize;
 use thumbnail_api::crd::{Phase, Thumbnail};
 use utoipa::IntoParams;
 
+use crate::base_url::BaseUrl;
 use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
 use crate::model::{phase_of, Link, ThumbnailList, ThumbnailView};
 use crate::state::AppState;
@@ -91,6 +92,7 @@ fn parse_status(raw: Option<&str>) -> ApiResult<Option<Phase>> {
 )]
 pub async fn get_one(
     State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Json<ThumbnailView>> {
     super::check_id(&id)?;
@@ -99,10 +101,7 @@ pub async fn get_one(
         .get(&id)
         .await
         .map_err(|e| from_kube(e, &id))?;
-    Ok(Json(ThumbnailView::from_resource(
-        &t,
-        &state.settings.public_base_url,
-    )))
+    Ok(Json(ThumbnailView::from_resource(&t, &base)))
 }
 
 /// All thumbnails, newest API-server order, a page at a time.
@@ -127,6 +126,7 @@ pub async fn get_one(
 )]
 pub async fn list(
     State(state): State<AppState>,
+    BaseUrl(base): BaseUrl,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Json<ThumbnailList>> {
     let Query(q) = query.map_err(|e| {
@@ -165,7 +165,6 @@ pub async fn list(
         }
     }
 
-    let base = &state.settings.public_base_url;
     let page_url = |cont: Option<&str>| {
         let mut url = format!("{base}/api/v1/thumbnails?limit={limit}");
         if let Some(w) = wanted {
@@ -189,7 +188,7 @@ pub async fn list(
     Ok(Json(ThumbnailList {
         items: items
             .iter()
-            .map(|t| ThumbnailView::from_resource(t, base))
+            .map(|t| ThumbnailView::from_resource(t, &base))
             .collect(),
         continue_token: token,
         links,

@@ -16,6 +16,8 @@ use bytes::{Bytes, BytesMut};
 use kube::api::{ObjectMeta, PostParams};
 use thumbnail_api::crd::{self, Fit, Format, Phase, S3Object, Source, Thumbnail, ThumbnailSpec};
 use thumbnail_api::links::links;
+
+use crate::base_url::BaseUrl;
 use thumbnail_api::metadata::{
     ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
 };
@@ -103,6 +105,7 @@ struct Stored {
 )]
 pub async fn upload(
     State(state): State<AppState>,
+    base: BaseUrl,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Response> {
     let multipart = multipart.map_err(|e| {
@@ -120,12 +123,13 @@ pub async fn upload(
     // The time limit is applied here rather than by the router's timeout middleware,
     // so that a late upload is cleaned up like any other failure.
     let (result, maybe_stored) =
-        match tokio::time::timeout(limit, accept(&state, &id, multipart, &mut stored)).await {
+        match tokio::time::timeout(limit, accept(&state, &base, &id, multipart, &mut stored)).await
+        {
             Ok(result) => {
                 let stored = stored.is_some();
                 (result, stored)
             }
-            Err(_) => (timed_out(&state, &id, limit).await, true),
+            Err(_) => (timed_out(&state, &base, &id, limit).await, true),
         };
     if result.is_err() && maybe_stored {
         // Nothing accepted may be lost, and nothing rejected may be kept.
@@ -154,7 +158,7 @@ pub async fn upload(
     tracing::info!(%id, "upload accepted");
     Ok((
         StatusCode::ACCEPTED,
-        [(LOCATION, state.thumbnail_url(&id))],
+        [(LOCATION, base.thumbnail_url(&id))],
         Json(accepted),
     )
         .into_response())
@@ -168,11 +172,12 @@ fn original_key(id: &str) -> String {
 /// the upload was accepted and must not lose its original.
 async fn timed_out(
     state: &AppState,
+    base: &BaseUrl,
     id: &str,
     limit: std::time::Duration,
 ) -> ApiResult<UploadAccepted> {
     if let Ok(t) = state.thumbnails.get(id).await {
-        return Ok(accepted(state, id, t.spec.format));
+        return Ok(accepted(base, id, t.spec.format));
     }
     Err(ApiError::new(
         StatusCode::GATEWAY_TIMEOUT,
@@ -184,16 +189,17 @@ async fn timed_out(
     ))
 }
 
-fn accepted(state: &AppState, id: &str, format: Format) -> UploadAccepted {
+fn accepted(base: &BaseUrl, id: &str, format: Format) -> UploadAccepted {
     UploadAccepted {
         id: id.into(),
         status: Phase::Pending.status_word(),
-        links: links(&state.settings.public_base_url, id, Phase::Pending, format),
+        links: links(&base.0, id, Phase::Pending, format),
     }
 }
 
 async fn accept(
     state: &AppState,
+    base: &BaseUrl,
     id: &str,
     mut multipart: Multipart,
     stored: &mut Option<Stored>,
@@ -228,7 +234,7 @@ async fn accept(
         .await
         .map_err(|e| from_kube(e, id))?;
 
-    Ok(accepted(state, id, thumbnail.spec.format))
+    Ok(accepted(base, id, thumbnail.spec.format))
 }
 
 fn resource(state: &AppState, id: &str, stored: &Stored, p: &UploadParams) -> Thumbnail {

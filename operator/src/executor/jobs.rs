@@ -351,6 +351,32 @@ fn is_finished(job: &Job) -> bool {
 
 /// The Job for `run_name`: the resizer's command line from `invocation`, hardened pod,
 /// owner reference to the Thumbnail, failure policy from the resizer's exit codes.
+/// The resizer container's requests and limits, from the operator's flags (the chart's
+/// `resizer.resources`). Without a memory limit of its own, the one derived from the
+/// pixel limit applies, so a decompression bomb is OOM-killed rather than the node.
+fn resources(invocation: &Invocation, config: &Config) -> ResourceRequirements {
+    let quantity = |s: &str| Quantity(s.to_string());
+    let mut limits = BTreeMap::from([(
+        "memory".to_string(),
+        quantity(if config.resizer_memory_limit.is_empty() {
+            &invocation.memory_limit
+        } else {
+            &config.resizer_memory_limit
+        }),
+    )]);
+    if !config.resizer_cpu_limit.is_empty() {
+        limits.insert("cpu".into(), quantity(&config.resizer_cpu_limit));
+    }
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), quantity(&config.resizer_cpu_request)),
+            ("memory".into(), quantity(&config.resizer_memory_request)),
+        ])),
+        limits: Some(limits),
+        ..Default::default()
+    }
+}
+
 pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config: &Config) -> Job {
     let labels = BTreeMap::from([
         (LABEL_MANAGED_BY.to_string(), MANAGER.to_string()),
@@ -389,7 +415,6 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
         }),
         ..Default::default()
     }));
-    let quantity = |s: &str| Quantity(s.to_string());
     let container = Container {
         name: CONTAINER.into(),
         image: Some(config.resizer_image.clone()),
@@ -397,17 +422,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
         args: Some(invocation.args.clone()),
         env: Some(env),
         termination_message_policy: Some("File".into()),
-        resources: Some(ResourceRequirements {
-            requests: Some(BTreeMap::from([
-                ("cpu".into(), quantity("250m")),
-                ("memory".into(), quantity("128Mi")),
-            ])),
-            limits: Some(BTreeMap::from([(
-                "memory".into(),
-                quantity(&invocation.memory_limit),
-            )])),
-            ..Default::default()
-        }),
+        resources: Some(resources(invocation, config)),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
             read_only_root_filesystem: Some(true),
@@ -482,7 +497,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                     volumes: Some(vec![Volume {
                         name: "tmp".into(),
                         empty_dir: Some(EmptyDirVolumeSource {
-                            size_limit: Some(quantity("64Mi")),
+                            size_limit: Some(Quantity("64Mi".into())),
                             ..Default::default()
                         }),
                         ..Default::default()
@@ -572,5 +587,51 @@ mod tests {
             names(&c),
             Some(vec!["regcred".to_string(), "mirror".to_string()])
         );
+    }
+
+    fn container_resources(args: &[&str]) -> ResourceRequirements {
+        let config = Config::try_parse_from(
+            ["thumbnail-operator", "--max-pixels=1000000"]
+                .iter()
+                .chain(args),
+        )
+        .unwrap();
+        let thumb: Thumbnail = serde_json::from_value(serde_json::json!({
+            "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+            "metadata": {"name": "cat", "namespace": "ns", "uid": "u-1", "generation": 1},
+            "spec": {"source": {"s3": {"key": "originals/cat.jpg"}}, "width": 64},
+        }))
+        .unwrap();
+        let invocation = crate::invocation::build(&thumb, &config).unwrap();
+        let job = render(&thumb, "cat-g1-x", &invocation, &config);
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        pod.containers[0].resources.clone().unwrap()
+    }
+
+    fn q(map: &Option<BTreeMap<String, Quantity>>, key: &str) -> Option<String> {
+        map.as_ref()?.get(key).map(|q| q.0.clone())
+    }
+
+    /// The chart's resizer.resources reach the Job; without a memory limit of their own
+    /// the one derived from the pixel limit applies.
+    #[test]
+    fn resizer_resources_come_from_the_flags() {
+        let r = container_resources(&[]);
+        assert_eq!(q(&r.requests, "cpu").as_deref(), Some("100m"));
+        assert_eq!(q(&r.requests, "memory").as_deref(), Some("128Mi"));
+        assert_eq!(q(&r.limits, "cpu"), None);
+        // 1 Mpx: the floor of 64 Mi plus 64 Mi for the runtime.
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("128Mi"));
+
+        let r = container_resources(&[
+            "--resizer-cpu-request=50m",
+            "--resizer-memory-request=64Mi",
+            "--resizer-cpu-limit=1",
+            "--resizer-memory-limit=512Mi",
+        ]);
+        assert_eq!(q(&r.requests, "cpu").as_deref(), Some("50m"));
+        assert_eq!(q(&r.requests, "memory").as_deref(), Some("64Mi"));
+        assert_eq!(q(&r.limits, "cpu").as_deref(), Some("1"));
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("512Mi"));
     }
 }
