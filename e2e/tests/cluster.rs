@@ -239,7 +239,7 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
     }
 
     // Nothing queued, nothing running (issue 11 defect 3).
-    wait_until(Duration::from_secs(30), "gauges back to 0", || {
+    release.wait_until(Duration::from_secs(30), "gauges back to 0", || {
         let m = metrics(&release);
         sample(&m, "thumbnail_queue_length") == 0.0 && sample(&m, "thumbnail_runs_active") == 0.0
     });
@@ -251,7 +251,7 @@ fn the_chart_with_its_defaults_serves_uploads_end_to_end() {
         let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
         assert!(code == "202" || code == "204", "delete {id}: {code} {body}");
     }
-    wait_until(
+    release.wait_until(
         Duration::from_secs(60),
         "Thumbnails and Jobs deleted",
         || {
@@ -336,12 +336,12 @@ fn results_survive_an_operator_outage_longer_than_the_job_ttl() {
         .iter()
         .map(|f| upload(&shim, &corpus_file(f), &["width=96"]))
         .collect();
-    wait_until(Duration::from_secs(60), "a Job per upload", || {
+    release.wait_until(Duration::from_secs(60), "a Job per upload", || {
         ids.iter().all(|id| jobs_of(&release, id).len() == 1)
     });
     release.scale(RELEASE, 0);
     // The Jobs finish and are deleted by their TTL while nobody reads their result.
-    wait_until(DONE_WITHIN, "the Jobs removed by their TTL", || {
+    release.wait_until(DONE_WITHIN, "the Jobs removed by their TTL", || {
         ids.iter().all(|id| jobs_of(&release, id).is_empty())
     });
     release.scale(RELEASE, 1);
@@ -378,7 +378,7 @@ fn statuses(release: &Release) -> Value {
 }
 
 fn wait_phases(release: &Release, names: &[&str], phase: &str) {
-    wait_until(DONE_WITHIN, &format!("{names:?} {phase}"), || {
+    release.wait_until(DONE_WITHIN, &format!("{names:?} {phase}"), || {
         let s = statuses(release);
         names.iter().all(|n| s[n]["phase"] == phase)
     });
@@ -484,7 +484,7 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
 
     // The TTL removes the finished Jobs; the Thumbnails' records do not change.
     let before = statuses(&release);
-    wait_until(
+    release.wait_until(
         Duration::from_secs(60),
         "the finished Jobs removed by their TTL",
         || {
@@ -538,7 +538,7 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
     std::fs::write(&file, manifest).unwrap();
     kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
     std::fs::remove_file(&file).ok();
-    wait_until(DONE_WITHIN, "a failed attempt", || {
+    release.wait_until(DONE_WITHIN, "a failed attempt", || {
         let failed = kubectl_ok(&[
             "get",
             "jobs",
@@ -550,7 +550,7 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
         failed.trim().parse::<u32>().unwrap_or(0) >= 1
     });
     // The Thumbnail says it is retrying, and why (issue 11 defect 6).
-    wait_until(Duration::from_secs(30), "a Retrying status", || {
+    release.wait_until(Duration::from_secs(30), "a Retrying status", || {
         let s = statuses(&release);
         s["storm"]["reason"] == "Retrying"
             && s["storm"]["message"]
@@ -588,7 +588,7 @@ fn the_operator_pod_deleted_mid_run_starts_no_second_job() {
     .iter()
     .map(|f| upload(&shim, &corpus_file(f), &["width=80"]))
     .collect();
-    wait_until(Duration::from_secs(60), "a Job per upload", || {
+    release.wait_until(Duration::from_secs(60), "a Job per upload", || {
         ids.iter().all(|id| jobs_of(&release, id).len() == 1)
     });
     kubectl_ok(&[
@@ -763,7 +763,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
         .map(|f| upload(&shim, &corpus_file(f), &["width=120"]))
         .collect();
     // Mid-run: the leader has started Jobs, and (cap 4) others still wait.
-    wait_until(Duration::from_secs(60), "the leader started a Job", || {
+    release.wait_until(Duration::from_secs(60), "the leader started a Job", || {
         ids.iter().any(|id| !jobs_of(&release, id).is_empty())
     });
     let follower_log = release.pod_log(&follower);
@@ -786,7 +786,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
     // Nobody releases the Lease: it expires 15 s after the leader's last renewal, which
     // was at most 5 s before the freeze; a follower then takes it within about a second.
     let mut new_leader = None;
-    wait_until(
+    release.wait_until(
         Duration::from_secs(25),
         "another replica took the frozen leader's Lease",
         || {
@@ -814,7 +814,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
             "jsonpath={.status.containerStatuses[0].lastState.terminated.exitCode}",
         ])
     };
-    wait_until(
+    release.wait_until(
         Duration::from_secs(30),
         "the old leader exited on losing the Lease",
         || exit_code() == "3",
@@ -850,7 +850,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
         ),
         1.0
     );
-    wait_until(Duration::from_secs(60), "the old leader runs again", || {
+    release.wait_until(Duration::from_secs(60), "the old leader runs again", || {
         release.operator_pods().len() == 2
             && curl(&[&format!("{}/healthz", release.pod_metrics_url(&leader))]).0 == "200"
     });
@@ -875,7 +875,7 @@ fn a_frozen_leader_hands_over_to_another_replica_without_duplicate_jobs() {
     let stopped = std::time::Instant::now();
     kubectl_ok(&["delete", "pod", &new_leader, "-n", &ns, "--wait=false"]);
     let mut third = None;
-    wait_until(
+    release.wait_until(
         Duration::from_secs(25),
         "a replica took the released Lease",
         || {
@@ -906,7 +906,7 @@ fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
         &corpus_file("j01_kleiber_6028x3391.jpg"),
         &["width=2048", "format=png"],
     );
-    wait_until(Duration::from_secs(60), "the resizer Pod running", || {
+    release.wait_until(Duration::from_secs(60), "the resizer Pod running", || {
         let jobs = jobs_of(&release, &id);
         !jobs.is_empty()
             && kubectl_ok(&[
@@ -923,7 +923,7 @@ fn deleting_a_thumbnail_while_its_resizer_runs_leaves_no_object() {
     });
     let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
     assert!(code == "202" || code == "204", "{code} {body}");
-    wait_until(
+    release.wait_until(
         Duration::from_secs(120),
         "the Thumbnail, its Job and Pod gone",
         || {
@@ -964,7 +964,7 @@ fn an_unpullable_resizer_image_is_reported() {
         &corpus_file("j09_storm_1920x1280.jpg"),
         &["width=64"],
     );
-    wait_until(
+    release.wait_until(
         Duration::from_secs(90),
         "the pull failure in the Thumbnail's status",
         || {
@@ -1152,7 +1152,7 @@ fn helm_upgrade_and_uninstall_leave_nothing_behind() {
             "jsonpath={.spec.containers[0].env[?(@.name==\"MAX_RUNNING\")].value}",
         ])
     };
-    wait_until(
+    release.wait_until(
         Duration::from_secs(120),
         "a replica with MAX_RUNNING=2 leads",
         || {

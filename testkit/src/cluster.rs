@@ -169,6 +169,22 @@ impl Release {
         )
     }
 
+    /// Polls `done` every 200 ms until it holds; after `timeout` panics naming `what`,
+    /// with what the namespace holds and the operator's logs, so that a failure in CI
+    /// says why without a rerun.
+    pub fn wait_until(&self, timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+        let start = Instant::now();
+        while !done() {
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?}: {what}\n{}\noperator log:\n{}",
+                self.describe(),
+                self.operator_log()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// Logs of a Deployment of the release (`thumbnail-operator`, `...-api-shim`): of one
     /// of its pods, as kubectl picks it.
     pub fn logs(&self, deployment: &str) -> String {
