@@ -353,21 +353,25 @@ def cmd_run(args):
 
 def cmd_table(args):
     summaries = [json.load(open(p)) for p in args.summaries]
-    header = f"| {'split (seconds)':<18} |" + "".join(f" cap {s['cap']:>2} p50 | cap {s['cap']:>2} p99 |" for s in summaries)
-    print(header)
-    print("|" + "-" * 20 + "|" + "------------|------------|" * len(summaries))
+    w = 36
+
+    def row(label, cell):
+        print(f"| {label:<15} |" + "".join(f" {cell(s):<{w}} |" for s in summaries))
+
+    row("seconds", lambda s: f"cap {s['cap']}: p50 / p99")
+    print("|" + "-" * 17 + "|" + ("-" * (w + 2) + "|") * len(summaries))
     for key, _, _, _ in SPLITS:
-        cells = "".join(f" {s['splits'][key]['p50']:10.2f} | {s['splits'][key]['p99']:10.2f} |" for s in summaries)
-        print(f"| {key:<18} |{cells}")
-    def row(label, fmt):
-        print(f"| {label:<18} |" + "".join(f" {fmt(s):>23} |" for s in summaries))
+        row(key, lambda s: f"{s['splits'][key]['p50']:.2f} / {s['splits'][key]['p99']:.2f}")
     row("thumbnails/s", lambda s: f"{s['throughput']:.2f} ({s['succeeded']}/{s['count']} in {s['wall'] or 0:.1f} s)")
-    row("resizer share", lambda s: f"{100 * s['splits']['resizer']['mean'] / s['splits']['total']['mean']:.1f} % of mean total")
-    row("load avg 1m", lambda s: f"{s['load_start']:.2f} start, {s['load_mean']:.2f} mean, {s['load_max']:.2f} max")
-    row("notes", lambda s: f"{s['unschedulable']} unsched., {s['retried']} retried, {s['running_not_seen']} no Running")
+    row("resizer share", lambda s: f"{100 * s['splits']['resizer']['mean'] / s['splits']['total']['mean']:.1f} % of the mean total")
+    row("load avg (1 m)", lambda s: f"{s['load_start']:.2f} before, {s['load_mean']:.2f} mean, {s['load_max']:.2f} max")
+    row("pods", lambda s: f"{s['unschedulable']} unschedulable first, {s['retried']} retried")
+    row("Running unseen", lambda s: f"{s['running_not_seen']} of {s['succeeded']}")
     print()
     for key, _, _, what in SPLITS:
         print(f"  {key:<11} {what}")
+    print("  Running unseen: Pods whose container ended before the kubelet reported it running")
+    print("                  (their resizer split is 0, the time is in pod_start)")
 
 
 def main():
