@@ -43,7 +43,7 @@ die() { log "error: $*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "the cluster needs root (containerd, a bridge, iptables)"
 [ -x "$KUBECTL" ] && [ -x "$HELM" ] || die "kubectl 1.34 or helm missing in $TOOLS: run 'make helm'"
-for bin in operator api-shim resizer; do
+for bin in thumbnail-operator api-shim resizer; do
 	[ -x "$CARGO_TARGET_DIR/release/$bin" ] || die "$CARGO_TARGET_DIR/release/$bin is missing: cargo build --release --locked -p resizer && cargo build --release --locked -p operator -p api-shim --bins (or make bench-cluster)"
 done
 for p in "${photos[@]}"; do [ -f "$corpus/$p" ] || die "$corpus/$p is missing (THUMBNAIL_CORPUS; hack/fetch-corpus.sh)"; done
