@@ -155,6 +155,7 @@ class Recorder:
         self.pod_scheduled = {}
         self.pod_running = {}
         self.pod_terminated = {}  # pod -> (time, exit code)
+        self.pod_timings = {}  # pod -> the resizer's own timings (termination message)
         self.unschedulable = set()  # pods the scheduler could not place at first
         self.pods_seen = threading.Event()
 
@@ -200,6 +201,18 @@ class Recorder:
                     self.pod_running.setdefault(name, t)
                 if "terminated" in state and name not in self.pod_terminated:
                     self.pod_terminated[name] = (t, state["terminated"].get("exitCode"))
+                    self.pod_timings[name] = resizer_timings(state["terminated"].get("message"))
+
+
+def resizer_timings(message):
+    """The resizer's own phase timings (ms) from its termination message (api's
+    RunResult: {"status": "success", ..., "timings": {"downloadMs": ...}}), or None."""
+    try:
+        timings = json.loads(message or "").get("timings") or {}
+    except (ValueError, AttributeError):
+        return None
+    keys = ("downloadMs", "decodeMs", "resizeMs", "encodeMs", "uploadMs")
+    return {k: timings[k] for k in keys} if all(k in timings for k in keys) else None
 
 
 def percentile(values, p):
@@ -212,11 +225,13 @@ def percentile(values, p):
 
 
 SPLITS = [
-    ("controller", "created", "job", "Thumbnail created -> Job created (includes waiting for a slot under the cap)"),
-    ("pod_start", "job", "running", "Job created -> Pod Running (Job controller, scheduling, sandbox, container start)"),
-    ("resizer", "running", "terminated", "Pod Running -> container terminated (the resizer: S3 read, resize, S3 write)"),
-    ("status", "terminated", "succeeded", "container terminated -> Thumbnail Succeeded observed (kubelet status, operator, status write)"),
-    ("total", "created", "succeeded", "Thumbnail created -> Succeeded"),
+    ("controller", "Thumbnail created -> Job created (includes waiting for a slot under the cap)"),
+    ("pod_start", "Job created -> container exit observed, minus the resizer's own time: Job controller, "
+                  "scheduling (waits for CPU requests), sandbox, container start and exit, kubelet status"),
+    ("scheduling", "of pod_start: Job created -> PodScheduled observed"),
+    ("resizer", "the resizer's own time from its termination message (download+decode+resize+encode+upload, ms)"),
+    ("status", "container exit observed -> Thumbnail Succeeded observed (operator reads the Job/Pod, writes status)"),
+    ("total", "Thumbnail created -> Succeeded observed"),
 ]
 
 
@@ -276,8 +291,7 @@ def cmd_run(args):
             # running: then Running is taken as its termination (the resizer split is 0
             # and the `running_seen` column says so).
             running_seen = running is not None
-            if running is None:
-                running = term
+            timings = rec.pod_timings.get(pod)
             rows.append({
                 "thumbnail": name,
                 "phase": phase,
@@ -291,25 +305,32 @@ def cmd_run(args):
                 "running": running,
                 "terminated": term,
                 "succeeded": done_t if phase == "Succeeded" else None,
+                "resizer_ms": "" if timings is None else "+".join(str(v) for v in timings.values()),
+                "resizer": None if timings is None else sum(timings.values()) / 1000,
             })
 
-    moments = {"created": "created", "job": "job_t", "running": "running",
-               "terminated": "terminated", "succeeded": "succeeded"}
+    def between(a, b):
+        return (b - a) if a is not None and b is not None else None
+
     for r in rows:
-        for key, a, b, _ in SPLITS:
-            ta, tb = r[moments[a]], r[moments[b]]
-            r[key] = (tb - ta) if ta is not None and tb is not None else None
+        r["controller"] = between(r["created"], r["job_t"])
+        r["scheduling"] = between(r["job_t"], r["scheduled"])
+        up_to_exit = between(r["job_t"], r["terminated"])
+        r["pod_start"] = None if up_to_exit is None or r["resizer"] is None else up_to_exit - r["resizer"]
+        r["status"] = between(r["terminated"], r["succeeded"])
+        r["total"] = between(r["created"], r["succeeded"])
 
     os.makedirs(os.path.dirname(os.path.abspath(args.tsv)), exist_ok=True)
     t0 = min((r["created"] for r in rows), default=t_apply)
-    columns = ["thumbnail", "phase", "job", "pods", "unschedulable", "running_seen",
+    columns = ["thumbnail", "phase", "job", "pods", "unschedulable", "running_seen", "resizer_ms",
                "created", "job_t", "scheduled", "running", "terminated", "succeeded"]
     with open(args.tsv, "w") as f:
-        f.write("# cap=%d; times in seconds since the first Thumbnail was observed; splits in seconds\n" % args.cap)
+        f.write("# cap=%d; times: seconds since the first Thumbnail was observed (arrival of watch events); "
+                "resizer_ms: download+decode+resize+encode+upload; splits in seconds\n" % args.cap)
         f.write("\t".join(columns + [s[0] for s in SPLITS]) + "\n")
         for r in rows:
-            cells = [str(r[c]) for c in columns[:6]]
-            cells += ["" if r[c] is None else f"{r[c] - t0:.3f}" for c in columns[6:]]
+            cells = [str(r[c]) for c in columns[:7]]
+            cells += ["" if r[c] is None else f"{r[c] - t0:.3f}" for c in columns[7:]]
             cells += ["" if r[s[0]] is None else f"{r[s[0]]:.3f}" for s in SPLITS]
             f.write("\t".join(cells) + "\n")
 
@@ -360,7 +381,7 @@ def cmd_table(args):
 
     row("seconds", lambda s: f"cap {s['cap']}: p50 / p99")
     print("|" + "-" * 17 + "|" + ("-" * (w + 2) + "|") * len(summaries))
-    for key, _, _, _ in SPLITS:
+    for key, _ in SPLITS:
         row(key, lambda s: f"{s['splits'][key]['p50']:.2f} / {s['splits'][key]['p99']:.2f}")
     row("thumbnails/s", lambda s: f"{s['throughput']:.2f} ({s['succeeded']}/{s['count']} in {s['wall'] or 0:.1f} s)")
     row("resizer share", lambda s: f"{100 * s['splits']['resizer']['mean'] / s['splits']['total']['mean']:.1f} % of the mean total")
@@ -368,10 +389,10 @@ def cmd_table(args):
     row("pods", lambda s: f"{s['unschedulable']} unschedulable first, {s['retried']} retried")
     row("Running unseen", lambda s: f"{s['running_not_seen']} of {s['succeeded']}")
     print()
-    for key, _, _, what in SPLITS:
+    for key, what in SPLITS:
         print(f"  {key:<11} {what}")
-    print("  Running unseen: Pods whose container ended before the kubelet reported it running")
-    print("                  (their resizer split is 0, the time is in pod_start)")
+    print("  Running unseen: Pods the kubelet never reported as running (the container had")
+    print("                  exited by its next status update): why the resizer's own timings are used")
 
 
 def main():
