@@ -151,6 +151,7 @@ class Recorder:
         self.thumb_done = {}  # name -> (time, phase)
         self.job_created = {}  # job -> time
         self.job_owner = {}  # job -> thumbnail
+        self.job_complete = {}  # job -> time its Complete condition was observed
         self.pod_job = {}  # pod -> job
         self.pod_scheduled = {}
         self.pod_running = {}
@@ -178,6 +179,9 @@ class Recorder:
         with self.lock:
             self.job_created.setdefault(name, t)
             self.job_owner[name] = owners[0]
+            for c in (obj.get("status") or {}).get("conditions") or []:
+                if c.get("type") == "Complete" and c.get("status") == "True":
+                    self.job_complete.setdefault(name, t)
 
     def pod(self, kind, obj, t):
         self.pods_seen.set()
@@ -230,7 +234,8 @@ SPLITS = [
                   "scheduling (waits for CPU requests), sandbox, container start and exit, kubelet status"),
     ("scheduling", "of pod_start: Job created -> PodScheduled observed"),
     ("resizer", "the resizer's own time from its termination message (download+decode+resize+encode+upload, ms)"),
-    ("status", "container exit observed -> Thumbnail Succeeded observed (operator reads the Job/Pod, writes status)"),
+    ("status", "container exit observed -> Thumbnail Succeeded observed (Job controller, operator, status write)"),
+    ("job_complete", "of status: container exit observed -> Job Complete observed (the Job controller)"),
     ("total", "Thumbnail created -> Succeeded observed"),
 ]
 
@@ -304,6 +309,7 @@ def cmd_run(args):
                 "scheduled": rec.pod_scheduled.get(pod),
                 "running": running,
                 "terminated": term,
+                "job_done": rec.job_complete.get(job),
                 "succeeded": done_t if phase == "Succeeded" else None,
                 "resizer_ms": "" if timings is None else "+".join(str(v) for v in timings.values()),
                 "resizer": None if timings is None else sum(timings.values()) / 1000,
@@ -318,12 +324,13 @@ def cmd_run(args):
         up_to_exit = between(r["job_t"], r["terminated"])
         r["pod_start"] = None if up_to_exit is None or r["resizer"] is None else up_to_exit - r["resizer"]
         r["status"] = between(r["terminated"], r["succeeded"])
+        r["job_complete"] = between(r["terminated"], r["job_done"])
         r["total"] = between(r["created"], r["succeeded"])
 
     os.makedirs(os.path.dirname(os.path.abspath(args.tsv)), exist_ok=True)
     t0 = min((r["created"] for r in rows), default=t_apply)
     columns = ["thumbnail", "phase", "job", "pods", "unschedulable", "running_seen", "resizer_ms",
-               "created", "job_t", "scheduled", "running", "terminated", "succeeded"]
+               "created", "job_t", "scheduled", "running", "terminated", "job_done", "succeeded"]
     with open(args.tsv, "w") as f:
         f.write("# cap=%d; times: seconds since the first Thumbnail was observed (arrival of watch events); "
                 "resizer_ms: download+decode+resize+encode+upload; splits in seconds\n" % args.cap)
