@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -241,6 +242,8 @@ SPLITS = [
 
 
 def cmd_run(args):
+    # Stopped by bench/cluster.sh's trap: end through `finally`, which stops the watches.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rec = Recorder()
     loads = []
     watches = [

@@ -54,11 +54,16 @@ exec 9>/tmp/thumbnail-operator-test-servers.lock
 flock -n 9 || { log "a test run holds the test servers: waiting for it"; flock 9; }
 
 cluster_started=
+watcher=
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
-	# The watcher's kubectl streams end with bench/cluster.py (its own children); the
-	# cluster and everything in it go with hack/cluster.sh stop.
+	# The watcher stops its kubectl streams on TERM; the cluster and everything in it go
+	# with hack/cluster.sh stop.
+	if [ -n "${watcher:-}" ]; then
+		kill -TERM "$watcher" 2>/dev/null || true
+		wait "$watcher" 2>/dev/null || true
+	fi
 	if [ -n "$cluster_started" ]; then
 		log "stopping the cluster"
 		bash hack/cluster.sh stop >/dev/null 2>&1 || log "hack/cluster.sh stop failed: run it again by hand"
@@ -141,9 +146,13 @@ for cap in $caps; do
 			"$cap" "$i" "${photos[$(((i - 1) % ${#photos[@]}))]}"
 	done >"$manifest"
 	log "cap $cap: $count Thumbnails at once"
+	# In the background, so that a TERM to this script runs the trap at once (which stops it).
 	python3 bench/cluster.py run --kubectl "$KUBECTL" --namespace "$NS" --manifest "$manifest" \
 		--count "$count" --cap "$cap" --timeout "$timeout" \
-		--tsv "$out/cluster-$stamp-cap$cap.tsv" --summary "$out/cluster-$stamp-cap$cap.json"
+		--tsv "$out/cluster-$stamp-cap$cap.tsv" --summary "$out/cluster-$stamp-cap$cap.json" &
+	watcher=$!
+	wait "$watcher"
+	watcher=
 	summaries+=("$out/cluster-$stamp-cap$cap.json")
 done
 
