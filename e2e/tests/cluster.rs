@@ -531,6 +531,23 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
         "-p",
         r#"{"spec":{"selector":{"app.kubernetes.io/component":"nowhere"}}}"#,
     ]);
+    // Only once the node refuses connections to the Service (its endpoints removed and
+    // kube-proxy's rules synced: under load that lags) would the resizer see the outage;
+    // before that it reaches the store and succeeds, and there is nothing to retry.
+    let address = kubectl_ok(&[
+        "get",
+        "service",
+        &service,
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.clusterIP}:{.spec.ports[0].port}",
+    ]);
+    release.wait_until(
+        Duration::from_secs(60),
+        "the store's Service refusing connections",
+        || curl(&["-m", "2", &format!("http://{}/", address.trim())]).0 == "000",
+    );
     let manifest = r#"{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
         "metadata": {"name": "storm"},
         "spec": {"source": {"s3": {"key": "originals/storm.jpg"}}, "width": 128}}"#;
@@ -723,6 +740,9 @@ fn the_api_stays_up_while_the_store_is_down() {
         body.to_lowercase().contains("store"),
         "the answer names the store: {body}"
     );
+    // The store back before the release goes, so that the Thumbnail's cleanup can
+    // delete its objects and the teardown does not wait out its timeouts.
+    release.scale(&format!("{RELEASE}-seaweedfs"), 1);
 }
 
 /// Issue 11 item 5: the chart's two operator replicas elect a leader through a Lease;
