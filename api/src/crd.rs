@@ -441,11 +441,12 @@ mod tests {
     /// crds/ is generated; this fails when the code changed and `make crds` was not run.
     #[test]
     fn crds_folder_matches_the_code() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../crds/thumbnails.dev_thumbnails.yaml"
-        );
-        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        // Read where the test runs (cargo sets CARGO_MANIFEST_DIR then too), not where
+        // it was compiled: the build cache is shared between checkouts.
+        let package = std::env::var("CARGO_MANIFEST_DIR").expect("run with cargo");
+        let path = std::path::Path::new(&package).join("../crds/thumbnails.dev_thumbnails.yaml");
+        let on_disk = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         assert!(
             on_disk == crd_yaml(),
             "crds/thumbnails.dev_thumbnails.yaml is out of date with api/src/crd.rs: run `make crds` and commit the result"

@@ -431,7 +431,7 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
             )
             .await;
     });
-    let examples = format!("{}/../examples", env!("CARGO_MANIFEST_DIR"));
+    let examples = format!("{}/examples", thumbnail_testkit::workspace_root().display());
     kubectl_ok(&["apply", "-n", &ns, "-f", &examples]);
     // A non-image, and a key that does not exist.
     let failing = r#"{"apiVersion": "v1", "kind": "List", "items": [

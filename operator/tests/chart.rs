@@ -16,7 +16,7 @@
 //! `THUMBNAIL_TEST_KUBECONFIG` (hack/test.sh). Both missing is a failure, never a skip.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use clap::CommandFactory;
@@ -76,7 +76,7 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
 ];
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    thumbnail_testkit::workspace_root()
 }
 
 fn helm() -> String {

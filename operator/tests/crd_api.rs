@@ -11,7 +11,7 @@ use thumbnail_api::crd::{Phase, Thumbnail};
 use thumbnail_testkit::{self as testkit, kubectl, kubectl_ok};
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    testkit::workspace_root()
 }
 
 async fn setup(prefix: &str) -> (kube::Client, String) {
@@ -100,7 +100,7 @@ async fn every_example_manifest_is_accepted() {
 #[tokio::test]
 async fn invalid_manifests_are_rejected_with_clear_messages() {
     let (_client, ns) = setup("invalid").await;
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests/invalid");
+    let dir = repo_root().join("operator/tests/manifests/invalid");
     let mut failures = Vec::new();
     for file in yaml_files(&dir) {
         let text = std::fs::read_to_string(&file).unwrap();

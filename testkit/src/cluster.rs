@@ -79,7 +79,7 @@ pub fn helm(args: &[&str]) -> Output {
 /// containerd's `ctr` on the test node's containers (`hack/cluster.sh ctr`): the node is
 /// this machine, so a test can do to a container what a crash or a hang does to it.
 pub fn node_ctr(args: &[&str]) -> String {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../hack/cluster.sh");
+    let script = crate::workspace_root().join("hack/cluster.sh");
     let out = Command::new("bash")
         .arg(&script)
         .arg("ctr")
@@ -97,7 +97,7 @@ pub fn node_ctr(args: &[&str]) -> String {
 
 /// The chart in this checkout.
 pub fn chart_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/thumbnail-operator")
+    crate::workspace_root().join("charts/thumbnail-operator")
 }
 
 /// The chart installed by helm into a namespace of its own.

@@ -34,6 +34,20 @@ const HOW: &str = "Run `make test` (hack/test.sh), which starts the real servers
     THUMBNAIL_TEST_S3_SECRET_KEY and THUMBNAIL_CORPUS; or start hack/crd-apiserver.sh and \
     hack/s3-server.sh yourself and export them";
 
+/// The checkout the tests run from, read when they run: cargo and nextest set
+/// `CARGO_MANIFEST_DIR` to the test's package, one level below the workspace root. Not
+/// `env!` (the path at compile time): the build cache is shared between checkouts (CI's
+/// clone and a developer's tree), and a test binary reused from another checkout would
+/// read that checkout's files.
+pub fn workspace_root() -> std::path::PathBuf {
+    let package = std::env::var("CARGO_MANIFEST_DIR")
+        .expect("CARGO_MANIFEST_DIR is not set: run the tests with cargo or cargo-nextest");
+    std::path::Path::new(&package)
+        .parent()
+        .expect("a package directory has a parent")
+        .to_path_buf()
+}
+
 /// The value of a variable the test run sets; panics with instructions when unset.
 pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
