@@ -52,9 +52,9 @@ fn wait_finished(shim: &str, id: &str, release: &Release) -> Value {
     }
 }
 
-/// The path of a hypermedia link (the chart's default public base URL is kind's).
-fn link_path(status: &Value, rel: &str) -> String {
-    let href = status["links"]
+/// The href of a hypermedia link, as given.
+fn link_href(status: &Value, rel: &str) -> String {
+    status["links"]
         .as_array()
         .unwrap()
         .iter()
@@ -62,7 +62,12 @@ fn link_path(status: &Value, rel: &str) -> String {
         .unwrap_or_else(|| panic!("no {rel} link in {status}"))["href"]
         .as_str()
         .unwrap()
-        .to_string();
+        .to_string()
+}
+
+/// The path of a hypermedia link.
+fn link_path(status: &Value, rel: &str) -> String {
+    let href = link_href(status, rel);
     let after_scheme = href.split_once("://").map_or(href.as_str(), |(_, r)| r);
     after_scheme[after_scheme.find('/').unwrap()..].to_string()
 }
@@ -1063,15 +1068,7 @@ fn two_releases_with_default_values() {
         assert_links_start_with(&status, shim);
         assert_links_start_with(&get_json(&format!("{shim}/api/v1/thumbnails")), shim);
         // The download link works as given.
-        let download = status["links"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|l| l["rel"] == "download")
-            .unwrap()["href"]
-            .as_str()
-            .unwrap()
-            .to_string();
+        let download = link_href(&status, "download");
         let (code, _) = curl(&["-o", "/dev/null", &download]);
         assert_eq!(code, "200", "{download}");
         // A client that reached the shim under another name gets links for that name.
