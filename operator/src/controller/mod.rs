@@ -10,8 +10,9 @@
 //!    (oldest first), start the run and record it in status at once; else Pending/Queued.
 //!    The queue's decisions live in [`queue`]; where runs happen, in [`crate::executor`].
 //!
-//! Deletion runs a finalizer that removes the produced thumbnails and, when the REST
-//! shim uploaded it, the original.
+//! Deletion runs a finalizer that removes the produced thumbnails and, when the source
+//! is exactly the REST shim's original of this Thumbnail (thumbnail_api::ownership),
+//! the original.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +39,8 @@ use crate::objects::ObjectStore;
 use crate::status::{self, Transition};
 use queue::{Admission, Queue};
 use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, MANAGER};
+use thumbnail_api::metadata::{FINALIZER, MANAGER};
+use thumbnail_api::ownership::is_shim_original;
 
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
@@ -410,16 +412,20 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     if let Some(g) = thumb.status.as_ref().and_then(|s| s.observed_generation) {
         keys.push((bucket.clone(), output_key(thumb, g)));
     }
-    let shim_owns_source = thumb
-        .annotations()
-        .get(ANNOTATION_SHIM_OWNS_SOURCE)
-        .is_some_and(|v| v == "true");
-    if shim_owns_source {
-        let src = &thumb.spec.source.s3;
-        keys.push((
-            src.bucket.clone().unwrap_or_else(|| bucket.clone()),
-            src.key.clone(),
-        ));
+    // The source goes too only when it is exactly the shim's original of this Thumbnail
+    // (its uploads bucket, originals/<namespace>/<name>): a location nobody can point at
+    // someone else's object. Annotations decide nothing (issue 12).
+    let src = &thumb.spec.source.s3;
+    let src_bucket = src.bucket.clone().unwrap_or_else(|| bucket.clone());
+    let ns = thumb.namespace().unwrap_or_default();
+    if is_shim_original(
+        &src_bucket,
+        &src.key,
+        &ns,
+        &thumb.name_any(),
+        ctx.config.uploads_bucket(),
+    ) {
+        keys.push((src_bucket, src.key.clone()));
     }
     keys.sort();
     keys.dedup();

@@ -744,28 +744,88 @@ async fn spec_change_renders_again_and_removes_the_old_thumbnail() {
     );
 }
 
+fn being_deleted(mut thumb: Thumbnail) -> Thumbnail {
+    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    thumb
+}
+
+/// The requests of a deletion whose run `run` is already gone: the Job is deleted (in
+/// the foreground), found gone, then the finalizer is removed.
+async fn deletion_scenario(mut s: ApiServer, run: String) {
+    let del = s.answer(StatusCode::OK, job(&run, json!({}))).await;
+    assert_eq!(
+        (del.method, del.path),
+        (Method::DELETE, format!("{JOBS}/{run}"))
+    );
+    assert_eq!(del.body["propagationPolicy"], "Foreground");
+    // The Job (and so its Pod) is gone: now the objects can go.
+    let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+    assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{run}")));
+    let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
+    assert_eq!(
+        (fin.method, fin.path),
+        (Method::PATCH, format!("{THUMBS}/cat"))
+    );
+    assert_eq!(fin.body[0]["op"], "test");
+    assert_eq!(fin.body[1]["op"], "remove");
+    s.expect_silence().await;
+}
+
+/// The shim's original of "cat" in the uploads bucket (the operator's default bucket
+/// here, as in the chart): deleted with it. No annotation is needed or consulted.
 #[tokio::test]
 async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
     let (ctx, server, s3) = context_with_store(None).await;
-    let bucket = s3.new_bucket("delete").await;
+    let uploads = ctx.config.uploads_bucket().to_string();
+    let original = thumbnail_api::ownership::shim_original_key(NS, "cat");
     let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
     let run = crate::naming::run_name(&probe);
     let key = crate::naming::output_key(&probe, 1);
-    s3.put(&bucket, &key, b"thumb".to_vec()).await;
-    s3.put(&bucket, "originals/cat.jpg", b"original".to_vec())
-        .await;
-    s3.put(&bucket, "originals/keep.jpg", b"someone else's".to_vec())
+    s3.put(&uploads, &key, b"thumb".to_vec()).await;
+    s3.put(&uploads, &original, b"original".to_vec()).await;
+    s3.put(&uploads, "originals/media/keep", b"someone else's".to_vec())
         .await;
     let mut thumb = thumbnail(
         "cat",
         1,
         "2026-11-28T10:00:00Z",
-        Some(succeeded(&run, &bucket, &key)),
+        Some(succeeded(&run, &uploads, &key)),
     );
-    thumb.spec.source.s3.bucket = Some(bucket.clone());
-    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::now(),
-    ));
+    thumb.spec.source.s3.bucket = Some(uploads.clone());
+    thumb.spec.source.s3.key = original.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(!s3.exists(&uploads, &key).await);
+    assert!(
+        !s3.exists(&uploads, &original).await,
+        "the shim's original is removed"
+    );
+    assert!(s3.exists(&uploads, "originals/media/keep").await);
+}
+
+/// Issue 12 (critical): the annotation the shim writes is no licence to delete. A
+/// Thumbnail that carries it and names someone else's object (another bucket, any
+/// key) is deleted; the object stays.
+#[tokio::test]
+async fn deletion_never_removes_a_foreign_source_whatever_the_annotations_say() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let payroll = s3.new_bucket("payroll").await;
+    s3.put(&payroll, "2025.xlsx", b"salaries".to_vec()).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let mut thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(json!({"phase": "Failed", "observedGeneration": 1, "jobName": run})),
+    );
+    thumb.spec.source.s3.bucket = Some(payroll.clone());
+    thumb.spec.source.s3.key = "2025.xlsx".into();
     thumb.metadata.annotations = Some(
         [(
             thumbnail_api::metadata::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
@@ -773,34 +833,59 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
         )]
         .into(),
     );
-    let r = run.clone();
-    run_reconcile(thumb, ctx, server, |mut s| async move {
-        let del = s.answer(StatusCode::OK, job(&r, json!({}))).await;
-        assert_eq!(
-            (del.method, del.path),
-            (Method::DELETE, format!("{JOBS}/{r}"))
-        );
-        assert_eq!(del.body["propagationPolicy"], "Foreground");
-        // The Job (and so its Pod) is gone: now the objects can go.
-        let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
-        assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{r}")));
-        let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
-        assert_eq!(
-            (fin.method, fin.path),
-            (Method::PATCH, format!("{THUMBS}/cat"))
-        );
-        assert_eq!(fin.body[0]["op"], "test");
-        assert_eq!(fin.body[1]["op"], "remove");
-        s.expect_silence().await;
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
     })
     .await
     .unwrap();
-    assert!(!s3.exists(&bucket, &key).await);
     assert!(
-        !s3.exists(&bucket, "originals/cat.jpg").await,
-        "the shim's original is removed"
+        s3.exists(&payroll, "2025.xlsx").await,
+        "a foreign object was deleted"
     );
-    assert!(s3.exists(&bucket, "originals/keep.jpg").await);
+}
+
+/// Issue 12 (critical): a Thumbnail the shim created, whose spec.source was then edited
+/// to point at another namespace's original in the same uploads bucket: deleting it
+/// leaves that object alone.
+#[tokio::test]
+async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let uploads = ctx.config.uploads_bucket().to_string();
+    let foreign = thumbnail_api::ownership::shim_original_key("finance", "cat");
+    s3.put(&uploads, &foreign, b"finance's photo".to_vec()).await;
+    let probe = thumbnail("cat", 2, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let mut thumb = thumbnail(
+        "cat",
+        2,
+        "2026-11-28T10:00:00Z",
+        Some(json!({"phase": "Failed", "observedGeneration": 2, "jobName": run})),
+    );
+    thumb.metadata.labels = Some(
+        [(
+            thumbnail_api::metadata::LABEL_CREATED_BY.to_string(),
+            "api-shim".to_string(),
+        )]
+        .into(),
+    );
+    thumb.metadata.annotations = Some(
+        [(
+            thumbnail_api::metadata::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    thumb.spec.source.s3.bucket = Some(uploads.clone());
+    thumb.spec.source.s3.key = foreign.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(
+        s3.exists(&uploads, &foreign).await,
+        "another namespace's original was deleted"
+    );
 }
 
 /// Issue 11 defect 2: while the deleted Thumbnail's Job is still there (deleted in the
