@@ -78,7 +78,10 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
     );
     // The original is where the operator recognises it as this Thumbnail's own (issue
     // 12): the shim's bucket, a key with the namespace and the name.
-    assert_eq!(t.spec.source.s3.key, shim_original_key(&shim.namespace, &id));
+    assert_eq!(
+        t.spec.source.s3.key,
+        shim_original_key(&shim.namespace, &id)
+    );
     assert!(is_shim_original(
         &shim.bucket,
         &t.spec.source.s3.key,
@@ -87,7 +90,10 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
         &shim.bucket
     ));
     // Created with the finalizer: see a_thumbnail_deleted_before_the_operator_saw_it_waits_for_cleanup.
-    assert_eq!(t.metadata.finalizers.as_deref(), Some(&[FINALIZER.to_string()][..]));
+    assert_eq!(
+        t.metadata.finalizers.as_deref(),
+        Some(&[FINALIZER.to_string()][..])
+    );
     let ann = t.metadata.annotations.clone().unwrap();
     assert_eq!(ann[ANNOTATION_SHIM_OWNS_SOURCE], "true");
     assert_eq!(ann[ANNOTATION_ORIGINAL_FILENAME], "astronaut.png");
@@ -211,11 +217,21 @@ async fn a_thumbnail_deleted_before_the_operator_saw_it_waits_for_cleanup() {
         .delete(&id, &Default::default())
         .await
         .unwrap();
-    let pending = shim.thumbnails.get(&id).await.expect("kept for the operator's cleanup");
+    let pending = shim
+        .thumbnails
+        .get(&id)
+        .await
+        .expect("kept for the operator's cleanup");
     assert!(pending.metadata.deletion_timestamp.is_some());
-    assert_eq!(pending.metadata.finalizers.as_deref(), Some(&[FINALIZER.to_string()][..]));
+    assert_eq!(
+        pending.metadata.finalizers.as_deref(),
+        Some(&[FINALIZER.to_string()][..])
+    );
     let original = shim_original_key(&shim.namespace, &id);
-    assert!(shim.objects().await.contains(&original), "the original waits for the operator");
+    assert!(
+        shim.objects().await.contains(&original),
+        "the original waits for the operator"
+    );
     assert_eq!(pending.spec.source.s3.key, original);
 }
 

@@ -60,7 +60,12 @@ mod tests {
         assert!(!owned("payroll", "originals/media/01abc", "media", "01abc"));
         assert!(!owned("uploads", "originals/other/01abc", "media", "01abc"));
         assert!(!owned("uploads", "originals/media/01abd", "media", "01abc"));
-        assert!(!owned("uploads", "originals/media/01abc/x", "media", "01abc"));
+        assert!(!owned(
+            "uploads",
+            "originals/media/01abc/x",
+            "media",
+            "01abc"
+        ));
         assert!(!owned("uploads", "originals/01abc", "media", "01abc"));
         // Nothing is owned without a bucket, a namespace or a name.
         assert!(!is_shim_original("", "originals/media/x", "media", "x", ""));

@@ -119,6 +119,15 @@ pub struct Config {
     #[arg(long, env = "UPLOADS_BUCKET", default_value = "")]
     pub uploads_bucket: String,
 
+    /// Sources Thumbnails may read besides their namespace's shim originals
+    /// (<uploads bucket>/originals/<namespace>/): rules NAMESPACE=BUCKET/PREFIX
+    /// separated by ',' or ';'. NAMESPACE is a namespace or * (all); PREFIX is empty
+    /// (the whole bucket) or ends in '/', and may contain {namespace}. E.g.
+    /// "team-a=photos/,*=media/shared/{namespace}/". Anything else fails with reason
+    /// SourceNotAllowed before a resizer runs.
+    #[arg(long, env = "SOURCE_ALLOW", default_value = "", value_parser = crate::source_policy::SourcePolicy::parse)]
+    pub source_allow: crate::source_policy::SourcePolicy,
+
     /// Base URL of the REST API, used in status.links. Empty (the default): the links
     /// are relative to the API's root (/api/v1/thumbnails/<id>); the REST shim answers
     /// with absolute ones built from the URL each client used.

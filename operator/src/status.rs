@@ -19,6 +19,9 @@ pub mod reason {
     /// An attempt failed for a reason that may pass; the Job runs another.
     pub const RETRYING: &str = "Retrying";
     pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
+    /// The source is outside what the Thumbnail's namespace may read (the operator's
+    /// source policy): nothing was run or read.
+    pub const SOURCE_NOT_ALLOWED: &str = "SourceNotAllowed";
 }
 
 /// What the controller learned in one reconcile, to be written as status.

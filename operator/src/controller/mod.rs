@@ -231,6 +231,32 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
 
 /// Starts the run when a slot is free and `thumb` is at the head of the queue.
 async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
+    // The source policy first: nothing runs, nothing is read, for a source the
+    // Thumbnail's namespace may not read (issue 12).
+    let src = &thumb.spec.source.s3;
+    let src_bucket = src.bucket.as_deref().unwrap_or(&ctx.config.bucket);
+    if let Err(refused) = ctx.config.source_allow.check(
+        &thumb.namespace().unwrap_or_default(),
+        src_bucket,
+        &src.key,
+        ctx.config.uploads_bucket(),
+    ) {
+        let failed = Transition::Failed {
+            run_name: None,
+            reason: status::reason::SOURCE_NOT_ALLOWED.into(),
+            message: refused.0,
+        };
+        let written = write_status(thumb, &failed, ctx).await?;
+        warn!(thumbnail = %thumb.name_any(), namespace = ?thumb.namespace(), "source not allowed");
+        ctx.event(
+            thumb,
+            EventType::Warning,
+            status::reason::SOURCE_NOT_ALLOWED,
+            written.message.unwrap_or_default(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let invocation = match invocation::build(thumb, &ctx.config) {
         Ok(i) => i,
         Err(Error::Invalid(message)) => {

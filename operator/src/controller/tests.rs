@@ -127,6 +127,10 @@ fn config(max_running: usize) -> Config {
         "registry.example/resizer:1.2.3",
         "--s3-endpoint",
         "http://127.0.0.1:9",
+        // What the test Thumbnails read (uploads/originals/<name>.jpg), as an
+        // administrator's rule; the shim's originals (thumbs/originals/media/) always.
+        "--source-allow",
+        "media=uploads/originals/",
     ])
 }
 
@@ -762,7 +766,10 @@ async fn deletion_scenario(mut s: ApiServer, run: String) {
     assert_eq!(del.body["propagationPolicy"], "Foreground");
     // The Job (and so its Pod) is gone: now the objects can go.
     let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
-    assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{run}")));
+    assert_eq!(
+        (get.method, get.path),
+        (Method::GET, format!("{JOBS}/{run}"))
+    );
     let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
     assert_eq!(
         (fin.method, fin.path),
@@ -852,7 +859,8 @@ async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
     let (ctx, server, s3) = context_with_store(None).await;
     let uploads = ctx.config.uploads_bucket().to_string();
     let foreign = thumbnail_api::ownership::shim_original_key("finance", "cat");
-    s3.put(&uploads, &foreign, b"finance's photo".to_vec()).await;
+    s3.put(&uploads, &foreign, b"finance's photo".to_vec())
+        .await;
     let probe = thumbnail("cat", 2, "2026-11-28T10:00:00Z", None);
     let run = crate::naming::run_name(&probe);
     let mut thumb = thumbnail(
@@ -968,4 +976,93 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
     .await
     .unwrap_err();
     assert_eq!(err.metric_label(), "store");
+}
+
+/// Issue 12: a source outside what the namespace may read fails at once with
+/// SourceNotAllowed: the status says so and how to allow it, and nothing else happens
+/// (no Job counted or created, so nothing read either).
+async fn refused(bucket: &str, key: &str) -> Value {
+    let (ctx, server) = context(4, &[]).await;
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    thumb.spec.source.s3.bucket = Some(bucket.into());
+    thumb.spec.source.s3.key = key.into();
+    let written = Arc::new(std::sync::Mutex::new(Value::Null));
+    let w = written.clone();
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(
+            (&st.method, st.path.as_str()),
+            (&Method::PATCH, format!("{THUMBS}/cat/status").as_str())
+        );
+        *w.lock().unwrap() = status_of(&st).clone();
+        // No Job list (admission), no Job created.
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    let status = written.lock().unwrap().clone();
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert_eq!(status["reason"], "SourceNotAllowed", "{status}");
+    assert_eq!(status["conditions"][0]["reason"], "SourceNotAllowed");
+    assert!(status.get("jobName").is_none(), "{status}");
+    status
+}
+
+#[tokio::test]
+async fn another_namespaces_originals_are_not_allowed() {
+    let status = refused("thumbs", "originals/finance/01abc").await;
+    let message = status["message"].as_str().unwrap();
+    // What the namespace may read, and how to allow more.
+    assert!(
+        message.contains("thumbs/originals/media/, uploads/originals/"),
+        "{message}"
+    );
+    assert!(
+        message.contains("SOURCE_ALLOW") && message.contains("operator.sourcePolicy.allow"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn another_bucket_is_not_allowed() {
+    let status = refused("payroll", "2025.xlsx").await;
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("media=payroll/"), "{message}");
+    // Nothing about the object itself (it was never looked at).
+    assert!(
+        !message.contains("bytes") && !message.contains("not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn prefix_tricks_are_not_allowed() {
+    refused("thumbs", "originals/media-other/01abc").await;
+    refused("thumbs", "originals/media/../finance/01abc").await;
+    refused("uploads", "originals/../private/cat.jpg").await;
+    refused("uploads", "originals-old/cat.jpg").await;
+    // Another namespace's thumbnails share the output bucket.
+    refused("thumbs", "thumbnails/finance/cat/0b8f11aa-g1.jpg").await;
+}
+
+/// The shim's originals of the Thumbnail's own namespace are allowed without any rule.
+#[tokio::test]
+async fn own_shim_originals_are_allowed_without_a_rule() {
+    let (ctx, server) = context(4, &[]).await;
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    thumb.spec.source.s3.bucket = None; // the default bucket, which is the uploads bucket
+    thumb.spec.source.s3.key = thumbnail_api::ownership::shim_original_key(NS, "cat");
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("cat-g1-x", json!({})))
+            .await;
+        assert!(applied.path.starts_with(&format!("{JOBS}/cat-g1-")));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
 }
