@@ -34,8 +34,9 @@ const NS: &str = "media";
 const THUMBS: &str = "/apis/thumbnails.dev/v1alpha1/namespaces/media/thumbnails";
 const JOBS: &str = "/apis/batch/v1/namespaces/media/jobs";
 
-/// The API server side of a scenario.
-struct ApiServer(Handle);
+/// The API server side of a scenario; `events` collects the Events the controller
+/// tried to publish (answered 404, as by the CRD-only test server).
+struct ApiServer(Handle, Arc<std::sync::Mutex<Vec<Value>>>);
 
 /// One request the controller made, with its parsed body.
 struct Seen {
@@ -75,6 +76,7 @@ impl ApiServer {
                 serde_json::from_slice(&bytes).unwrap()
             };
             if path.contains("/events") {
+                self.1.lock().unwrap().push(body);
                 send.send_response(
                     Response::builder()
                         .status(404)
@@ -155,7 +157,7 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     // Wake-ups are not followed here: a reconcile is run by hand.
     let (queue, _wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle))
+    (Arc::new(ctx), ApiServer(handle, Default::default()))
 }
 
 fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
@@ -658,6 +660,15 @@ async fn phases_map_to_seed_words_in_status_links() {
 async fn context_with_store(
     endpoint: Option<&str>,
 ) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
+    context_with_store_keyed(endpoint, None).await
+}
+
+/// [`context_with_store`] whose operator signs with `secret_key` instead of the
+/// store's (a wrong one: the store refuses every request with 403).
+async fn context_with_store_keyed(
+    endpoint: Option<&str>,
+    secret_key: Option<&str>,
+) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
     let s3 = thumbnail_testkit::S3Env::from_env();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
@@ -667,8 +678,13 @@ async fn context_with_store(
     if endpoint.is_none() {
         config.bucket = s3.new_bucket("output").await;
     }
-    let credentials =
-        aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        &s3.access_key,
+        secret_key.unwrap_or(&s3.secret_key),
+        None,
+        None,
+        "test",
+    );
     let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
         &config.store,
         credentials,
@@ -678,7 +694,7 @@ async fn context_with_store(
     // Wake-ups are not followed here: a reconcile is run by hand.
     let (queue, _wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle), s3)
+    (Arc::new(ctx), ApiServer(handle, Default::default()), s3)
 }
 
 fn succeeded(run: &str, bucket: &str, key: &str) -> Value {
@@ -965,10 +981,12 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
             .unwrap();
         assert_eq!(blocked["status"], "True");
         assert_eq!(blocked["reason"], "StoreUnavailable");
-        assert!(blocked["message"]
-            .as_str()
-            .unwrap()
-            .contains("the Thumbnail is kept until the object store answers"));
+        let message = blocked["message"].as_str().unwrap();
+        assert!(
+            message.contains("the Thumbnail is kept until the object store answers")
+                && message.contains("may pass"),
+            "{message}"
+        );
         // The phase and output are untouched; no finalizer removal follows.
         assert_eq!(st.body["status"]["phase"], "Succeeded");
         s.expect_silence().await;
@@ -1065,4 +1083,146 @@ async fn own_shim_originals_are_allowed_without_a_rule() {
     })
     .await
     .unwrap();
+}
+
+/// Issue 12: each generation's output key is recorded when its run starts, and that
+/// exact key is deleted. Here the format changed (jpeg -> png) and the Thumbnail was
+/// deleted before the new generation was reconciled: the first run's .jpg goes, not a
+/// .png recomputed from the current spec.
+#[tokio::test]
+async fn deletion_after_a_format_change_removes_the_recorded_output() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = ctx.config.bucket.clone();
+    let mut gen1 = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    gen1.spec.format = thumbnail_api::crd::Format::Jpeg;
+    gen1.spec.quality = None;
+    let run = crate::naming::run_name(&gen1);
+    let jpg = crate::naming::output_key(&gen1, 1);
+    assert!(jpg.ends_with("-g1.jpg"), "{jpg}");
+    // What the launch wrote (status::Transition::Started), and what the run stored.
+    let started = crate::status::next(
+        &gen1,
+        &crate::status::Transition::Started {
+            run_name: run.clone(),
+            output: thumbnail_api::crd::OutputLocation {
+                bucket: bucket.clone(),
+                key: jpg.clone(),
+            },
+        },
+        "",
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    assert_eq!(
+        serde_json::to_value(&started).unwrap()["runOutput"],
+        json!({"bucket": bucket, "key": jpg})
+    );
+    s3.put(&bucket, &jpg, b"jpeg!".to_vec()).await;
+    let mut thumb = gen1.clone();
+    thumb.status = Some(started);
+    thumb.metadata.generation = Some(2);
+    thumb.spec.format = thumbnail_api::crd::Format::Png;
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !s3.exists(&bucket, &jpg).await,
+        "the first generation's .jpg was left behind"
+    );
+}
+
+/// The same for a spec change: the superseded run's recorded output is removed.
+#[tokio::test]
+async fn a_format_change_removes_the_superseded_runs_recorded_output() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = ctx.config.bucket.clone();
+    let mut gen1 = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    gen1.spec.format = thumbnail_api::crd::Format::Jpeg;
+    gen1.spec.quality = None;
+    let old_run = crate::naming::run_name(&gen1);
+    let jpg = crate::naming::output_key(&gen1, 1);
+    s3.put(&bucket, &jpg, b"jpeg!".to_vec()).await;
+    let mut thumb = gen1.clone();
+    thumb.status = Some(
+        serde_json::from_value(json!({
+        "phase": "Processing", "observedGeneration": 1, "jobName": old_run,
+        "runOutput": {"bucket": bucket, "key": jpg}}))
+        .unwrap(),
+    );
+    thumb.metadata.generation = Some(2);
+    thumb.spec.format = thumbnail_api::crd::Format::Png;
+    let new_run = crate::naming::run_name(&thumb);
+    let png = crate::naming::output_key(&thumb, 2);
+    let (o, n, b, p) = (
+        old_run.clone(),
+        new_run.clone(),
+        bucket.clone(),
+        png.clone(),
+    );
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let del = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+        assert_eq!(
+            (del.method, del.path),
+            (Method::DELETE, format!("{JOBS}/{o}"))
+        );
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        s.answer(StatusCode::CREATED, job(&n, json!({}))).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        // The new run's location is recorded with it.
+        assert_eq!(status_of(&st)["jobName"], n.as_str());
+        assert_eq!(status_of(&st)["runOutput"], json!({"bucket": b, "key": p}));
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert!(png.ends_with("-g2.png"), "{png}");
+    assert!(
+        !s3.exists(&bucket, &jpg).await,
+        "the superseded run's .jpg was left behind"
+    );
+}
+
+/// Issue 12: a permanent refusal (here 403: the operator's key is wrong) does not
+/// block deletion forever: a Warning Event names the object left behind, and the
+/// finalizer is removed. (A store that does not answer still blocks:
+/// store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer.)
+#[tokio::test]
+async fn a_permanent_store_refusal_leaves_the_object_with_a_warning_and_removes_the_finalizer() {
+    let (ctx, server, s3) = context_with_store_keyed(None, Some("not-the-secret")).await;
+    let bucket = ctx.config.bucket.clone();
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let key = crate::naming::output_key(&probe, 1);
+    s3.put(&bucket, &key, b"thumb".to_vec()).await;
+    let thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&run, &bucket, &key)),
+    );
+    let events = server.1.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .expect("deletion goes on");
+    assert!(
+        s3.exists(&bucket, &key).await,
+        "the store refused: still there"
+    );
+    let events = events.lock().unwrap().clone();
+    let left: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "ObjectLeftBehind")
+        .collect();
+    assert!(!left.is_empty(), "no ObjectLeftBehind event: {events:?}");
+    assert!(left.iter().all(|e| e["type"] == "Warning"), "{left:?}");
+    let notes: Vec<&str> = left.iter().filter_map(|e| e["note"].as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&format!("s3://{bucket}/{key}")) && n.contains("left behind")),
+        "{notes:?}"
+    );
 }
