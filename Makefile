@@ -113,7 +113,8 @@ up: helm ## create the kind cluster, build and load the images, helm install, wa
 	'$(HELM)' upgrade --install '$(RELEASE)' '$(CHART)' --kube-context 'kind-$(CLUSTER)' \
 	  --namespace '$(NAMESPACE)' --create-namespace \
 	  --set operator.image.tag='$(VERSION)' --set shim.image.tag='$(VERSION)' --set resizer.image.tag='$(VERSION)' \
-	  --set shim.service.nodePort=30080 --wait --timeout 5m
+	  --set shim.service.nodePort=30080 --set 'operator.sourcePolicy.allow[0]=*=thumbnails/examples/' \
+	  --wait --timeout 5m
 	kubectl --context 'kind-$(CLUSTER)' wait --for condition=Established crd/thumbnails.thumbnails.dev --timeout=60s
 	@echo "ready: the REST shim is at http://localhost:8080 (swagger: /swagger-ui); try 'make demo'"
 

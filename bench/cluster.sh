@@ -118,7 +118,9 @@ first=1
 for cap in $caps; do
 	if [ -n "$first" ]; then
 		log "helm install, operator.maxRunning=$cap"
+		# The bench's originals live under bench/: the source policy must allow them.
 		"$HELM" install "$RELEASE" "$CHART" -n "$NS" --set shim.service.nodePort=null \
+			--set 'operator.sourcePolicy.allow[0]=*=thumbnails/bench/' \
 			--set operator.maxRunning="$cap" --wait --timeout 5m >/dev/null
 		# The photos, once: the bundled store, from this host through its Service.
 		ip=$(kc get service "$RELEASE-seaweedfs" -n "$NS" -o 'jsonpath={.spec.clusterIP}')

@@ -52,7 +52,7 @@ log "chart CRD == crds/thumbnails.dev_thumbnails.yaml"
 VALUE_SETS=(
 	"default|"
 	"production|-f $CHART/values-production.yaml"
-	"everything|--set operator.clusterWide=true --set seaweedfs.persistence.enabled=true --set shim.tokensSecret=api-tokens --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true --set s3.credentials.existingSecret=s3-creds --set operator.extraEnv[0].name=RUST_LOG --set operator.extraEnv[0].value=debug"
+	"everything|--set operator.clusterWide=true --set seaweedfs.persistence.enabled=true --set shim.tokensSecret=api-tokens --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true --set s3.credentials.existingSecret=s3-creds --set operator.extraEnv[0].name=RUST_LOG --set operator.extraEnv[0].value=debug --set operator.sourcePolicy.allow[0]=team-a=photos/ --set operator.sourcePolicy.allow[1]=team-b=media/shared/{namespace}/"
 	"other-namespace|--set operator.watchNamespace=media --set s3.credentials.secretAccessKey=not-random"
 	"no-shim|--set shim.enabled=false"
 )
@@ -130,6 +130,8 @@ reject "a zero job cap" --set operator.maxRunning=0
 reject "no operator replica" --set operator.replicas=0
 reject "a zero Lease renewal period" --set operator.leaderElection.renewSeconds=0
 reject "a bad checksum mode" --set s3.checksums=always
+reject "a source rule whose prefix does not end in /" --set "operator.sourcePolicy.allow={team-a=media/team-a}"
+reject "a source rule without a bucket" --set "operator.sourcePolicy.allow={team-a}"
 reject "an external store with generated credentials" --set seaweedfs.enabled=false
 # Beyond a schema: the leader renews at least 3 s before its Lease expires (operator/src/leader.rs).
 if "$HELM" template x "$CHART" --set operator.leaderElection.renewSeconds=13 >"$OUT/reject.out" 2>&1; then

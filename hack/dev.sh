@@ -55,13 +55,15 @@ kubectl apply --server-side -f crds/ >/dev/null
 kubectl wait --for condition=Established crd/thumbnails.thumbnails.dev --timeout=60s >/dev/null
 bash hack/s3-server.sh start >/dev/null
 
-# The example manifests' originals, so `kubectl apply -f examples/` works as it is.
+# The example manifests' originals, so `kubectl apply -f examples/` works as it is. They
+# live under examples/, which the operator's source policy allows below (a Thumbnail
+# may otherwise read only the shim's uploads of its namespace: docs/SECURITY.md).
 corpus=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
 put() { curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -T "$1" "$S3_ENDPOINT/$2"; }
 if [ -d "$corpus" ]; then
-	put "$corpus/j01_kleiber_6028x3391.jpg" thumbnails/originals/kleiber.jpg
-	put "$corpus/j07_colorfulcups_2560x1600_prog.jpg" uploads/originals/colorful-cups.jpg
-	put "$corpus/p03_goldfish_3640x2400_rgba.png" thumbnails/originals/goldfish.png
+	put "$corpus/j01_kleiber_6028x3391.jpg" thumbnails/examples/kleiber.jpg
+	put "$corpus/j07_colorfulcups_2560x1600_prog.jpg" uploads/examples/colorful-cups.jpg
+	put "$corpus/p03_goldfish_3640x2400_rgba.png" thumbnails/examples/goldfish.png
 else
 	log "no corpus at $corpus (hack/fetch-corpus.sh makes one): the examples' originals are not uploaded"
 fi
@@ -70,6 +72,7 @@ mkdir -p "$STATE"
 rm -rf "$STATE/runs"
 "$bin/thumbnail-operator" --executor local --namespace default --bucket thumbnails \
 	--resizer-bin "$bin/resizer" --local-state-dir "$STATE/runs" \
+	--source-allow '*=thumbnails/examples/,*=uploads/examples/' \
 	--public-base-url "$BASE_URL" --metrics-addr "127.0.0.1:$METRICS_PORT" \
 	>"$STATE/operator.log" 2>&1 &
 pids+=($!)

@@ -32,7 +32,9 @@ pub struct Config {
     #[arg(long, env = "SHIM_PUBLIC_BASE_URL", default_value = "")]
     pub public_base_url: String,
 
-    /// Bucket uploads are stored in (originals/<id>); also checked by /readyz.
+    /// Bucket uploads are stored in (originals/<namespace>/<id>); also checked by
+    /// /readyz. The operator must know it too (its --uploads-bucket): it deletes an
+    /// original only at that exact location.
     #[arg(long, env = "SHIM_BUCKET", default_value = "thumbnails")]
     pub bucket: String,
 

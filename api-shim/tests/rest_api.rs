@@ -11,8 +11,9 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use thumbnail_api::crd::Phase;
 use thumbnail_api::metadata::{
-    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_CREATED_BY,
 };
+use thumbnail_api::ownership::{is_shim_original, shim_original_key};
 
 async fn body(r: reqwest::Response) -> Value {
     let status = r.status();
@@ -75,7 +76,24 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
         t.spec.source.s3.bucket.as_deref(),
         Some(shim.bucket.as_str())
     );
-    assert_eq!(t.spec.source.s3.key, format!("originals/{id}"));
+    // The original is where the operator recognises it as this Thumbnail's own (issue
+    // 12): the shim's bucket, a key with the namespace and the name.
+    assert_eq!(
+        t.spec.source.s3.key,
+        shim_original_key(&shim.namespace, &id)
+    );
+    assert!(is_shim_original(
+        &shim.bucket,
+        &t.spec.source.s3.key,
+        &shim.namespace,
+        &id,
+        &shim.bucket
+    ));
+    // Created with the finalizer: see a_thumbnail_deleted_before_the_operator_saw_it_waits_for_cleanup.
+    assert_eq!(
+        t.metadata.finalizers.as_deref(),
+        Some(&[FINALIZER.to_string()][..])
+    );
     let ann = t.metadata.annotations.clone().unwrap();
     assert_eq!(ann[ANNOTATION_SHIM_OWNS_SOURCE], "true");
     assert_eq!(ann[ANNOTATION_ORIGINAL_FILENAME], "astronaut.png");
@@ -162,6 +180,8 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
 
     let r = shim.http.delete(&location).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    // What the operator does once it has cleaned up.
+    shim.finish_deletion(&id).await;
     assert!(shim.resources().await.is_empty());
     expect_error(
         shim.http.get(&location).send().await.unwrap(),
@@ -169,6 +189,50 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
         "not_found",
     )
     .await;
+}
+
+/// Issue 12: a Thumbnail the shim created and that was deleted before the operator
+/// first saw it (operator down, or slow) must still get its original deleted: it is
+/// created with the operator's finalizer, so the API server keeps it, marked for
+/// deletion, until the operator has cleaned up. (No operator runs here.)
+#[tokio::test]
+async fn a_thumbnail_deleted_before_the_operator_saw_it_waits_for_cleanup() {
+    let shim = Shim::start().await;
+    let r = shim
+        .upload(
+            Some(("astronaut.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    let created = shim.thumbnails.get(&id).await.unwrap();
+    assert_eq!(
+        created.metadata.finalizers.as_deref(),
+        Some(&[FINALIZER.to_string()][..]),
+        "created with the finalizer, not waiting for the operator to add it"
+    );
+    // Deleted straight away, through the Kubernetes API as any client would.
+    shim.thumbnails
+        .delete(&id, &Default::default())
+        .await
+        .unwrap();
+    let pending = shim
+        .thumbnails
+        .get(&id)
+        .await
+        .expect("kept for the operator's cleanup");
+    assert!(pending.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        pending.metadata.finalizers.as_deref(),
+        Some(&[FINALIZER.to_string()][..])
+    );
+    let original = shim_original_key(&shim.namespace, &id);
+    assert!(
+        shim.objects().await.contains(&original),
+        "the original waits for the operator"
+    );
+    assert_eq!(pending.spec.source.s3.key, original);
 }
 
 #[tokio::test]
@@ -186,7 +250,7 @@ async fn a_large_upload_goes_up_in_parts_intact() {
         .s3
         .get_object()
         .bucket(&shim.bucket)
-        .key(format!("originals/{id}"))
+        .key(shim_original_key(&shim.namespace, &id))
         .send()
         .await
         .unwrap();

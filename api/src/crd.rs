@@ -27,7 +27,8 @@ pub const MAX_DIMENSION: u32 = 8192;
 
 /// The condition summarising the resource; its reason mirrors status.reason.
 pub const CONDITION_READY: &str = "Ready";
-/// Present while deletion waits for the object store (the finalizer's cleanup).
+/// Present while deletion waits for an object store that does not answer (the
+/// finalizer's cleanup); a permanent refusal does not block deletion.
 pub const CONDITION_CLEANUP: &str = "CleanupBlocked";
 /// Every condition type the controller writes (the schema's text names them).
 pub const CONDITION_TYPES: [&str; 2] = [CONDITION_READY, CONDITION_CLEANUP];
@@ -176,7 +177,7 @@ pub struct ThumbnailStatus {
     pub phase: Option<Phase>,
 
     /// Latest observations, one per type: Ready (always; its reason mirrors
-    /// status.reason) and CleanupBlocked (while deletion waits for the object store).
+    /// status.reason) and CleanupBlocked (while deletion waits for an object store that does not answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
@@ -202,12 +203,19 @@ pub struct ThumbnailStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<ThumbnailOutput>,
 
+    /// Where the resizer run named in jobName stores its thumbnail, recorded when the
+    /// run starts. The controller deletes exactly this object when the Thumbnail is
+    /// deleted or a newer generation replaces this one, also if the run never reported
+    /// it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_output: Option<OutputLocation>,
+
     /// Hypermedia actions on this thumbnail through the REST API (self, download, delete).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
 
     /// Machine-readable CamelCase cause of the current phase, e.g. Queued, NotAnImage,
-    /// TooManyPixels, StoreUnavailable.
+    /// TooManyPixels, StoreUnavailable, SourceNotAllowed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 
@@ -236,6 +244,16 @@ pub struct ThumbnailOutput {
     pub bytes: u64,
 }
 
+/// A stored object's location.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OutputLocation {
+    /// Bucket name.
+    pub bucket: String,
+    /// Object key.
+    pub key: String,
+}
+
 pub use crate::links::Link;
 
 /// Conditions follow the metav1.Condition shape as a map list keyed on `type`, so
@@ -243,7 +261,7 @@ pub use crate::links::Link;
 fn conditions_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     serde_json::from_value(serde_json::json!({
         "type": "array",
-        "description": "Latest observations, one per type: Ready (always; its reason mirrors status.reason) and CleanupBlocked (while deletion waits for the object store).",
+        "description": "Latest observations, one per type: Ready (always; its reason mirrors status.reason) and CleanupBlocked (while deletion waits for an object store that does not answer).",
         "x-kubernetes-list-type": "map",
         "x-kubernetes-list-map-keys": ["type"],
         "items": {

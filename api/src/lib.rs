@@ -6,6 +6,8 @@
 //! - [`crd`]: the `Thumbnail` resource, its limits and condition types, and the
 //!   generated CustomResourceDefinition (`crdgen` prints it for `make crds`).
 //! - [`metadata`]: finalizer, field manager, labels and annotations.
+//! - [`ownership`]: where the shim stores originals, and which source objects the
+//!   operator may delete.
 //! - [`links`]: the REST API's hypermedia links and URL encoding.
 //! - [`status_words`]: phases in the REST API's words (uploaded, processing, ...).
 //! - [`contract`]: the resizer's command line, JSON result and exit codes, which the
@@ -23,6 +25,7 @@ pub mod crd;
 pub mod detect;
 pub mod links;
 pub mod metadata;
+pub mod ownership;
 pub mod rbac;
 pub mod status_words;
 pub mod store_config;

@@ -20,8 +20,9 @@ pub const LABEL_GENERATION: &str = "thumbnails.dev/generation";
 /// `app.kubernetes.io/managed-by`-style label set on resources the REST shim created.
 pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
 
-/// Annotation set by the REST shim on resources whose original it uploaded; the
-/// finalizer deletes the original too when it is present ("true").
+/// Annotation set by the REST shim on resources whose original it uploaded.
+/// Information only: anyone may write it, so nothing depends on it. Which source the
+/// finalizer deletes is decided by its location alone ([`crate::ownership`]).
 pub const ANNOTATION_SHIM_OWNS_SOURCE: &str = "thumbnails.dev/source-owned-by-shim";
 
 /// Annotation with the file name a client uploaded through the REST shim (informational).

@@ -395,7 +395,15 @@ fn wait_phases(release: &Release, names: &[&str], phase: &str) {
 /// they are (the job record outlives the Job).
 #[test]
 fn examples_applied_with_kubectl_and_their_jobs_expiring() {
-    let release = Release::install("examples", &["operator.jobTtlSeconds=5"]);
+    // Where `make up` allows the examples' originals (the source policy: issue 12).
+    let release = Release::install(
+        "examples",
+        &[
+            "operator.jobTtlSeconds=5",
+            "operator.sourcePolicy.allow[0]=*=thumbnails/examples/",
+            "operator.sourcePolicy.allow[1]=*=uploads/examples/",
+        ],
+    );
     let ns = release.namespace.clone();
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -410,17 +418,17 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
         for (bucket, key, file) in [
             (
                 "thumbnails",
-                "originals/kleiber.jpg",
+                "examples/kleiber.jpg",
                 "j01_kleiber_6028x3391.jpg",
             ),
             (
                 "thumbnails",
-                "originals/goldfish.png",
+                "examples/goldfish.png",
                 "p03_goldfish_3640x2400_rgba.png",
             ),
             (
                 "uploads",
-                "originals/colorful-cups.jpg",
+                "examples/colorful-cups.jpg",
                 "j07_colorfulcups_2560x1600_prog.jpg",
             ),
         ] {
@@ -431,7 +439,7 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
         store
             .put(
                 "thumbnails",
-                "originals/notes.jpg",
+                "examples/notes.jpg",
                 b"my notes, not a photo".to_vec(),
             )
             .await;
@@ -441,9 +449,9 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
     // A non-image, and a key that does not exist.
     let failing = r#"{"apiVersion": "v1", "kind": "List", "items": [
         {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail", "metadata": {"name": "notes"},
-         "spec": {"source": {"s3": {"key": "originals/notes.jpg"}}, "width": 64}},
+         "spec": {"source": {"s3": {"key": "examples/notes.jpg"}}, "width": 64}},
         {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail", "metadata": {"name": "missing"},
-         "spec": {"source": {"s3": {"key": "originals/no-such-photo.jpg"}}, "width": 64}}]}"#;
+         "spec": {"source": {"s3": {"key": "examples/no-such-photo.jpg"}}, "width": 64}}]}"#;
     let manifest = std::env::temp_dir().join(format!("{ns}-failing.json"));
     std::fs::write(&manifest, failing).unwrap();
     kubectl_ok(&["apply", "-n", &ns, "-f", manifest.to_str().unwrap()]);
@@ -458,7 +466,7 @@ fn examples_applied_with_kubectl_and_their_jobs_expiring() {
     assert_eq!(s["missing"]["reason"], "SourceNotFound", "{s}");
     let message = s["missing"]["message"].as_str().unwrap();
     assert!(
-        message.len() < 300 && message.contains("originals/no-such-photo.jpg"),
+        message.len() < 300 && message.contains("examples/no-such-photo.jpg"),
         "{message}"
     );
     assert_eq!(
@@ -510,9 +518,14 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
     let ns = release.namespace.clone();
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // Under the namespace's own uploads, which every Thumbnail there may read.
+    let key = format!(
+        "{}storm.jpg",
+        thumbnail_api::ownership::shim_originals_prefix(&ns)
+    );
     rt.block_on(store.put(
         "thumbnails",
-        "originals/storm.jpg",
+        &key,
         std::fs::read(corpus_file("j09_storm_1920x1280.jpg")).unwrap(),
     ));
     let service = format!("{RELEASE}-seaweedfs");
@@ -553,9 +566,11 @@ fn a_store_outage_is_retried_by_the_job_until_it_succeeds() {
         "the store's Service refusing connections",
         || curl(&["-m", "2", &format!("http://{}/", address.trim())]).0 == "000",
     );
-    let manifest = r#"{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
-        "metadata": {"name": "storm"},
-        "spec": {"source": {"s3": {"key": "originals/storm.jpg"}}, "width": 128}}"#;
+    let manifest = format!(
+        r#"{{"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+        "metadata": {{"name": "storm"}},
+        "spec": {{"source": {{"s3": {{"key": "{key}"}}}}, "width": 128}}}}"#
+    );
     let file = std::env::temp_dir().join(format!("{ns}-storm.json"));
     std::fs::write(&file, manifest).unwrap();
     kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);

@@ -43,6 +43,9 @@ impl Operator {
         let metrics_port = free_port();
         let child = Command::new(workspace_bin("thumbnail-operator"))
             .args(["--executor", "local", "--namespace", ns, "--bucket", bucket])
+            // The tests' originals are put at <bucket>/originals/<file> by hand: an
+            // administrator's rule allows them (the shim's own are always allowed).
+            .args(["--source-allow", &format!("{ns}={bucket}/originals/")])
             .args(["--max-running", &max_running.to_string()])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .arg("--resizer-bin")

@@ -112,6 +112,22 @@ pub struct Config {
     #[arg(long, env = "S3_BUCKET", default_value = "thumbnails")]
     pub bucket: String,
 
+    /// The REST shim's uploads bucket (its SHIM_BUCKET); empty: --bucket. A deleted
+    /// Thumbnail's source object is deleted only when it is exactly the shim's original
+    /// for that Thumbnail: this bucket, key originals/<namespace>/<name>. Thumbnails in
+    /// namespace N may always read this bucket's originals/N/ (see --source-allow).
+    #[arg(long, env = "UPLOADS_BUCKET", default_value = "")]
+    pub uploads_bucket: String,
+
+    /// Sources Thumbnails may read besides their namespace's shim originals
+    /// (<uploads bucket>/originals/<namespace>/): rules NAMESPACE=BUCKET/PREFIX
+    /// separated by ',' or ';'. NAMESPACE is a namespace or * (all); PREFIX is empty
+    /// (the whole bucket) or ends in '/', and may contain {namespace}. E.g.
+    /// "team-a=photos/,*=media/shared/{namespace}/". Anything else fails with reason
+    /// SourceNotAllowed before a resizer runs.
+    #[arg(long, env = "SOURCE_ALLOW", default_value = "", value_parser = crate::source_policy::SourcePolicy::parse)]
+    pub source_allow: crate::source_policy::SourcePolicy,
+
     /// Base URL of the REST API, used in status.links. Empty (the default): the links
     /// are relative to the API's root (/api/v1/thumbnails/<id>); the REST shim answers
     /// with absolute ones built from the URL each client used.
@@ -218,6 +234,15 @@ impl Config {
     pub fn leader_election(&self) -> bool {
         self.leader_election
             .unwrap_or(self.executor == ExecutorKind::Jobs)
+    }
+
+    /// The shim's uploads bucket: --uploads-bucket, or the default bucket.
+    pub fn uploads_bucket(&self) -> &str {
+        if self.uploads_bucket.is_empty() {
+            &self.bucket
+        } else {
+            &self.uploads_bucket
+        }
     }
 
     pub fn job_deadline(&self) -> Duration {

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod naming;
 pub mod objects;
 pub mod server;
+pub mod source_policy;
 pub mod status;
 
 pub use error::{Error, Result};

@@ -35,6 +35,16 @@ impl ObjectStore {
             .map_err(|e| Error::Store(e.to_string()))
     }
 
+    /// [`ObjectStore::delete`] with the store's own error, which says whether retrying
+    /// can help ([`thumbnail_store::StoreError::is_transient`]).
+    pub async fn try_delete(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> std::result::Result<(), thumbnail_store::StoreError> {
+        thumbnail_store::delete_object(&self.client, bucket, key).await
+    }
+
     /// The thumbnail a run stored at `at`, read back from the object itself (its size,
     /// type and the width/height metadata the resizer writes), or `None` when nothing is
     /// there. For a run whose Job is gone before its result was read (removed by its TTL

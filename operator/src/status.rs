@@ -6,7 +6,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use thumbnail_api::crd::{Phase, Thumbnail, ThumbnailOutput, ThumbnailStatus};
+use thumbnail_api::crd::{OutputLocation, Phase, Thumbnail, ThumbnailOutput, ThumbnailStatus};
 use thumbnail_api::crd::{CONDITION_CLEANUP, CONDITION_READY};
 use thumbnail_api::links::links;
 
@@ -18,7 +18,15 @@ pub mod reason {
     pub const JOB_LOST: &str = "JobLost";
     /// An attempt failed for a reason that may pass; the Job runs another.
     pub const RETRYING: &str = "Retrying";
+    /// Cleanup waits: the object store did not answer (transient; the CleanupBlocked
+    /// condition's reason).
     pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
+    /// A deleted Thumbnail's object could not be deleted for good (the store refused,
+    /// e.g. AccessDenied): a Warning Event names it; deletion went on.
+    pub const OBJECT_LEFT_BEHIND: &str = "ObjectLeftBehind";
+    /// The source is outside what the Thumbnail's namespace may read (the operator's
+    /// source policy): nothing was run or read.
+    pub const SOURCE_NOT_ALLOWED: &str = "SourceNotAllowed";
 }
 
 /// What the controller learned in one reconcile, to be written as status.
@@ -30,7 +38,14 @@ pub enum Transition {
         running: usize,
         cap: usize,
     },
-    /// The run for the current generation was started (or is still running).
+    /// The run for the current generation was just started; it stores its thumbnail
+    /// at `output` (recorded as status.runOutput, so that exactly that object is
+    /// deleted later, whatever the spec says by then).
+    Started {
+        run_name: String,
+        output: OutputLocation,
+    },
+    /// The run for the current generation is running.
     Processing { run_name: String },
     /// The run was started but makes no progress yet: stuck on something the user must
     /// fix, or retrying a failed attempt (it stays Processing meanwhile).
@@ -75,7 +90,7 @@ pub fn next(
             format!("waiting for a resizer slot: {running} of {cap} running, this one is number {position} in the queue"),
             None,
         ),
-        Transition::Processing { run_name } => (
+        Transition::Processing { run_name } | Transition::Started { run_name, .. } => (
             Phase::Processing,
             Some(run_name.clone()),
             reason::JOB_RUNNING,
@@ -109,6 +124,12 @@ pub fn next(
         }
     };
 
+    // Recorded at the run's start, kept for as long as status names that run.
+    let run_output = match (transition, &run_name) {
+        (Transition::Started { output, .. }, _) => Some(output.clone()),
+        (_, Some(run)) if same_run(run) => old.run_output.clone(),
+        _ => None,
+    };
     let start_time = match (&run_name, phase) {
         (Some(run), _) if same_run(run) && old.start_time.is_some() => old.start_time.clone(),
         (Some(_), _) => Some(Time(now)),
@@ -153,6 +174,7 @@ pub fn next(
         completion_time,
         links: links(base_url, name, phase, thumb.spec.format),
         output,
+        run_output,
         reason: Some(reason.to_string()),
         message: Some(message),
     }
@@ -339,6 +361,52 @@ mod tests {
         assert_eq!(p.observed_generation, Some(2));
         assert_eq!(p.conditions[0].status, "False");
         assert_eq!(p.conditions[0].observed_generation, Some(2));
+    }
+
+    #[test]
+    fn the_runs_output_location_is_kept_while_status_names_the_run() {
+        let mut t = thumb(1);
+        let at_start = OutputLocation {
+            bucket: "b".into(),
+            key: "thumbnails/ns/cat/0b8f-g1.jpg".into(),
+        };
+        let started = next(
+            &t,
+            &Transition::Started {
+                run_name: "cat-g1-x".into(),
+                output: at_start.clone(),
+            },
+            "",
+            at(0),
+        );
+        assert_eq!(started.phase, Some(Phase::Processing));
+        assert_eq!(started.run_output.as_ref(), Some(&at_start));
+        t.status = Some(started);
+        for transition in [
+            Transition::Processing {
+                run_name: "cat-g1-x".into(),
+            },
+            Transition::Succeeded {
+                run_name: "cat-g1-x".into(),
+                output: output(),
+            },
+        ] {
+            let s = next(&t, &transition, "", at(1));
+            assert_eq!(s.run_output.as_ref(), Some(&at_start), "{transition:?}");
+        }
+        // A new generation's status no longer names the run, nor its output.
+        t.metadata.generation = Some(2);
+        let queued = next(
+            &t,
+            &Transition::Queued {
+                position: 1,
+                running: 1,
+                cap: 1,
+            },
+            "",
+            at(2),
+        );
+        assert_eq!(queued.run_output, None);
     }
 
     #[test]

@@ -63,6 +63,8 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
             "--set=resizer.resources.limits.cpu=1",
             "--set=resizer.resources.limits.memory=1Gi",
             "--set=operator.drainOnUninstall.timeoutSeconds=300",
+            "--set=operator.sourcePolicy.allow[0]=team-a=photos/",
+            "--set=operator.sourcePolicy.allow[1]=team-b=media/shared/{namespace}/",
         ],
     ),
     (
@@ -795,6 +797,38 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
             panic!("{set}: the operator's environment does not parse: {e}\n{argv:?}")
         });
     assert_eq!(config.namespace, watch_ns, "{set}: WATCH_NAMESPACE");
+    // The operator deletes originals only in the shim's uploads bucket: the same bucket.
+    assert_eq!(
+        config.uploads_bucket(),
+        "thumbnails",
+        "{set}: UPLOADS_BUCKET"
+    );
+    // operator.sourcePolicy.allow reaches SOURCE_ALLOW (and parses).
+    let allowed = |ns: &str, bucket: &str, key: &str| {
+        config
+            .source_allow
+            .check(ns, bucket, key, config.uploads_bucket())
+            .is_ok()
+    };
+    assert!(
+        allowed("team-a", "thumbnails", "originals/team-a/x"),
+        "{set}"
+    );
+    assert!(
+        !allowed("team-a", "thumbnails", "originals/team-b/x"),
+        "{set}"
+    );
+    let extra = set == "everything";
+    assert_eq!(allowed("team-a", "photos", "cat.jpg"), extra, "{set}");
+    assert_eq!(
+        allowed("team-b", "media", "shared/team-b/cat.jpg"),
+        extra,
+        "{set}"
+    );
+    assert!(
+        !allowed("team-b", "media", "shared/team-a/cat.jpg"),
+        "{set}"
+    );
     assert!(config.command.is_none(), "{set}: the operator reconciles");
     // resizer.resources reach the Jobs (defaults small enough for small nodes).
     let resizer = (

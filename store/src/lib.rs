@@ -25,7 +25,22 @@ pub enum StoreError {
         bucket: String,
         key: String,
         detail: String,
+        /// What kind of failure: whether retrying can help.
+        class: ErrorClass,
+        /// One short line for users ([`short_detail`]).
+        short: String,
     },
+}
+
+impl StoreError {
+    /// Whether retrying can help: the store did not answer (or is overloaded), as
+    /// opposed to a refusal that will be repeated (access denied, a bad request).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::MissingCredentials => false,
+            StoreError::Delete { class, .. } => *class == ErrorClass::Unavailable,
+        }
+    }
 }
 
 /// A client for `config` with credentials from the environment (`AWS_ACCESS_KEY_ID`,
@@ -184,6 +199,8 @@ pub async fn delete_object(
             bucket: bucket.into(),
             key: key.into(),
             detail: DisplayErrorContext(&e).to_string(),
+            class: classify(&e),
+            short: short_detail(&e),
         }),
     }
 }

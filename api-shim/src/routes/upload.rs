@@ -19,8 +19,9 @@ use thumbnail_api::links::links;
 
 use crate::base_url::BaseUrl;
 use thumbnail_api::metadata::{
-    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, LABEL_CREATED_BY,
+    ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_CREATED_BY,
 };
+use thumbnail_api::ownership::shim_original_key;
 use utoipa::ToSchema;
 
 use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
@@ -133,7 +134,7 @@ pub async fn upload(
         };
     if result.is_err() && maybe_stored {
         // Nothing accepted may be lost, and nothing rejected may be kept.
-        let key = original_key(&id);
+        let key = shim_original_key(&state.settings.namespace, &id);
         if let Err(e) = state.store.delete(&state.store.bucket, &key).await {
             tracing::error!(%key, error = %e, "could not delete the original of a rejected upload");
         }
@@ -162,10 +163,6 @@ pub async fn upload(
         Json(accepted),
     )
         .into_response())
-}
-
-fn original_key(id: &str) -> String {
-    format!("originals/{id}")
 }
 
 /// After the time limit the Thumbnail may or may not have been created: if it was,
@@ -238,6 +235,7 @@ async fn accept(
 }
 
 fn resource(state: &AppState, id: &str, stored: &Stored, p: &UploadParams) -> Thumbnail {
+    // Information only: the operator decides what it deletes from the location.
     let mut annotations = BTreeMap::from([(ANNOTATION_SHIM_OWNS_SOURCE.into(), "true".into())]);
     if let Some(name) = &stored.filename {
         annotations.insert(ANNOTATION_ORIGINAL_FILENAME.into(), name.clone());
@@ -247,6 +245,10 @@ fn resource(state: &AppState, id: &str, stored: &Stored, p: &UploadParams) -> Th
             name: Some(id.into()),
             namespace: Some(state.settings.namespace.clone()),
             annotations: Some(annotations),
+            // Created with the operator's finalizer already set: a Thumbnail deleted
+            // before the operator first sees it still waits for its cleanup, so the
+            // original stored above is never left behind.
+            finalizers: Some(vec![FINALIZER.into()]),
             labels: Some(BTreeMap::from([(
                 LABEL_CREATED_BY.into(),
                 CREATED_BY.into(),
@@ -302,7 +304,9 @@ async fn store_file(state: &AppState, id: &str, mut field: Field<'_>) -> ApiResu
         .with_field("file")
     })?;
 
-    let key = original_key(id);
+    // The one location the operator recognises as this Thumbnail's own original
+    // (thumbnail_api::ownership): its namespace and name are in the key.
+    let key = shim_original_key(&state.settings.namespace, id);
     let mut writer = state.store.writer(key.clone(), content_type, max);
     let streamed = stream(&mut writer, head.freeze(), &mut field, max).await;
     let written = match streamed {

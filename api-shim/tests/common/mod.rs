@@ -177,6 +177,32 @@ impl Shim {
         .await;
     }
 
+    /// Does what the operator does after a deleted Thumbnail's cleanup: removes the
+    /// finalizer the shim created it with. Checks that the deletion was waiting for it.
+    pub async fn finish_deletion(&self, id: &str) {
+        let t = self
+            .thumbnails
+            .get(id)
+            .await
+            .expect("the deleted Thumbnail");
+        assert!(
+            t.metadata.deletion_timestamp.is_some(),
+            "{id} is not being deleted"
+        );
+        assert_eq!(
+            t.metadata.finalizers.as_deref(),
+            Some(&[thumbnail_api::metadata::FINALIZER.to_string()][..])
+        );
+        self.thumbnails
+            .patch(
+                id,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+            )
+            .await
+            .expect("removing the finalizer");
+    }
+
     pub async fn patch_status(&self, id: &str, status: serde_json::Value) {
         self.thumbnails
             .patch_status(

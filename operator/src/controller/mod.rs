@@ -10,8 +10,9 @@
 //!    (oldest first), start the run and record it in status at once; else Pending/Queued.
 //!    The queue's decisions live in [`queue`]; where runs happen, in [`crate::executor`].
 //!
-//! Deletion runs a finalizer that removes the produced thumbnails and, when the REST
-//! shim uploaded it, the original.
+//! Deletion runs a finalizer that removes the produced thumbnails and, when the source
+//! is exactly the REST shim's original of this Thumbnail (thumbnail_api::ownership),
+//! the original.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +38,9 @@ use crate::naming::{output_key, run_name};
 use crate::objects::ObjectStore;
 use crate::status::{self, Transition};
 use queue::{Admission, Queue};
-use thumbnail_api::crd::{Phase, Thumbnail};
-use thumbnail_api::metadata::{ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, MANAGER};
+use thumbnail_api::crd::{OutputLocation, Phase, Thumbnail};
+use thumbnail_api::metadata::{FINALIZER, MANAGER};
+use thumbnail_api::ownership::is_shim_original;
 
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
@@ -215,13 +217,9 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
         if old_generation != generation {
             // Superseded: its output key is this generation's own, so no need to wait.
             ctx.executor.stop(thumb, old_run).await?;
-            let old = status
-                .output
-                .as_ref()
-                .map(|o| (o.bucket.clone(), o.key.clone()));
-            let (bucket, key) =
-                old.unwrap_or_else(|| (output_bucket(ctx), output_key(thumb, old_generation)));
-            ctx.objects.delete(&bucket, &key).await?;
+            for (bucket, key) in recorded_outputs(thumb, ctx) {
+                ctx.objects.delete(&bucket, &key).await?;
+            }
         }
     }
     admit(thumb, &run, ctx).await
@@ -229,6 +227,32 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
 
 /// Starts the run when a slot is free and `thumb` is at the head of the queue.
 async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
+    // The source policy first: nothing runs, nothing is read, for a source the
+    // Thumbnail's namespace may not read (issue 12).
+    let src = &thumb.spec.source.s3;
+    let src_bucket = src.bucket.as_deref().unwrap_or(&ctx.config.bucket);
+    if let Err(refused) = ctx.config.source_allow.check(
+        &thumb.namespace().unwrap_or_default(),
+        src_bucket,
+        &src.key,
+        ctx.config.uploads_bucket(),
+    ) {
+        let failed = Transition::Failed {
+            run_name: None,
+            reason: status::reason::SOURCE_NOT_ALLOWED.into(),
+            message: refused.0,
+        };
+        let written = write_status(thumb, &failed, ctx).await?;
+        warn!(thumbnail = %thumb.name_any(), namespace = ?thumb.namespace(), "source not allowed");
+        ctx.event(
+            thumb,
+            EventType::Warning,
+            status::reason::SOURCE_NOT_ALLOWED,
+            written.message.unwrap_or_default(),
+        )
+        .await;
+        return Ok(Action::await_change());
+    }
     let invocation = match invocation::build(thumb, &ctx.config) {
         Ok(i) => i,
         Err(Error::Invalid(message)) => {
@@ -267,10 +291,16 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
     };
     ctx.executor.launch(thumb, run, &invocation).await?;
     // Recorded at once: a run that later disappears (a Job's TTL) is never started again.
+    // With where it stores its thumbnail: deleted exactly, whatever the spec says later.
+    let at = invocation::output_location(thumb, &ctx.config);
     write_status(
         thumb,
-        &Transition::Processing {
+        &Transition::Started {
             run_name: run.into(),
+            output: OutputLocation {
+                bucket: at.bucket,
+                key: at.key,
+            },
         },
         ctx,
     )
@@ -396,30 +426,54 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
     Ok(Action::await_change())
 }
 
-async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
-    let bucket = output_bucket(ctx);
-    let mut keys: Vec<(String, String)> = Vec::new();
-    if let Some(output) = thumb.status.as_ref().and_then(|s| s.output.as_ref()) {
+/// The objects the status records for the run it names: its result (status.output)
+/// and where it was started to write (status.runOutput) — exact keys, never recomputed
+/// from a spec that may have changed since (its format, say). A status written by an
+/// operator that did not record runOutput yet falls back to the key computed for its
+/// generation.
+fn recorded_outputs(thumb: &Thumbnail, ctx: &Context) -> Vec<(String, String)> {
+    let Some(status) = thumb.status.as_ref() else {
+        return Vec::new();
+    };
+    let mut keys = Vec::new();
+    if let Some(output) = &status.output {
         keys.push((output.bucket.clone(), output.key.clone()));
     }
-    // A run in flight may still store its output: remove that key too.
+    match (
+        &status.run_output,
+        &status.job_name,
+        status.observed_generation,
+    ) {
+        (Some(at), _, _) => keys.push((at.bucket.clone(), at.key.clone())),
+        (None, Some(_), Some(g)) => keys.push((output_bucket(ctx), output_key(thumb, g))),
+        _ => {}
+    }
+    keys
+}
+
+async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
+    let bucket = output_bucket(ctx);
+    let mut keys = recorded_outputs(thumb, ctx);
+    // A run of the current generation started but not recorded yet (its status write
+    // failed) stores here: the current spec is that generation's, so the key is exact.
     keys.push((
         bucket.clone(),
         output_key(thumb, thumb.metadata.generation.unwrap_or(0)),
     ));
-    if let Some(g) = thumb.status.as_ref().and_then(|s| s.observed_generation) {
-        keys.push((bucket.clone(), output_key(thumb, g)));
-    }
-    let shim_owns_source = thumb
-        .annotations()
-        .get(ANNOTATION_SHIM_OWNS_SOURCE)
-        .is_some_and(|v| v == "true");
-    if shim_owns_source {
-        let src = &thumb.spec.source.s3;
-        keys.push((
-            src.bucket.clone().unwrap_or_else(|| bucket.clone()),
-            src.key.clone(),
-        ));
+    // The source goes too only when it is exactly the shim's original of this Thumbnail
+    // (its uploads bucket, originals/<namespace>/<name>): a location nobody can point at
+    // someone else's object. Annotations decide nothing (issue 12).
+    let src = &thumb.spec.source.s3;
+    let src_bucket = src.bucket.clone().unwrap_or_else(|| bucket.clone());
+    let ns = thumb.namespace().unwrap_or_default();
+    if is_shim_original(
+        &src_bucket,
+        &src.key,
+        &ns,
+        &thumb.name_any(),
+        ctx.config.uploads_bucket(),
+    ) {
+        keys.push((src_bucket, src.key.clone()));
     }
     keys.sort();
     keys.dedup();
@@ -430,23 +484,48 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
             return Err(Error::RunStopping { run });
         }
     }
+    let mut left_behind = Vec::new();
     for (bucket, key) in &keys {
-        if let Err(e) = ctx.objects.delete(bucket, key).await {
-            // Deletion waits for the store; nothing is lost, and the user sees why.
-            let message = format!(
-                "deleting s3://{bucket}/{key} failed ({e}); the Thumbnail is kept until the object store answers and cleanup succeeds"
-            );
-            let blocked = status::with_cleanup(thumb, Some(&message), Timestamp::now());
-            patch_status(thumb, &blocked, ctx).await?;
-            ctx.event(
-                thumb,
-                EventType::Warning,
-                status::reason::STORE_UNAVAILABLE,
-                message,
-            )
-            .await;
-            return Err(e);
+        match ctx.objects.try_delete(bucket, key).await {
+            Ok(()) => {}
+            // The store did not answer: deletion waits for it, nothing is lost, and
+            // the user sees why (a condition and an event).
+            Err(e) if e.is_transient() => {
+                let message = format!(
+                    "deleting s3://{bucket}/{key} failed ({e}); the object store did not answer, which may pass: the Thumbnail is kept until the object store answers and cleanup succeeds (a permanent refusal such as AccessDenied would not block deletion)"
+                );
+                let blocked = status::with_cleanup(thumb, Some(&message), Timestamp::now());
+                patch_status(thumb, &blocked, ctx).await?;
+                ctx.event(
+                    thumb,
+                    EventType::Warning,
+                    status::reason::STORE_UNAVAILABLE,
+                    message,
+                )
+                .await;
+                return Err(Error::Store(e.to_string()));
+            }
+            // Refused for good (access denied, a bad request): waiting would block the
+            // deletion (and its namespace's) forever. The object is left behind, and
+            // said so where an administrator looks.
+            Err(e) => left_behind.push((bucket, key, e)),
         }
+    }
+    for (bucket, key, e) in left_behind {
+        let short = match &e {
+            thumbnail_store::StoreError::Delete { short, .. } => short.clone(),
+            other => other.to_string(),
+        };
+        warn!(thumbnail = %thumb.name_any(), %bucket, %key, error = %e, "object left behind: the store refuses to delete it");
+        ctx.event(
+            thumb,
+            EventType::Warning,
+            status::reason::OBJECT_LEFT_BEHIND,
+            format!(
+                "s3://{bucket}/{key} was not deleted and is left behind: the store refused ({short}), which retrying does not change; delete it by hand, or allow the operator's store identity to delete it"
+            ),
+        )
+        .await;
     }
     ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
     info!(thumbnail = %thumb.name_any(), objects = keys.len(), "cleaned up");

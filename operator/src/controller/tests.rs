@@ -34,8 +34,9 @@ const NS: &str = "media";
 const THUMBS: &str = "/apis/thumbnails.dev/v1alpha1/namespaces/media/thumbnails";
 const JOBS: &str = "/apis/batch/v1/namespaces/media/jobs";
 
-/// The API server side of a scenario.
-struct ApiServer(Handle);
+/// The API server side of a scenario; `events` collects the Events the controller
+/// tried to publish (answered 404, as by the CRD-only test server).
+struct ApiServer(Handle, Arc<std::sync::Mutex<Vec<Value>>>);
 
 /// One request the controller made, with its parsed body.
 struct Seen {
@@ -75,6 +76,7 @@ impl ApiServer {
                 serde_json::from_slice(&bytes).unwrap()
             };
             if path.contains("/events") {
+                self.1.lock().unwrap().push(body);
                 send.send_response(
                     Response::builder()
                         .status(404)
@@ -127,6 +129,10 @@ fn config(max_running: usize) -> Config {
         "registry.example/resizer:1.2.3",
         "--s3-endpoint",
         "http://127.0.0.1:9",
+        // What the test Thumbnails read (uploads/originals/<name>.jpg), as an
+        // administrator's rule; the shim's originals (thumbs/originals/media/) always.
+        "--source-allow",
+        "media=uploads/originals/",
     ])
 }
 
@@ -151,7 +157,7 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     // Wake-ups are not followed here: a reconcile is run by hand.
     let (queue, _wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle))
+    (Arc::new(ctx), ApiServer(handle, Default::default()))
 }
 
 fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
@@ -654,6 +660,15 @@ async fn phases_map_to_seed_words_in_status_links() {
 async fn context_with_store(
     endpoint: Option<&str>,
 ) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
+    context_with_store_keyed(endpoint, None).await
+}
+
+/// [`context_with_store`] whose operator signs with `secret_key` instead of the
+/// store's (a wrong one: the store refuses every request with 403).
+async fn context_with_store_keyed(
+    endpoint: Option<&str>,
+    secret_key: Option<&str>,
+) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
     let s3 = thumbnail_testkit::S3Env::from_env();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
@@ -663,8 +678,13 @@ async fn context_with_store(
     if endpoint.is_none() {
         config.bucket = s3.new_bucket("output").await;
     }
-    let credentials =
-        aws_sdk_s3::config::Credentials::new(&s3.access_key, &s3.secret_key, None, None, "test");
+    let credentials = aws_sdk_s3::config::Credentials::new(
+        &s3.access_key,
+        secret_key.unwrap_or(&s3.secret_key),
+        None,
+        None,
+        "test",
+    );
     let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
         &config.store,
         credentials,
@@ -674,7 +694,7 @@ async fn context_with_store(
     // Wake-ups are not followed here: a reconcile is run by hand.
     let (queue, _wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle), s3)
+    (Arc::new(ctx), ApiServer(handle, Default::default()), s3)
 }
 
 fn succeeded(run: &str, bucket: &str, key: &str) -> Value {
@@ -744,28 +764,91 @@ async fn spec_change_renders_again_and_removes_the_old_thumbnail() {
     );
 }
 
+fn being_deleted(mut thumb: Thumbnail) -> Thumbnail {
+    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::now(),
+    ));
+    thumb
+}
+
+/// The requests of a deletion whose run `run` is already gone: the Job is deleted (in
+/// the foreground), found gone, then the finalizer is removed.
+async fn deletion_scenario(mut s: ApiServer, run: String) {
+    let del = s.answer(StatusCode::OK, job(&run, json!({}))).await;
+    assert_eq!(
+        (del.method, del.path),
+        (Method::DELETE, format!("{JOBS}/{run}"))
+    );
+    assert_eq!(del.body["propagationPolicy"], "Foreground");
+    // The Job (and so its Pod) is gone: now the objects can go.
+    let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+    assert_eq!(
+        (get.method, get.path),
+        (Method::GET, format!("{JOBS}/{run}"))
+    );
+    let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
+    assert_eq!(
+        (fin.method, fin.path),
+        (Method::PATCH, format!("{THUMBS}/cat"))
+    );
+    assert_eq!(fin.body[0]["op"], "test");
+    assert_eq!(fin.body[1]["op"], "remove");
+    s.expect_silence().await;
+}
+
+/// The shim's original of "cat" in the uploads bucket (the operator's default bucket
+/// here, as in the chart): deleted with it. No annotation is needed or consulted.
 #[tokio::test]
 async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
     let (ctx, server, s3) = context_with_store(None).await;
-    let bucket = s3.new_bucket("delete").await;
+    let uploads = ctx.config.uploads_bucket().to_string();
+    let original = thumbnail_api::ownership::shim_original_key(NS, "cat");
     let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
     let run = crate::naming::run_name(&probe);
     let key = crate::naming::output_key(&probe, 1);
-    s3.put(&bucket, &key, b"thumb".to_vec()).await;
-    s3.put(&bucket, "originals/cat.jpg", b"original".to_vec())
-        .await;
-    s3.put(&bucket, "originals/keep.jpg", b"someone else's".to_vec())
+    s3.put(&uploads, &key, b"thumb".to_vec()).await;
+    s3.put(&uploads, &original, b"original".to_vec()).await;
+    s3.put(&uploads, "originals/media/keep", b"someone else's".to_vec())
         .await;
     let mut thumb = thumbnail(
         "cat",
         1,
         "2026-11-28T10:00:00Z",
-        Some(succeeded(&run, &bucket, &key)),
+        Some(succeeded(&run, &uploads, &key)),
     );
-    thumb.spec.source.s3.bucket = Some(bucket.clone());
-    thumb.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::now(),
-    ));
+    thumb.spec.source.s3.bucket = Some(uploads.clone());
+    thumb.spec.source.s3.key = original.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(!s3.exists(&uploads, &key).await);
+    assert!(
+        !s3.exists(&uploads, &original).await,
+        "the shim's original is removed"
+    );
+    assert!(s3.exists(&uploads, "originals/media/keep").await);
+}
+
+/// Issue 12 (critical): the annotation the shim writes is no licence to delete. A
+/// Thumbnail that carries it and names someone else's object (another bucket, any
+/// key) is deleted; the object stays.
+#[tokio::test]
+async fn deletion_never_removes_a_foreign_source_whatever_the_annotations_say() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let payroll = s3.new_bucket("payroll").await;
+    s3.put(&payroll, "2025.xlsx", b"salaries".to_vec()).await;
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let mut thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(json!({"phase": "Failed", "observedGeneration": 1, "jobName": run})),
+    );
+    thumb.spec.source.s3.bucket = Some(payroll.clone());
+    thumb.spec.source.s3.key = "2025.xlsx".into();
     thumb.metadata.annotations = Some(
         [(
             thumbnail_api::metadata::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
@@ -773,34 +856,60 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
         )]
         .into(),
     );
-    let r = run.clone();
-    run_reconcile(thumb, ctx, server, |mut s| async move {
-        let del = s.answer(StatusCode::OK, job(&r, json!({}))).await;
-        assert_eq!(
-            (del.method, del.path),
-            (Method::DELETE, format!("{JOBS}/{r}"))
-        );
-        assert_eq!(del.body["propagationPolicy"], "Foreground");
-        // The Job (and so its Pod) is gone: now the objects can go.
-        let get = s.answer(StatusCode::NOT_FOUND, not_found()).await;
-        assert_eq!((get.method, get.path), (Method::GET, format!("{JOBS}/{r}")));
-        let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
-        assert_eq!(
-            (fin.method, fin.path),
-            (Method::PATCH, format!("{THUMBS}/cat"))
-        );
-        assert_eq!(fin.body[0]["op"], "test");
-        assert_eq!(fin.body[1]["op"], "remove");
-        s.expect_silence().await;
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
     })
     .await
     .unwrap();
-    assert!(!s3.exists(&bucket, &key).await);
     assert!(
-        !s3.exists(&bucket, "originals/cat.jpg").await,
-        "the shim's original is removed"
+        s3.exists(&payroll, "2025.xlsx").await,
+        "a foreign object was deleted"
     );
-    assert!(s3.exists(&bucket, "originals/keep.jpg").await);
+}
+
+/// Issue 12 (critical): a Thumbnail the shim created, whose spec.source was then edited
+/// to point at another namespace's original in the same uploads bucket: deleting it
+/// leaves that object alone.
+#[tokio::test]
+async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let uploads = ctx.config.uploads_bucket().to_string();
+    let foreign = thumbnail_api::ownership::shim_original_key("finance", "cat");
+    s3.put(&uploads, &foreign, b"finance's photo".to_vec())
+        .await;
+    let probe = thumbnail("cat", 2, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let mut thumb = thumbnail(
+        "cat",
+        2,
+        "2026-11-28T10:00:00Z",
+        Some(json!({"phase": "Failed", "observedGeneration": 2, "jobName": run})),
+    );
+    thumb.metadata.labels = Some(
+        [(
+            thumbnail_api::metadata::LABEL_CREATED_BY.to_string(),
+            "api-shim".to_string(),
+        )]
+        .into(),
+    );
+    thumb.metadata.annotations = Some(
+        [(
+            thumbnail_api::metadata::ANNOTATION_SHIM_OWNS_SOURCE.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    thumb.spec.source.s3.bucket = Some(uploads.clone());
+    thumb.spec.source.s3.key = foreign.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(
+        s3.exists(&uploads, &foreign).await,
+        "another namespace's original was deleted"
+    );
 }
 
 /// Issue 11 defect 2: while the deleted Thumbnail's Job is still there (deleted in the
@@ -872,10 +981,12 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
             .unwrap();
         assert_eq!(blocked["status"], "True");
         assert_eq!(blocked["reason"], "StoreUnavailable");
-        assert!(blocked["message"]
-            .as_str()
-            .unwrap()
-            .contains("the Thumbnail is kept until the object store answers"));
+        let message = blocked["message"].as_str().unwrap();
+        assert!(
+            message.contains("the Thumbnail is kept until the object store answers")
+                && message.contains("may pass"),
+            "{message}"
+        );
         // The phase and output are untouched; no finalizer removal follows.
         assert_eq!(st.body["status"]["phase"], "Succeeded");
         s.expect_silence().await;
@@ -883,4 +994,235 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
     .await
     .unwrap_err();
     assert_eq!(err.metric_label(), "store");
+}
+
+/// Issue 12: a source outside what the namespace may read fails at once with
+/// SourceNotAllowed: the status says so and how to allow it, and nothing else happens
+/// (no Job counted or created, so nothing read either).
+async fn refused(bucket: &str, key: &str) -> Value {
+    let (ctx, server) = context(4, &[]).await;
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    thumb.spec.source.s3.bucket = Some(bucket.into());
+    thumb.spec.source.s3.key = key.into();
+    let written = Arc::new(std::sync::Mutex::new(Value::Null));
+    let w = written.clone();
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(
+            (&st.method, st.path.as_str()),
+            (&Method::PATCH, format!("{THUMBS}/cat/status").as_str())
+        );
+        *w.lock().unwrap() = status_of(&st).clone();
+        // No Job list (admission), no Job created.
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    let status = written.lock().unwrap().clone();
+    assert_eq!(status["phase"], "Failed", "{status}");
+    assert_eq!(status["reason"], "SourceNotAllowed", "{status}");
+    assert_eq!(status["conditions"][0]["reason"], "SourceNotAllowed");
+    assert!(status.get("jobName").is_none(), "{status}");
+    status
+}
+
+#[tokio::test]
+async fn another_namespaces_originals_are_not_allowed() {
+    let status = refused("thumbs", "originals/finance/01abc").await;
+    let message = status["message"].as_str().unwrap();
+    // What the namespace may read, and how to allow more.
+    assert!(
+        message.contains("thumbs/originals/media/, uploads/originals/"),
+        "{message}"
+    );
+    assert!(
+        message.contains("SOURCE_ALLOW") && message.contains("operator.sourcePolicy.allow"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn another_bucket_is_not_allowed() {
+    let status = refused("payroll", "2025.xlsx").await;
+    let message = status["message"].as_str().unwrap();
+    assert!(message.contains("media=payroll/"), "{message}");
+    // Nothing about the object itself (it was never looked at).
+    assert!(
+        !message.contains("bytes") && !message.contains("not found"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn prefix_tricks_are_not_allowed() {
+    refused("thumbs", "originals/media-other/01abc").await;
+    refused("thumbs", "originals/media/../finance/01abc").await;
+    refused("uploads", "originals/../private/cat.jpg").await;
+    refused("uploads", "originals-old/cat.jpg").await;
+    // Another namespace's thumbnails share the output bucket.
+    refused("thumbs", "thumbnails/finance/cat/0b8f11aa-g1.jpg").await;
+}
+
+/// The shim's originals of the Thumbnail's own namespace are allowed without any rule.
+#[tokio::test]
+async fn own_shim_originals_are_allowed_without_a_rule() {
+    let (ctx, server) = context(4, &[]).await;
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    thumb.spec.source.s3.bucket = None; // the default bucket, which is the uploads bucket
+    thumb.spec.source.s3.key = thumbnail_api::ownership::shim_original_key(NS, "cat");
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("cat-g1-x", json!({})))
+            .await;
+        assert!(applied.path.starts_with(&format!("{JOBS}/cat-g1-")));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// Issue 12: each generation's output key is recorded when its run starts, and that
+/// exact key is deleted. Here the format changed (jpeg -> png) and the Thumbnail was
+/// deleted before the new generation was reconciled: the first run's .jpg goes, not a
+/// .png recomputed from the current spec.
+#[tokio::test]
+async fn deletion_after_a_format_change_removes_the_recorded_output() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = ctx.config.bucket.clone();
+    let mut gen1 = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    gen1.spec.format = thumbnail_api::crd::Format::Jpeg;
+    gen1.spec.quality = None;
+    let run = crate::naming::run_name(&gen1);
+    let jpg = crate::naming::output_key(&gen1, 1);
+    assert!(jpg.ends_with("-g1.jpg"), "{jpg}");
+    // What the launch wrote (status::Transition::Started), and what the run stored.
+    let started = crate::status::next(
+        &gen1,
+        &crate::status::Transition::Started {
+            run_name: run.clone(),
+            output: thumbnail_api::crd::OutputLocation {
+                bucket: bucket.clone(),
+                key: jpg.clone(),
+            },
+        },
+        "",
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    assert_eq!(
+        serde_json::to_value(&started).unwrap()["runOutput"],
+        json!({"bucket": bucket, "key": jpg})
+    );
+    s3.put(&bucket, &jpg, b"jpeg!".to_vec()).await;
+    let mut thumb = gen1.clone();
+    thumb.status = Some(started);
+    thumb.metadata.generation = Some(2);
+    thumb.spec.format = thumbnail_api::crd::Format::Png;
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .unwrap();
+    assert!(
+        !s3.exists(&bucket, &jpg).await,
+        "the first generation's .jpg was left behind"
+    );
+}
+
+/// The same for a spec change: the superseded run's recorded output is removed.
+#[tokio::test]
+async fn a_format_change_removes_the_superseded_runs_recorded_output() {
+    let (ctx, server, s3) = context_with_store(None).await;
+    let bucket = ctx.config.bucket.clone();
+    let mut gen1 = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    gen1.spec.format = thumbnail_api::crd::Format::Jpeg;
+    gen1.spec.quality = None;
+    let old_run = crate::naming::run_name(&gen1);
+    let jpg = crate::naming::output_key(&gen1, 1);
+    s3.put(&bucket, &jpg, b"jpeg!".to_vec()).await;
+    let mut thumb = gen1.clone();
+    thumb.status = Some(
+        serde_json::from_value(json!({
+        "phase": "Processing", "observedGeneration": 1, "jobName": old_run,
+        "runOutput": {"bucket": bucket, "key": jpg}}))
+        .unwrap(),
+    );
+    thumb.metadata.generation = Some(2);
+    thumb.spec.format = thumbnail_api::crd::Format::Png;
+    let new_run = crate::naming::run_name(&thumb);
+    let png = crate::naming::output_key(&thumb, 2);
+    let (o, n, b, p) = (
+        old_run.clone(),
+        new_run.clone(),
+        bucket.clone(),
+        png.clone(),
+    );
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let del = s.answer(StatusCode::NOT_FOUND, not_found()).await;
+        assert_eq!(
+            (del.method, del.path),
+            (Method::DELETE, format!("{JOBS}/{o}"))
+        );
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        s.answer(StatusCode::CREATED, job(&n, json!({}))).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        // The new run's location is recorded with it.
+        assert_eq!(status_of(&st)["jobName"], n.as_str());
+        assert_eq!(status_of(&st)["runOutput"], json!({"bucket": b, "key": p}));
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert!(png.ends_with("-g2.png"), "{png}");
+    assert!(
+        !s3.exists(&bucket, &jpg).await,
+        "the superseded run's .jpg was left behind"
+    );
+}
+
+/// Issue 12: a permanent refusal (here 403: the operator's key is wrong) does not
+/// block deletion forever: a Warning Event names the object left behind, and the
+/// finalizer is removed. (A store that does not answer still blocks:
+/// store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer.)
+#[tokio::test]
+async fn a_permanent_store_refusal_leaves_the_object_with_a_warning_and_removes_the_finalizer() {
+    let (ctx, server, s3) = context_with_store_keyed(None, Some("not-the-secret")).await;
+    let bucket = ctx.config.bucket.clone();
+    let probe = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let key = crate::naming::output_key(&probe, 1);
+    s3.put(&bucket, &key, b"thumb".to_vec()).await;
+    let thumb = thumbnail(
+        "cat",
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&run, &bucket, &key)),
+    );
+    let events = server.1.clone();
+    run_reconcile(being_deleted(thumb), ctx, server, |s| {
+        deletion_scenario(s, run)
+    })
+    .await
+    .expect("deletion goes on");
+    assert!(
+        s3.exists(&bucket, &key).await,
+        "the store refused: still there"
+    );
+    let events = events.lock().unwrap().clone();
+    let left: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "ObjectLeftBehind")
+        .collect();
+    assert!(!left.is_empty(), "no ObjectLeftBehind event: {events:?}");
+    assert!(left.iter().all(|e| e["type"] == "Warning"), "{left:?}");
+    let notes: Vec<&str> = left.iter().filter_map(|e| e["note"].as_str()).collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&format!("s3://{bucket}/{key}")) && n.contains("left behind")),
+        "{notes:?}"
+    );
 }
