@@ -388,7 +388,11 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
             "app.kubernetes.io/component".to_string(),
             "resizer".to_string(),
         ),
-        (LABEL_THUMBNAIL.to_string(), thumb.name_any()),
+        // A Thumbnail's name may be longer than a label value may be.
+        (
+            LABEL_THUMBNAIL.to_string(),
+            crate::naming::label_value(&thumb.name_any()),
+        ),
         (
             LABEL_GENERATION.to_string(),
             thumb.metadata.generation.unwrap_or(0).to_string(),
