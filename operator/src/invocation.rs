@@ -151,6 +151,29 @@ pub fn outcome_from_exit(
     }
 }
 
+/// `outcome`, if it is a success, only at `expected` (the location the run was told to
+/// write to): a result naming any other object is a failure and its object is not
+/// recorded. The operator never lets a run choose what a Thumbnail points at (issue 12:
+/// a resizer, or whoever forged its result, could otherwise point the download at any
+/// object the shim can read).
+pub fn expect_output(
+    outcome: RunOutcome,
+    expected: &thumbnail_api::contract::ObjectLocation,
+) -> RunOutcome {
+    match outcome {
+        RunOutcome::Succeeded(o) if o.bucket != expected.bucket || o.key != expected.key => {
+            RunOutcome::Failed {
+                reason: crate::status::reason::UNEXPECTED_OUTPUT.into(),
+                message: format!(
+                    "the resizer reported its thumbnail at s3://{}/{}, not at s3://{}/{} where it was told to store it; the result was not recorded (is the resizer image the one this operator version expects?)",
+                    o.bucket, o.key, expected.bucket, expected.key
+                ),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Outcome of a run that left no resizer result (killed by its deadline, never started).
 pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> RunOutcome {
     let reason = if reason.is_empty() {

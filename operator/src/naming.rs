@@ -54,7 +54,11 @@ pub fn label_value(value: &str) -> String {
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         .collect();
-    fit(&cleaned, &format!("-{:08x}", fnv1a(&[value]) as u32), MAX_LABEL_VALUE)
+    fit(
+        &cleaned,
+        &format!("-{:08x}", fnv1a(&[value]) as u32),
+        MAX_LABEL_VALUE,
+    )
 }
 
 /// Whether Kubernetes accepts `value` as a label value: at most 63 characters of

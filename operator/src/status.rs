@@ -19,6 +19,11 @@ pub mod reason {
     /// An attempt failed for a reason that may pass; the Job runs another.
     pub const RETRYING: &str = "Retrying";
     pub const STORE_UNAVAILABLE: &str = "StoreUnavailable";
+    /// The API server refused the run's Job (e.g. an invalid field): retrying the same
+    /// request cannot succeed, so the Thumbnail fails and frees its queue place.
+    pub const LAUNCH_REJECTED: &str = "LaunchRejected";
+    /// The run reported a result at another location than the one it was given.
+    pub const UNEXPECTED_OUTPUT: &str = "UnexpectedOutput";
 }
 
 /// What the controller learned in one reconcile, to be written as status.

@@ -133,6 +133,19 @@ fn config(max_running: usize) -> Config {
 /// A context on a mocked API server; `others` fill the controller's Thumbnail cache
 /// (the queue order).
 async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, ApiServer) {
+    let (ctx, server, _wakes) = context_and_wakes(max_running, others).await;
+    (ctx, server)
+}
+
+type Wakes = std::pin::Pin<
+    Box<dyn futures::Stream<Item = kube::runtime::reflector::ObjectRef<Thumbnail>> + Send>,
+>;
+
+/// [`context`], with the stream of Thumbnails the queue wakes.
+async fn context_and_wakes(
+    max_running: usize,
+    others: &[Thumbnail],
+) -> (Arc<Context>, ApiServer, Wakes) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let config = config(max_running);
@@ -149,9 +162,9 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     writer.apply_watcher_event(&watcher::Event::InitDone);
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let (queue, wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle))
+    (Arc::new(ctx), ApiServer(handle), Box::pin(wakes))
 }
 
 fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
@@ -173,9 +186,19 @@ fn any_thumbnail() -> Value {
     serde_json::to_value(thumbnail("cat", 1, "2026-11-28T10:00:00Z", None)).unwrap()
 }
 
+/// A resizer Job as the operator makes it: labelled, controlled by a Thumbnail.
 fn job(name: &str, status: Value) -> Value {
+    let mut j = foreign_job(name, status);
+    j["metadata"]["ownerReferences"] = json!([{"apiVersion": "thumbnails.dev/v1alpha1",
+        "kind": "Thumbnail", "name": "t", "uid": "uid-t", "controller": true, "blockOwnerDeletion": true}]);
+    j
+}
+
+/// A Job carrying the operator's label that no Thumbnail controls (anyone who may
+/// create Jobs can make one).
+fn foreign_job(name: &str, status: Value) -> Value {
     json!({"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "thumbnail-operator"}},
+           "metadata": {"name": name, "namespace": NS, "uid": "job-uid", "labels": {"app.kubernetes.io/managed-by": "thumbnail-operator"}},
            "spec": {"template": {"spec": {"containers": [{"name": "resizer", "image": "x"}]}}},
            "status": status})
 }
@@ -186,7 +209,8 @@ fn job_list(items: Vec<Value>) -> Value {
 
 fn pod_list(exit_code: i32, message: &str, reason: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [{
-        "metadata": {"name": "p1", "namespace": NS, "creationTimestamp": "2026-11-28T10:00:00Z"},
+        "metadata": {"name": "p1", "namespace": NS, "creationTimestamp": "2026-11-28T10:00:00Z",
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "job-uid", "controller": true}]},
         "status": {"containerStatuses": [{"name": "resizer", "image": "x", "imageID": "", "ready": false,
             "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}}}]}
     }]})
@@ -883,4 +907,166 @@ async fn store_outage_blocks_deletion_with_a_condition_and_keeps_the_finalizer()
     .await
     .unwrap_err();
     assert_eq!(err.metric_label(), "store");
+}
+
+fn status_failure(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+           "reason": reason, "message": message})
+}
+
+/// Issue 12: a Job the API server refuses (here a 422, as a label value over 63
+/// characters got) fails the Thumbnail with the server's words, instead of keeping it
+/// at the head of the queue forever, and the next waiting Thumbnail is woken.
+#[tokio::test]
+async fn a_job_the_api_server_refuses_fails_the_thumbnail_and_frees_its_place() {
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let newer = thumbnail("newer", 1, "2026-11-28T11:00:00Z", None);
+    let (ctx, server, mut wakes) = context_and_wakes(1, &[thumb.clone(), newer]).await;
+    let run = crate::naming::run_name(&thumb);
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let refused = status_failure(
+            422,
+            "Invalid",
+            "Job.batch \"x\" is invalid: metadata.labels: Invalid value: must be no more than 63 characters",
+        );
+        let applied = s.answer(StatusCode::UNPROCESSABLE_ENTITY, refused).await;
+        assert_eq!((applied.method, applied.path), (Method::PATCH, format!("{JOBS}/{run}")));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/cat/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Failed", "{status}");
+        assert_eq!(status["reason"], "LaunchRejected");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("422 Invalid") && message.contains("must be no more than 63 characters"),
+            "{message}"
+        );
+        // Nothing was created, so no run is recorded.
+        assert!(status.get("jobName").is_none(), "{status}");
+        s.expect_silence().await;
+    })
+    .await
+    .expect("a refusal is the Thumbnail's failure, not the reconcile's");
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    use futures::{FutureExt, StreamExt};
+    let woken = wakes
+        .next()
+        .now_or_never()
+        .flatten()
+        .expect("the next one is woken");
+    assert_eq!(woken.name, "newer");
+}
+
+/// Issue 12: the cap counts resizer runs (Jobs a Thumbnail controls), not every Job
+/// carrying the operator's label.
+#[tokio::test]
+async fn a_foreign_job_with_the_operators_label_takes_no_slot() {
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let (ctx, server) = context(1, &[thumb.clone()]).await;
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let mut not_controller = job("not-controller", json!({"active": 1}));
+        not_controller["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+        let mut other_group = job("other-group", json!({"active": 1}));
+        other_group["metadata"]["ownerReferences"][0]["apiVersion"] = json!("example.com/v1");
+        let foreign = vec![
+            foreign_job("squatter", json!({"active": 1})),
+            not_controller,
+            other_group,
+        ];
+        s.answer(StatusCode::OK, job_list(foreign)).await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("cat-g1-x", json!({})))
+            .await;
+        assert_eq!(applied.method, Method::PATCH);
+        assert!(
+            applied.path.starts_with(&format!("{JOBS}/cat-g1-")),
+            "{}",
+            applied.path
+        );
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// The Job's result comes from a pod it owns (by uid); a pod that merely carries its
+/// label — anyone may create one — is ignored, however new.
+#[tokio::test]
+async fn a_pod_with_the_jobs_label_but_another_owner_is_ignored() {
+    let (ctx, server) = context(4, &[]).await;
+    let (thumb, run) = processing_cat();
+    let key = crate::naming::output_key(&thumb, 1);
+    let real = crate::invocation::tests_support::success_json("thumbs", &key, 256, 171, 12345);
+    let forged = crate::invocation::tests_support::success_json("thumbs", &key, 999, 999, 1);
+    let r = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let done = job(
+            &r,
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        );
+        s.answer(StatusCode::OK, done).await;
+        let mut pods = pod_list(0, &real, "Completed");
+        let mut impostor = pods["items"][0].clone();
+        impostor["metadata"]["name"] = json!("impostor");
+        impostor["metadata"]["creationTimestamp"] = json!("2026-11-28T10:05:00Z");
+        impostor["metadata"]["ownerReferences"][0]["uid"] = json!("another-job-uid");
+        impostor["status"]["containerStatuses"][0]["state"]["terminated"]["message"] =
+            json!(forged);
+        pods["items"].as_array_mut().unwrap().push(impostor);
+        s.answer(StatusCode::OK, pods).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Succeeded", "{status}");
+        assert_eq!(status["output"]["width"], 256);
+        assert_eq!(status["output"]["bytes"], 12345);
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A result naming any other object than the one the run was told to write is refused:
+/// the Thumbnail fails and points at nothing.
+#[tokio::test]
+async fn a_result_at_another_location_is_refused() {
+    for (bucket, key) in [
+        ("thumbs", "thumbnails/other-team/secret/aaaa-g1.webp"),
+        ("payroll", "thumbnails/media/cat/x.webp"),
+    ] {
+        let (ctx, server) = context(4, &[]).await;
+        let (thumb, run) = processing_cat();
+        let expected = crate::naming::output_key(&thumb, 1);
+        let result = crate::invocation::tests_support::success_json(bucket, key, 256, 171, 10);
+        let (r, b, k) = (run.clone(), bucket.to_string(), key.to_string());
+        run_reconcile(thumb, ctx, server, |mut s| async move {
+            let done = job(
+                &r,
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+            );
+            s.answer(StatusCode::OK, done).await;
+            s.answer(StatusCode::OK, pod_list(0, &result, "Completed"))
+                .await;
+            let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+            let status = status_of(&st);
+            assert_eq!(status["phase"], "Failed", "{status}");
+            assert_eq!(status["reason"], "UnexpectedOutput");
+            assert!(status.get("output").is_none(), "{status}");
+            let message = status["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("s3://{b}/{k}")) && message.contains(&expected),
+                "{message}"
+            );
+            assert!(status["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["rel"] != "download"));
+            s.expect_silence().await;
+        })
+        .await
+        .unwrap();
+    }
 }

@@ -66,13 +66,7 @@ impl JobExecutor {
             )
             .await?
             .items;
-        let owned = list.iter().filter(|p| {
-            p.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| Some(o.uid.as_str()) == uid)
-        });
+        let owned = list.iter().filter(|p| owned_by(p, uid));
         let mut starting = true;
         let mut last_failure: Option<(&Pod, ContainerStateTerminated)> = None;
         for pod in owned {
@@ -129,7 +123,8 @@ impl JobExecutor {
     }
 }
 
-/// Selects the Jobs this operator made (the cap counts them; the controller watches them).
+/// Selects the Jobs this operator made (the controller watches them; the cap counts
+/// those of them a Thumbnail controls, see [`is_resizer_run`]).
 fn managed_selector() -> String {
     format!("{LABEL_MANAGED_BY}={MANAGER}")
 }
@@ -173,9 +168,13 @@ impl Executor for JobExecutor {
             if succeeded.is_none() && failed.is_none() {
                 return self.progress(thumb, &job).await;
             }
-            // The result is the termination message of the newest pod of the Job.
+            // The result is the termination message of the newest pod of the Job: of the
+            // pods it owns (by uid), not of any pod carrying its label — anyone who may
+            // create pods in the namespace can set a label, and a result read from such a
+            // pod would be believed.
             let pods: Api<Pod> =
                 Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
+            let uid = job.metadata.uid.as_deref();
             let mut list = pods
                 .list(
                     &ListParams::default()
@@ -183,6 +182,7 @@ impl Executor for JobExecutor {
                 )
                 .await?
                 .items;
+            list.retain(|p| owned_by(p, uid));
             list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
             let outcome = match list.iter().rev().find_map(terminated) {
                 Some(t) => invocation::outcome_from_exit(
@@ -213,7 +213,11 @@ impl Executor for JobExecutor {
                 .managed_jobs()
                 .list(&ListParams::default().labels(&managed_selector()))
                 .await?;
-            Ok(jobs.items.iter().filter(|j| !is_finished(j)).count())
+            Ok(jobs
+                .items
+                .iter()
+                .filter(|j| is_resizer_run(j) && !is_finished(j))
+                .count())
         })
     }
 
@@ -337,6 +341,30 @@ fn short(s: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// Whether `pod` belongs to the Job whose uid is `job_uid`.
+fn owned_by(pod: &Pod, job_uid: Option<&str>) -> bool {
+    job_uid.is_some_and(|uid| {
+        pod.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid)
+    })
+}
+
+/// Whether `job` is a resizer run: controlled by a Thumbnail (as [`render`] makes it).
+/// The managed-by label alone proves nothing — anyone who may create Jobs can set it —
+/// and the cap counted such Jobs, so a few foreign ones could stop every run.
+pub fn is_resizer_run(job: &Job) -> bool {
+    let group = Thumbnail::group(&());
+    let kind = Thumbnail::kind(&());
+    job.metadata.owner_references.iter().flatten().any(|o| {
+        o.controller == Some(true)
+            && o.kind == kind
+            && o.api_version.split('/').next() == Some(group.as_ref())
+    })
 }
 
 fn is_finished(job: &Job) -> bool {
