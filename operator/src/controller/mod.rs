@@ -385,6 +385,9 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
             }
             return Ok(Action::requeue(BLOCKED_RECHECK));
         }
+        // Interrupted by an operator restart (local runs): it resumes when the queue
+        // admits it, so the cap holds after a restart too.
+        RunState::Interrupted => return admit(thumb, run, ctx).await,
         // Gone before its result was read (a Job's TTL ran out during an operator
         // outage): the thumbnail it stored, at the one place this generation's run
         // writes to, is the result.

@@ -1070,3 +1070,91 @@ async fn a_result_at_another_location_is_refused() {
         .unwrap();
     }
 }
+
+/// Issue 12: after an operator restart, local runs interrupted by it are resumed through
+/// the queue — under the cap — not all at once next to the runs admitted meanwhile.
+#[tokio::test]
+async fn interrupted_local_runs_resume_only_under_the_cap() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("thumb-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(NS)).unwrap();
+    // A resizer that keeps running: the first resumed run holds the only slot.
+    let bin = dir.join("resizer");
+    std::fs::write(&bin, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = config(1);
+    config.executor = crate::config::ExecutorKind::Local;
+    config.resizer_bin = bin;
+    config.local_state_dir = dir.clone();
+
+    // Two runs the previous operator process started, as it recorded them.
+    let started = |name: &str| {
+        let probe = thumbnail(name, 1, "2026-11-28T10:00:00Z", None);
+        let run = crate::naming::run_name(&probe);
+        let invocation = crate::invocation::build(&probe, &config).unwrap();
+        std::fs::write(
+            dir.join(NS).join(format!("{run}.invocation.json")),
+            serde_json::to_vec(&invocation).unwrap(),
+        )
+        .unwrap();
+        thumbnail(name, 1, "2026-11-28T10:00:00Z", Some(processing(&run)))
+    };
+    let (a, b) = (started("a"), started("b"));
+    let run_a = a.status.as_ref().unwrap().job_name.clone().unwrap();
+
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
+        &config.store,
+        credentials,
+    ));
+    let (reader, mut writer) = reflector::store::<Thumbnail>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for t in [&a, &b] {
+        writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let executor = Box::new(crate::executor::local::LocalExecutor::new(&config).unwrap());
+    let (queue, _wakes) = Queue::new(reader, 1);
+    let ctx = Arc::new(Context::new(
+        client,
+        config,
+        executor,
+        objects,
+        Metrics::default(),
+        queue,
+    ));
+    let server = ApiServer(handle);
+
+    // The first takes the free slot and is resumed...
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let r = run_a.clone();
+    run_reconcile(a, ctx.clone(), server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/a/status"));
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        assert_eq!(status_of(&st)["jobName"], r.as_str());
+        s.expect_silence().await;
+        let _ = tx.send(s);
+    })
+    .await
+    .unwrap();
+    let server = rx.await.unwrap();
+    assert_eq!(ctx.executor.active().await.unwrap(), 1);
+    // ...the second waits for it: resumed at once, it would have been a second run
+    // with a cap of one.
+    run_reconcile(b, ctx.clone(), server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/b/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Pending", "{status}");
+        assert_eq!(status["reason"], "Queued");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(ctx.executor.active().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
