@@ -14,6 +14,10 @@ use thumbnail_api::crd::{Thumbnail, ThumbnailOutput};
 
 pub use thumbnail_api::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
 
+/// Exit code of a container killed by SIGKILL (128 + 9): at the memory limit, the
+/// kernel's OOM killer.
+pub const EXIT_KILLED: i32 = 137;
+
 /// How to run the resizer once: what a Job's container or a child process gets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
@@ -46,8 +50,9 @@ impl Invocation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunOutcome {
     Succeeded(ThumbnailOutput),
-    /// `reason` is a stable CamelCase code (the resizer's, or the platform's such as
-    /// DeadlineExceeded or OOMKilled); `message` tells the user what to do.
+    /// `reason` is a stable CamelCase code (the resizer's, the platform's such as
+    /// DeadlineExceeded, or the operator's such as OutOfMemory); `message` tells the
+    /// user what to do.
     Failed {
         reason: String,
         message: String,
@@ -139,13 +144,18 @@ pub fn outcome_from_exit(
         _ => {
             let reason =
                 platform_reason.filter(|r| !r.is_empty() && *r != "Error" && *r != "Completed");
+            if reason == Some("OOMKilled") || (reason.is_none() && code == EXIT_KILLED) {
+                return RunOutcome::Failed {
+                    reason: crate::status::reason::OUT_OF_MEMORY.into(),
+                    message: "the resizer ran out of memory decoding this image (killed at its container's memory limit; not retried: every attempt needs the same memory). Ask the administrator to raise resizer.resources.limits.memory (operator flag --resizer-memory-limit), or to lower resizer.maxPixels so that such images are refused up front; or upload a smaller image".to_string(),
+                };
+            }
             let reason = reason
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("ExitCode{code}"));
-            let message = match reason.as_str() {
-                "OOMKilled" => "the resizer ran out of memory; lower the pixel limit or raise the resizer's memory limit".to_string(),
-                _ => format!("the resizer exited with code {code} without a readable result; see its logs"),
-            };
+            let message = format!(
+                "the resizer exited with code {code} without a readable result; see its logs"
+            );
             RunOutcome::Failed { reason, message }
         }
     }

@@ -503,6 +503,19 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                         }]),
                         ..Default::default()
                     },
+                    // Killed (SIGKILL, 137) without a disruption (the rule above matches
+                    // those first, and rules apply in order): the kernel's OOM killer at
+                    // the memory limit. The same image needs the same memory on every
+                    // attempt, so retrying only burns the backoff.
+                    PodFailurePolicyRule {
+                        action: "FailJob".into(),
+                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                            container_name: Some(CONTAINER.into()),
+                            operator: "In".into(),
+                            values: vec![invocation::EXIT_KILLED],
+                        }),
+                        ..Default::default()
+                    },
                 ],
             }),
             template: PodTemplateSpec {
@@ -638,6 +651,59 @@ mod tests {
         let job = render(&thumb, "cat-g1-x", &invocation, &config);
         let pod = job.spec.unwrap().template.spec.unwrap();
         pod.containers[0].resources.clone().unwrap()
+    }
+
+    /// Issue 12: an OOM-killed resizer (exit 137) fails the Job at once instead of being
+    /// retried with the same memory; a disruption (also a SIGKILL, but with the
+    /// DisruptionTarget condition) is matched first and still ignored.
+    #[test]
+    fn an_oom_killed_resizer_fails_the_job_and_a_disruption_does_not() {
+        let config = Config::try_parse_from(["thumbnail-operator"]).unwrap();
+        let thumb: Thumbnail = serde_json::from_value(serde_json::json!({
+            "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+            "metadata": {"name": "cat", "namespace": "ns", "uid": "u-1", "generation": 1},
+            "spec": {"source": {"s3": {"key": "originals/cat.jpg"}}, "width": 64},
+        }))
+        .unwrap();
+        let invocation = crate::invocation::build(&thumb, &config).unwrap();
+        let job = render(&thumb, "cat-g1-x", &invocation, &config);
+        let rules = job.spec.unwrap().pod_failure_policy.unwrap().rules;
+        let killed = rules
+            .iter()
+            .position(|r| {
+                r.on_exit_codes
+                    .as_ref()
+                    .is_some_and(|c| c.values == [invocation::EXIT_KILLED])
+            })
+            .expect("a rule for exit code 137");
+        assert_eq!(invocation::EXIT_KILLED, 137);
+        assert_eq!(rules[killed].action, "FailJob");
+        let on = rules[killed].on_exit_codes.as_ref().unwrap();
+        assert_eq!(
+            (on.container_name.as_deref(), on.operator.as_str()),
+            (Some(CONTAINER), "In")
+        );
+        let disruption = rules
+            .iter()
+            .position(|r| r.on_pod_conditions.is_some())
+            .expect("a rule for disruptions");
+        assert_eq!(rules[disruption].action, "Ignore");
+        assert!(disruption < killed, "rules apply in order: {rules:?}");
+
+        // What the user reads, whether the kubelet says OOMKilled or only the code.
+        for platform in [Some("OOMKilled"), Some("Error"), None] {
+            match invocation::outcome_from_exit(137, "", platform) {
+                invocation::RunOutcome::Failed { reason, message } => {
+                    assert_eq!(reason, "OutOfMemory", "{platform:?}");
+                    assert!(
+                        message.contains("resizer.resources.limits.memory")
+                            && message.contains("maxPixels"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     fn q(map: &Option<BTreeMap<String, Quantity>>, key: &str) -> Option<String> {
