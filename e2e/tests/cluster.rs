@@ -1258,7 +1258,7 @@ fn a_thumbnail_with_a_253_character_name_runs() {
     .unwrap();
     let source = made["spec"]["source"].clone();
 
-    let name = format!("{}.photos.{}", "a".repeat(40), "b".repeat(206));
+    let name = format!("{}.photos.{}", "a".repeat(40), "b".repeat(205));
     assert_eq!(name.len(), 253);
     let manifest = serde_json::json!({
         "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
@@ -1301,7 +1301,13 @@ fn a_thumbnail_with_a_253_character_name_runs() {
 /// and no second Pod: every attempt would need the same memory.
 #[test]
 fn an_oom_killed_resizer_fails_once_with_one_pod() {
-    let release = Release::install("oom", &["resizer.resources.limits.memory=32Mi"]);
+    let release = Release::install(
+        "oom",
+        &[
+            "resizer.resources.limits.memory=32Mi",
+            "resizer.resources.requests.memory=32Mi",
+        ],
+    );
     let shim = release.shim_url();
     // 5120x2880 RGBA: about 59 MB decoded, more than the limit.
     let id = upload(

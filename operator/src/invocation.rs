@@ -28,7 +28,7 @@ pub struct Invocation {
     /// Environment variables whose values are secret: a Job takes them from the
     /// credentials Secret, a local run from the operator's own environment.
     pub secret_env: Vec<String>,
-    /// Memory limit of a Job's container (sized from the pixel limit).
+    /// Memory limit of a Job's container (sized from the pixel and byte limits).
     pub memory_limit: String,
 }
 
@@ -95,7 +95,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        memory_limit: memory_limit(config.limits.max_pixels),
+        memory_limit: memory_limit(config.limits.max_pixels, config.limits.max_input_bytes),
     })
 }
 
@@ -111,11 +111,31 @@ pub fn output_location(
     }
 }
 
-/// A decoded image needs 4 bytes per pixel, plus working buffers; 2.5x leaves room
-/// for the resize and encode steps, and a floor for the runtime itself.
-fn memory_limit(max_pixels: u64) -> String {
-    let mib = (max_pixels.saturating_mul(10) / 4 / (1 << 20)).max(64) + 64;
-    format!("{mib}Mi")
+/// Peak memory of the resizer, measured with `bench/memory.sh` (release build, at 25 and
+/// 100 Mpx, every decoder; table and command in the README, "Resizer memory"). Decoding
+/// takes at most 13 bytes per source pixel (a 16-bit RGBA PNG: the decoded image, its
+/// 8-bit and premultiplied copies); encoding at most 25 bytes per output pixel (lossy
+/// WebP of an RGBA image); the output has no more pixels than the source (the resizer
+/// never enlarges) nor than MAX_DIMENSION x MAX_DIMENSION. The old limit, 2.5 bytes per
+/// pixel, was below what one decoded RGBA pixel needs: such a run was OOM-killed, and
+/// retried.
+const DECODE_BYTES_PER_PIXEL: u64 = 13;
+const ENCODE_BYTES_PER_PIXEL: u64 = 25;
+/// The resizer without an image (runtime, S3 client, code), rounded up from the 10-16
+/// MiB measured.
+const RUNTIME_MIB: u64 = 64;
+
+/// The container memory limit for the worst image the limits accept: the measured peak
+/// of decoding or encoding, whichever is larger, plus a quarter for headroom, plus the
+/// source bytes (held while decoding) and the runtime. A limit reserves nothing (the
+/// request does), so it is sized for the worst case, not the usual one.
+fn memory_limit(max_pixels: u64, max_input_bytes: u64) -> String {
+    let side = u64::from(thumbnail_api::crd::MAX_DIMENSION);
+    let output_pixels = max_pixels.min(side * side);
+    let peak = (DECODE_BYTES_PER_PIXEL.saturating_mul(max_pixels))
+        .max(ENCODE_BYTES_PER_PIXEL.saturating_mul(output_pixels));
+    let bytes = (peak / 4).saturating_mul(5).saturating_add(max_input_bytes);
+    format!("{}Mi", bytes.div_ceil(1 << 20) + RUNTIME_MIB)
 }
 
 /// Meaning of a finished resizer: its exit code and the JSON result it wrote.
@@ -203,6 +223,29 @@ pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> R
     RunOutcome::Failed {
         reason: reason.into(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: the limit covers what `bench/memory.sh` measured at the pixel limit
+    /// (worst decoder and output per row, MiB of peak RSS), with a quarter to spare.
+    #[test]
+    fn the_memory_limit_covers_the_measured_peaks() {
+        let mib = |s: String| s.trim_end_matches("Mi").parse::<u64>().unwrap();
+        for (pixels, measured_mib) in [(100_000_000, 1573), (25_000_000, 599)] {
+            let limit = mib(memory_limit(pixels, 64 << 20));
+            assert!(
+                limit * 4 >= measured_mib * 5,
+                "{pixels} px: {limit} MiB for a measured peak of {measured_mib} MiB"
+            );
+        }
+        // The chart's defaults (100 Mpx, 64 MiB): about 2 GiB.
+        assert_eq!(memory_limit(100_000_000, 64 << 20), "2128Mi");
+        // It follows the pixel limit down: a lower limit is the way to smaller Pods.
+        assert_eq!(memory_limit(1_000_000, 64 << 20), "158Mi");
     }
 }
 

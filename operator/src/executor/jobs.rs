@@ -718,8 +718,8 @@ mod tests {
         assert_eq!(q(&r.requests, "cpu").as_deref(), Some("100m"));
         assert_eq!(q(&r.requests, "memory").as_deref(), Some("128Mi"));
         assert_eq!(q(&r.limits, "cpu"), None);
-        // 1 Mpx: the floor of 64 Mi plus 64 Mi for the runtime.
-        assert_eq!(q(&r.limits, "memory").as_deref(), Some("128Mi"));
+        // 1 Mpx: 25 MB to encode, a quarter more, the 64 MiB source, the runtime.
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("158Mi"));
 
         let r = container_resources(&[
             "--resizer-cpu-request=50m",
