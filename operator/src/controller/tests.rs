@@ -963,7 +963,7 @@ async fn a_job_the_api_server_refuses_fails_the_thumbnail_and_frees_its_place() 
 #[tokio::test]
 async fn a_foreign_job_with_the_operators_label_takes_no_slot() {
     let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
-    let (ctx, server) = context(1, &[thumb.clone()]).await;
+    let (ctx, server) = context(1, std::slice::from_ref(&thumb)).await;
     run_reconcile(thumb, ctx, server, |mut s| async move {
         let mut not_controller = job("not-controller", json!({"active": 1}));
         not_controller["metadata"]["ownerReferences"][0]["controller"] = json!(false);
