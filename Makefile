@@ -53,6 +53,10 @@ dev: deps ## run the whole system on this machine without Docker (API server, S3
 bench: deps ## benchmark the resizer against sharp/libvips on the corpus (not a test)
 	bash bench/run.sh
 
+.PHONY: bench-memory
+bench-memory: deps ## peak memory of the resizer per decoder at the pixel limit, from which the Jobs' memory limit is sized (not a test)
+	bash bench/memory.sh
+
 .PHONY: bench-e2e
 bench-e2e: deps ## upload -> success latency and throughput through the local-mode system (not a test)
 	bash bench/local-e2e.sh

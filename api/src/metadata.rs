@@ -12,7 +12,8 @@ pub const MANAGER: &str = "thumbnail-operator";
 
 /// Kubernetes' recommended label naming who manages an object.
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-/// Label on a resizer Job: the name of its Thumbnail.
+/// Label on a resizer Job: the name of its Thumbnail, or, when that name is no valid
+/// label value (longer than 63 characters), its first characters and a hash of it.
 pub const LABEL_THUMBNAIL: &str = "thumbnails.dev/thumbnail";
 /// Label on a resizer Job: the Thumbnail generation it renders.
 pub const LABEL_GENERATION: &str = "thumbnails.dev/generation";

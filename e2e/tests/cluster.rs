@@ -1240,3 +1240,117 @@ fn helm_upgrade_and_uninstall_leave_nothing_behind() {
     );
     kubectl_ok(&["delete", "namespace", &ns, "--timeout=90s"]);
 }
+
+/// Issue 12: a Thumbnail named with the longest name Kubernetes allows (253 characters,
+/// dots included) runs: the Job's labels derived from it are valid label values (a 422
+/// on the Job once kept it at the head of the queue forever), and it succeeds.
+#[test]
+fn a_thumbnail_with_a_253_character_name_runs() {
+    let release = Release::install("longname", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    // An original where the shim keeps its uploads (and a Thumbnail of it, made by the
+    // shim): the long-named one reads the same object.
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    let done = wait_finished(&shim, &id, &release);
+    assert_eq!(done["status"], "success", "{done}");
+    let made: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "thumbnail",
+        &id,
+        "-n",
+        &ns,
+        "-o",
+        "json",
+    ]))
+    .unwrap();
+    let source = made["spec"]["source"].clone();
+
+    let name = format!("{}.photos.{}", "a".repeat(40), "b".repeat(205));
+    assert_eq!(name.len(), 253);
+    let manifest = serde_json::json!({
+        "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+        "metadata": {"name": name},
+        "spec": {"source": source, "width": 48},
+    });
+    let file = std::env::temp_dir().join(format!("{ns}-long.json"));
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    kubectl_ok(&["apply", "-n", &ns, "-f", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).ok();
+
+    wait_phases(&release, &[name.as_str()], "Succeeded");
+    let s = statuses(&release);
+    assert_eq!(s[&name]["output"]["width"], 48, "{s}");
+    let jobs = jobs_of(&release, &name);
+    assert_eq!(jobs.len(), 1, "{jobs:?}\n{}", release.describe());
+    assert!(jobs[0].len() <= 63, "{}", jobs[0]);
+    let labels: Value = serde_json::from_str(&kubectl_ok(&[
+        "get",
+        "job",
+        &jobs[0],
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.metadata.labels}",
+    ]))
+    .unwrap();
+    for (key, value) in labels.as_object().unwrap() {
+        assert!(
+            value.as_str().unwrap().len() <= 63,
+            "{key}={value} is no label value"
+        );
+    }
+    let short = labels["thumbnails.dev/thumbnail"].as_str().unwrap();
+    assert!(short.starts_with(&"a".repeat(40)), "{short}");
+}
+
+/// Issue 12: a resizer killed at its memory limit (here a tiny one, from the chart's
+/// resizer.resources) fails the Thumbnail once, with OutOfMemory and what to do,
+/// and no second Pod: every attempt would need the same memory.
+#[test]
+fn an_oom_killed_resizer_fails_once_with_one_pod() {
+    let release = Release::install(
+        "oom",
+        &[
+            "resizer.resources.limits.memory=32Mi",
+            "resizer.resources.requests.memory=32Mi",
+        ],
+    );
+    let shim = release.shim_url();
+    // 5120x2880 RGBA: about 59 MB decoded, more than the limit.
+    let id = upload(
+        &shim,
+        &corpus_file("p02_kay_5120x2880_rgba.png"),
+        &["width=64"],
+    );
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "error", "{status}");
+    assert_eq!(
+        status["reason"],
+        "OutOfMemory",
+        "{status}\n{}",
+        release.describe()
+    );
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("resizer.resources.limits.memory"),
+        "{message}"
+    );
+    let jobs = jobs_of(&release, &id);
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let failed = kubectl_ok(&[
+        "get",
+        "job",
+        &jobs[0],
+        "-n",
+        &release.namespace,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Failed\")].reason}",
+    ]);
+    assert_eq!(failed, "PodFailurePolicy", "{}", release.describe());
+    assert_eq!(pods_of_job(&release, &jobs[0]).len(), 1, "not retried");
+}

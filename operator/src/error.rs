@@ -48,6 +48,21 @@ impl Error {
         }
     }
 
+    /// The API server's refusal of a request for reasons retrying cannot change (a 4xx
+    /// answer: invalid object, forbidden, quota exceeded, ...): its code, reason and
+    /// message. `None` for anything else — including 408 (timeout), 409 (conflict) and
+    /// 429 (too many requests), which pass by themselves and are retried.
+    pub fn rejected_by_api(&self) -> Option<String> {
+        match self {
+            Error::Kube(kube::Error::Api(s))
+                if (400..500).contains(&s.code) && !matches!(s.code, 408 | 409 | 429) =>
+            {
+                Some(format!("{} {}: {}", s.code, s.reason, s.message))
+            }
+            _ => None,
+        }
+    }
+
     /// How long to wait before the next attempt; `None` waits for a change.
     pub fn retry_after(&self, attempt: u32) -> Option<Duration> {
         match self {
@@ -96,5 +111,24 @@ mod tests {
         assert!(!object_gone(&F::RemoveFinalizer(api(409, "Conflict"))));
         assert!(!object_gone(&F::RemoveFinalizer(api(403, "Forbidden"))));
         assert!(!object_gone(&F::CleanupFailed(Error::Store("down".into()))));
+    }
+
+    #[test]
+    fn only_lasting_refusals_of_the_api_server_count_as_rejections() {
+        let invalid = Error::Kube(api(422, "Invalid"));
+        assert_eq!(invalid.rejected_by_api().as_deref(), Some("422 Invalid: x"));
+        for code in [400, 403, 404] {
+            assert!(
+                Error::Kube(api(code, "R")).rejected_by_api().is_some(),
+                "{code}"
+            );
+        }
+        for code in [408, 409, 429, 500, 503] {
+            assert!(
+                Error::Kube(api(code, "R")).rejected_by_api().is_none(),
+                "{code}"
+            );
+        }
+        assert!(Error::Store("down".into()).rejected_by_api().is_none());
     }
 }

@@ -14,6 +14,10 @@ use thumbnail_api::crd::{Thumbnail, ThumbnailOutput};
 
 pub use thumbnail_api::contract::{EXIT_PERMANENT, EXIT_TRANSIENT};
 
+/// Exit code of a container killed by SIGKILL (128 + 9): at the memory limit, the
+/// kernel's OOM killer.
+pub const EXIT_KILLED: i32 = 137;
+
 /// How to run the resizer once: what a Job's container or a child process gets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Invocation {
@@ -24,7 +28,7 @@ pub struct Invocation {
     /// Environment variables whose values are secret: a Job takes them from the
     /// credentials Secret, a local run from the operator's own environment.
     pub secret_env: Vec<String>,
-    /// Memory limit of a Job's container (sized from the pixel limit).
+    /// Memory limit of a Job's container (sized from the pixel and byte limits).
     pub memory_limit: String,
 }
 
@@ -46,8 +50,9 @@ impl Invocation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunOutcome {
     Succeeded(ThumbnailOutput),
-    /// `reason` is a stable CamelCase code (the resizer's, or the platform's such as
-    /// DeadlineExceeded or OOMKilled); `message` tells the user what to do.
+    /// `reason` is a stable CamelCase code (the resizer's, the platform's such as
+    /// DeadlineExceeded, or the operator's such as OutOfMemory); `message` tells the
+    /// user what to do.
     Failed {
         reason: String,
         message: String,
@@ -90,7 +95,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        memory_limit: memory_limit(config.limits.max_pixels),
+        memory_limit: memory_limit(config.limits.max_pixels, config.limits.max_input_bytes),
     })
 }
 
@@ -106,11 +111,31 @@ pub fn output_location(
     }
 }
 
-/// A decoded image needs 4 bytes per pixel, plus working buffers; 2.5x leaves room
-/// for the resize and encode steps, and a floor for the runtime itself.
-fn memory_limit(max_pixels: u64) -> String {
-    let mib = (max_pixels.saturating_mul(10) / 4 / (1 << 20)).max(64) + 64;
-    format!("{mib}Mi")
+/// Peak memory of the resizer, measured with `bench/memory.sh` (release build, at 25 and
+/// 100 Mpx, every decoder; table and command in the README, "Resizer memory"). Decoding
+/// takes at most 13 bytes per source pixel (a 16-bit RGBA PNG: the decoded image, its
+/// 8-bit and premultiplied copies); encoding at most 25 bytes per output pixel (lossy
+/// WebP of an RGBA image); the output has no more pixels than the source (the resizer
+/// never enlarges) nor than MAX_DIMENSION x MAX_DIMENSION. The old limit, 2.5 bytes per
+/// pixel, was below what one decoded RGBA pixel needs: such a run was OOM-killed, and
+/// retried.
+const DECODE_BYTES_PER_PIXEL: u64 = 13;
+const ENCODE_BYTES_PER_PIXEL: u64 = 25;
+/// The resizer without an image (runtime, S3 client, code), rounded up from the 10-16
+/// MiB measured.
+const RUNTIME_MIB: u64 = 64;
+
+/// The container memory limit for the worst image the limits accept: the measured peak
+/// of decoding or encoding, whichever is larger, plus a quarter for headroom, plus the
+/// source bytes (held while decoding) and the runtime. A limit reserves nothing (the
+/// request does), so it is sized for the worst case, not the usual one.
+fn memory_limit(max_pixels: u64, max_input_bytes: u64) -> String {
+    let side = u64::from(thumbnail_api::crd::MAX_DIMENSION);
+    let output_pixels = max_pixels.min(side * side);
+    let peak = (DECODE_BYTES_PER_PIXEL.saturating_mul(max_pixels))
+        .max(ENCODE_BYTES_PER_PIXEL.saturating_mul(output_pixels));
+    let bytes = (peak / 4).saturating_mul(5).saturating_add(max_input_bytes);
+    format!("{}Mi", bytes.div_ceil(1 << 20) + RUNTIME_MIB)
 }
 
 /// Meaning of a finished resizer: its exit code and the JSON result it wrote.
@@ -139,15 +164,43 @@ pub fn outcome_from_exit(
         _ => {
             let reason =
                 platform_reason.filter(|r| !r.is_empty() && *r != "Error" && *r != "Completed");
+            if reason == Some("OOMKilled") || (reason.is_none() && code == EXIT_KILLED) {
+                return RunOutcome::Failed {
+                    reason: crate::status::reason::OUT_OF_MEMORY.into(),
+                    message: "the resizer ran out of memory decoding this image (killed at its container's memory limit; not retried: every attempt needs the same memory). Ask the administrator to raise resizer.resources.limits.memory (operator flag --resizer-memory-limit), or to lower resizer.maxPixels so that such images are refused up front; or upload a smaller image".to_string(),
+                };
+            }
             let reason = reason
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("ExitCode{code}"));
-            let message = match reason.as_str() {
-                "OOMKilled" => "the resizer ran out of memory; lower the pixel limit or raise the resizer's memory limit".to_string(),
-                _ => format!("the resizer exited with code {code} without a readable result; see its logs"),
-            };
+            let message = format!(
+                "the resizer exited with code {code} without a readable result; see its logs"
+            );
             RunOutcome::Failed { reason, message }
         }
+    }
+}
+
+/// `outcome`, if it is a success, only at `expected` (the location the run was told to
+/// write to): a result naming any other object is a failure and its object is not
+/// recorded. The operator never lets a run choose what a Thumbnail points at (issue 12:
+/// a resizer, or whoever forged its result, could otherwise point the download at any
+/// object the shim can read).
+pub fn expect_output(
+    outcome: RunOutcome,
+    expected: &thumbnail_api::contract::ObjectLocation,
+) -> RunOutcome {
+    match outcome {
+        RunOutcome::Succeeded(o) if o.bucket != expected.bucket || o.key != expected.key => {
+            RunOutcome::Failed {
+                reason: crate::status::reason::UNEXPECTED_OUTPUT.into(),
+                message: format!(
+                    "the resizer reported its thumbnail at s3://{}/{}, not at s3://{}/{} where it was told to store it; the result was not recorded (is the resizer image the one this operator version expects?)",
+                    o.bucket, o.key, expected.bucket, expected.key
+                ),
+            }
+        }
+        other => other,
     }
 }
 
@@ -170,6 +223,29 @@ pub fn outcome_without_result(reason: &str, message: &str, succeeded: bool) -> R
     RunOutcome::Failed {
         reason: reason.into(),
         message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: the limit covers what `bench/memory.sh` measured at the pixel limit
+    /// (worst decoder and output per row, MiB of peak RSS), with a quarter to spare.
+    #[test]
+    fn the_memory_limit_covers_the_measured_peaks() {
+        let mib = |s: String| s.trim_end_matches("Mi").parse::<u64>().unwrap();
+        for (pixels, measured_mib) in [(100_000_000, 1573), (25_000_000, 599)] {
+            let limit = mib(memory_limit(pixels, 64 << 20));
+            assert!(
+                limit * 4 >= measured_mib * 5,
+                "{pixels} px: {limit} MiB for a measured peak of {measured_mib} MiB"
+            );
+        }
+        // The chart's defaults (100 Mpx, 64 MiB): about 2 GiB.
+        assert_eq!(memory_limit(100_000_000, 64 << 20), "2128Mi");
+        // It follows the pixel limit down: a lower limit is the way to smaller Pods.
+        assert_eq!(memory_limit(1_000_000, 64 << 20), "158Mi");
     }
 }
 

@@ -1,6 +1,10 @@
-//! Deterministic names derived from a Thumbnail: its resizer run (Job) and its output
-//! object. Deterministic so that a restarted operator or a retried reconcile finds the
-//! run it already started instead of starting a second one.
+//! Deterministic names derived from a Thumbnail: its resizer run (Job), the label values
+//! on that run, and its output object. Deterministic so that a restarted operator or a
+//! retried reconcile finds the run it already started instead of starting a second one.
+//!
+//! Every name or label value built from user input goes through [`fit`]: a Thumbnail's
+//! name may be 253 characters, a label value only 63, and a value the API server refuses
+//! would make the run impossible to start (issue 12: it jammed the queue).
 
 use kube::ResourceExt;
 
@@ -8,6 +12,8 @@ use thumbnail_api::crd::Thumbnail;
 
 /// Longest Job name that stays usable as a label value (`batch.kubernetes.io/job-name`).
 const MAX_RUN_NAME: usize = 63;
+/// Longest label value Kubernetes accepts.
+pub const MAX_LABEL_VALUE: usize = 63;
 
 /// FNV-1a, 64 bit: a stable hash (std's `DefaultHasher` may change between Rust
 /// releases, and a name computed by the next operator version must be the same).
@@ -33,10 +39,55 @@ pub fn run_name(thumb: &Thumbnail) -> String {
         "-g{generation}-{:08x}",
         fnv1a(&[uid, &generation.to_string()]) as u32
     );
-    let name = thumb.name_any();
-    let keep = MAX_RUN_NAME.saturating_sub(suffix.len()).min(name.len());
-    let prefix = name[..keep].trim_end_matches(['-', '.']);
-    format!("{prefix}{suffix}")
+    fit(&thumb.name_any(), &suffix, MAX_RUN_NAME)
+}
+
+/// `value` as a label value: itself when Kubernetes accepts it as one, otherwise its
+/// first characters (those a label value may hold) and `-<hash of the whole value>`,
+/// at most 63 characters. Stable (a pinned hash), so selectors built from it keep
+/// matching across operator versions, and distinct for values that share a prefix.
+pub fn label_value(value: &str) -> String {
+    if is_label_value(value) {
+        return value.to_string();
+    }
+    let cleaned: String = value
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    fit(
+        &cleaned,
+        &format!("-{:08x}", fnv1a(&[value]) as u32),
+        MAX_LABEL_VALUE,
+    )
+}
+
+/// Whether Kubernetes accepts `value` as a label value: at most 63 characters of
+/// `[A-Za-z0-9-_.]`, beginning and ending with a letter or digit (or empty).
+pub fn is_label_value(value: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    value.is_empty()
+        || (value.len() <= MAX_LABEL_VALUE
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && alnum(value.chars().next())
+            && alnum(value.chars().last()))
+}
+
+/// `prefix` cut so that `prefix + suffix` has at most `max` characters, without a
+/// separator left dangling at the cut (or at its start), then `suffix` (which must end
+/// with a letter or digit). The one way names and label values are shortened here.
+fn fit(prefix: &str, suffix: &str, max: usize) -> String {
+    let keep = max.saturating_sub(suffix.len());
+    let cut: String = prefix.chars().take(keep).collect();
+    let cut = cut.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+    if cut.is_empty() {
+        // Nothing of the prefix is left: the suffix alone, without its separator.
+        return suffix
+            .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+            .to_string();
+    }
+    format!("{cut}{suffix}")
 }
 
 /// The object key of the thumbnail produced for `generation`. One key per generation,
@@ -93,6 +144,45 @@ mod tests {
             assert!(r.len() <= 63, "{r} is {} long", r.len());
             assert!(!r.contains("--"), "{r}");
             assert!(r.ends_with(&r[r.len() - 8..]));
+        }
+    }
+
+    #[test]
+    fn label_values_are_always_valid_and_stable() {
+        // Short valid values are kept as they are (selectors stay readable).
+        assert_eq!(label_value("cat"), "cat");
+        assert_eq!(label_value(&"c".repeat(63)), "c".repeat(63));
+        let long = "a".repeat(200) + "." + &"b".repeat(52);
+        assert_eq!(long.len(), 253);
+        for v in [
+            long.as_str(),
+            &"x".repeat(64),
+            &("y".repeat(61) + ".-z"),
+            "-.-",
+            "über/katze",
+            "a..b-",
+        ] {
+            let l = label_value(v);
+            assert!(is_label_value(&l), "{v:?} -> {l:?}");
+            assert!(!l.is_empty(), "{v:?}");
+            assert_eq!(l, label_value(v), "stable");
+        }
+        // Values sharing their first 63 characters still get distinct labels.
+        assert_ne!(
+            label_value(&("p".repeat(70) + "1")),
+            label_value(&("p".repeat(70) + "2"))
+        );
+        // Pinned: a new operator version must compute the same values as the old one.
+        assert_eq!(label_value(&"x".repeat(64)), "x".repeat(54) + "-496fe6df");
+    }
+
+    #[test]
+    fn the_label_value_check_follows_kubernetes() {
+        for ok in ["", "a", "a.b-c_d", "A9", &"z".repeat(63)] {
+            assert!(is_label_value(ok), "{ok:?}");
+        }
+        for bad in ["-a", "a-", ".a", "a b", "a/b", &"z".repeat(64), "ä"] {
+            assert!(!is_label_value(bad), "{bad:?}");
         }
     }
 

@@ -27,6 +27,14 @@ pub mod reason {
     /// The source is outside what the Thumbnail's namespace may read (the operator's
     /// source policy): nothing was run or read.
     pub const SOURCE_NOT_ALLOWED: &str = "SourceNotAllowed";
+    /// The API server refused the run's Job (e.g. an invalid field): retrying the same
+    /// request cannot succeed, so the Thumbnail fails and frees its queue place.
+    pub const LAUNCH_REJECTED: &str = "LaunchRejected";
+    /// The resizer was killed at its memory limit (OOMKilled, exit 137): permanent,
+    /// the same image needs the same memory again.
+    pub const OUT_OF_MEMORY: &str = "OutOfMemory";
+    /// The run reported a result at another location than the one it was given.
+    pub const UNEXPECTED_OUTPUT: &str = "UnexpectedOutput";
 }
 
 /// What the controller learned in one reconcile, to be written as status.

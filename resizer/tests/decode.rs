@@ -74,3 +74,76 @@ fn truncated_jpeg_says_it_is_truncated() {
         }
     }
 }
+
+/// A progressive JPEG whose last scan is repeated until it has `scans` scans: a small
+/// file that makes the decoder pass over the whole image again for every scan.
+fn many_scans(scans: usize) -> Vec<u8> {
+    let (w, h) = (2048usize, 2048usize);
+    // A smooth gradient: every scan is a few bytes, and the decoder still passes over
+    // all 4 Mpx for each.
+    let pixels: Vec<u8> = (0..w * h * 3).map(|i| ((i / 3 % w) / 8) as u8).collect();
+    let image = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: w,
+        pitch: w * 3,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let mut c = turbojpeg::Compressor::new().unwrap();
+    c.set_quality(90).unwrap();
+    c.set_progressive(true).unwrap();
+    let jpeg = c.compress_to_vec(image).unwrap();
+    // The last scan runs from the last SOS marker to EOI (0xFF is stuffed inside
+    // entropy-coded data, so FF DA there is always a marker).
+    let last_sos = jpeg.windows(2).rposition(|m| m == [0xFF, 0xDA]).unwrap();
+    let eoi = jpeg.len() - 2;
+    assert_eq!(&jpeg[eoi..], [0xFF, 0xD9]);
+    let header_scans = jpeg.windows(2).filter(|m| *m == [0xFF, 0xDA]).count();
+    let mut out = jpeg[..eoi].to_vec();
+    for _ in header_scans..scans {
+        out.extend_from_slice(&jpeg[last_sos..eoi]);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    out
+}
+
+/// Issue 12: a progressive JPEG with thousands of scans is refused (libjpeg-turbo's scan
+/// limit) as a corrupt image, instead of burning CPU until the Job's deadline.
+#[test]
+fn a_jpeg_with_thousands_of_scans_is_refused() {
+    let bomb = many_scans(5000);
+    eprintln!("{} scans in {} bytes", 5000, bomb.len());
+    assert!(bomb.len() < 1 << 20, "a small file: {} bytes", bomb.len());
+    let started = std::time::Instant::now();
+    // Full scale decodes every scan (at 1/8 the AC scans are dropped anyway).
+    let Err(err) = resizer::decode::decode_jpeg(&bomb, 8) else {
+        panic!("a JPEG of 5000 scans was decoded");
+    };
+    eprintln!("refused after {:?}", started.elapsed());
+    let text = err.to_string();
+    assert!(
+        text.starts_with("CorruptImage: the JPEG has more than 500 scans"),
+        "{text}"
+    );
+    assert_eq!(resizer::decode::MAX_SCANS, 500);
+    // Just under the limit it still decodes: the limit is on scans, not on the image.
+    let fine = many_scans(resizer::decode::MAX_SCANS as usize);
+    let pixels = resizer::decode::decode_jpeg(&fine, 8).expect("500 scans decode");
+    assert_eq!((pixels.width, pixels.height), (2048, 2048));
+}
+
+/// Ordinary progressive JPEGs (from the corpus) decode at every scale under the limit.
+#[test]
+fn ordinary_progressive_jpegs_still_decode() {
+    for file in [
+        "j07_colorfulcups_2560x1600_prog.jpg",
+        "j03_infinitesea_4096x4096_prog.jpg",
+    ] {
+        let jpeg = corpus(file);
+        for eighths in [1, 4, 8] {
+            let p = resizer::decode::decode_jpeg(&jpeg, eighths)
+                .unwrap_or_else(|e| panic!("{file} at {eighths}/8: {e}"));
+            assert!(p.width > 0 && p.height > 0);
+        }
+    }
+}

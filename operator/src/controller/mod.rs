@@ -289,7 +289,12 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
             return Ok(Action::requeue(queue::POLL));
         }
     };
-    ctx.executor.launch(thumb, run, &invocation).await?;
+    if let Err(e) = ctx.executor.launch(thumb, run, &invocation).await {
+        return match e.rejected_by_api() {
+            Some(refusal) => launch_rejected(thumb, run, &refusal, ctx).await,
+            None => Err(e),
+        };
+    }
     // Recorded at once: a run that later disappears (a Job's TTL) is never started again.
     // With where it stores its thumbnail: deleted exactly, whatever the spec says later.
     let at = invocation::output_location(thumb, &ctx.config);
@@ -315,6 +320,42 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
     )
     .await;
     Ok(Action::requeue(RUNNING_RECHECK))
+}
+
+/// The API server refused the run (issue 12: a 422 kept the Thumbnail at the head of
+/// the queue forever): the Thumbnail fails with the refusal, and its place goes to the
+/// next one. Nothing was created, so there is no run to record.
+async fn launch_rejected(
+    thumb: &Thumbnail,
+    run: &str,
+    refusal: &str,
+    ctx: &Context,
+) -> Result<Action> {
+    let message = format!(
+        "the Kubernetes API server refused to create the resizer Job {run} ({refusal}); edit the Thumbnail's spec to try again, or report it to the operator's administrator"
+    );
+    let failed = Transition::Failed {
+        run_name: None,
+        reason: status::reason::LAUNCH_REJECTED.into(),
+        message: message.clone(),
+    };
+    write_status(thumb, &failed, ctx).await?;
+    ctx.queue.slot_freed(thumb);
+    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
+    ctx.metrics.finished(
+        Phase::Failed.as_str(),
+        status::reason::LAUNCH_REJECTED,
+        None,
+    );
+    warn!(thumbnail = %thumb.name_any(), run, %refusal, "resizer Job refused by the API server");
+    ctx.event(
+        thumb,
+        EventType::Warning,
+        status::reason::LAUNCH_REJECTED,
+        message,
+    )
+    .await;
+    Ok(Action::await_change())
 }
 
 async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
@@ -374,6 +415,9 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
             }
             return Ok(Action::requeue(BLOCKED_RECHECK));
         }
+        // Interrupted by an operator restart (local runs): it resumes when the queue
+        // admits it, so the cap holds after a restart too.
+        RunState::Interrupted => return admit(thumb, run, ctx).await,
         // Gone before its result was read (a Job's TTL ran out during an operator
         // outage): the thumbnail it stored, at the one place this generation's run
         // writes to, is the result.
@@ -394,12 +438,16 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
                 ),
             },
         },
-        RunState::Finished(RunOutcome::Succeeded(output)) => {
-            Transition::Succeeded { run_name: run.into(), output }
-        }
-        RunState::Finished(RunOutcome::Failed { reason, message }) => {
-            Transition::Failed { run_name: Some(run.into()), reason, message }
-        }
+        // Trusted only at the location this run was told to write to.
+        RunState::Finished(outcome) => match invocation::expect_output(
+            outcome,
+            &invocation::output_location(thumb, &ctx.config),
+        ) {
+            RunOutcome::Succeeded(output) => Transition::Succeeded { run_name: run.into(), output },
+            RunOutcome::Failed { reason, message } => {
+                Transition::Failed { run_name: Some(run.into()), reason, message }
+            }
+        },
     };
     let took = thumb
         .status

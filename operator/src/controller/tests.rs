@@ -139,6 +139,19 @@ fn config(max_running: usize) -> Config {
 /// A context on a mocked API server; `others` fill the controller's Thumbnail cache
 /// (the queue order).
 async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, ApiServer) {
+    let (ctx, server, _wakes) = context_and_wakes(max_running, others).await;
+    (ctx, server)
+}
+
+type Wakes = std::pin::Pin<
+    Box<dyn futures::Stream<Item = kube::runtime::reflector::ObjectRef<Thumbnail>> + Send>,
+>;
+
+/// [`context`], with the stream of Thumbnails the queue wakes.
+async fn context_and_wakes(
+    max_running: usize,
+    others: &[Thumbnail],
+) -> (Arc<Context>, ApiServer, Wakes) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let config = config(max_running);
@@ -155,9 +168,9 @@ async fn context(max_running: usize, others: &[Thumbnail]) -> (Arc<Context>, Api
     writer.apply_watcher_event(&watcher::Event::InitDone);
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let (queue, wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle, Default::default()))
+    (Arc::new(ctx), ApiServer(handle, Default::default()), Box::pin(wakes))
 }
 
 fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
@@ -179,9 +192,19 @@ fn any_thumbnail() -> Value {
     serde_json::to_value(thumbnail("cat", 1, "2026-11-28T10:00:00Z", None)).unwrap()
 }
 
+/// A resizer Job as the operator makes it: labelled, controlled by a Thumbnail.
 fn job(name: &str, status: Value) -> Value {
+    let mut j = foreign_job(name, status);
+    j["metadata"]["ownerReferences"] = json!([{"apiVersion": "thumbnails.dev/v1alpha1",
+        "kind": "Thumbnail", "name": "t", "uid": "uid-t", "controller": true, "blockOwnerDeletion": true}]);
+    j
+}
+
+/// A Job carrying the operator's label that no Thumbnail controls (anyone who may
+/// create Jobs can make one).
+fn foreign_job(name: &str, status: Value) -> Value {
     json!({"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": name, "namespace": NS, "labels": {"app.kubernetes.io/managed-by": "thumbnail-operator"}},
+           "metadata": {"name": name, "namespace": NS, "uid": "job-uid", "labels": {"app.kubernetes.io/managed-by": "thumbnail-operator"}},
            "spec": {"template": {"spec": {"containers": [{"name": "resizer", "image": "x"}]}}},
            "status": status})
 }
@@ -192,7 +215,8 @@ fn job_list(items: Vec<Value>) -> Value {
 
 fn pod_list(exit_code: i32, message: &str, reason: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "PodList", "metadata": {"resourceVersion": "1"}, "items": [{
-        "metadata": {"name": "p1", "namespace": NS, "creationTimestamp": "2026-11-28T10:00:00Z"},
+        "metadata": {"name": "p1", "namespace": NS, "creationTimestamp": "2026-11-28T10:00:00Z",
+                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "j", "uid": "job-uid", "controller": true}]},
         "status": {"containerStatuses": [{"name": "resizer", "image": "x", "imageID": "", "ready": false,
             "restartCount": 0, "state": {"terminated": {"exitCode": exit_code, "message": message, "reason": reason}}}]}
     }]})

@@ -66,13 +66,7 @@ impl JobExecutor {
             )
             .await?
             .items;
-        let owned = list.iter().filter(|p| {
-            p.metadata
-                .owner_references
-                .iter()
-                .flatten()
-                .any(|o| Some(o.uid.as_str()) == uid)
-        });
+        let owned = list.iter().filter(|p| owned_by(p, uid));
         let mut starting = true;
         let mut last_failure: Option<(&Pod, ContainerStateTerminated)> = None;
         for pod in owned {
@@ -129,7 +123,8 @@ impl JobExecutor {
     }
 }
 
-/// Selects the Jobs this operator made (the cap counts them; the controller watches them).
+/// Selects the Jobs this operator made (the controller watches them; the cap counts
+/// those of them a Thumbnail controls, see [`is_resizer_run`]).
 fn managed_selector() -> String {
     format!("{LABEL_MANAGED_BY}={MANAGER}")
 }
@@ -173,9 +168,13 @@ impl Executor for JobExecutor {
             if succeeded.is_none() && failed.is_none() {
                 return self.progress(thumb, &job).await;
             }
-            // The result is the termination message of the newest pod of the Job.
+            // The result is the termination message of the newest pod of the Job: of the
+            // pods it owns (by uid), not of any pod carrying its label — anyone who may
+            // create pods in the namespace can set a label, and a result read from such a
+            // pod would be believed.
             let pods: Api<Pod> =
                 Api::namespaced(self.client.clone(), &thumb.namespace().unwrap_or_default());
+            let uid = job.metadata.uid.as_deref();
             let mut list = pods
                 .list(
                     &ListParams::default()
@@ -183,6 +182,7 @@ impl Executor for JobExecutor {
                 )
                 .await?
                 .items;
+            list.retain(|p| owned_by(p, uid));
             list.sort_by_key(|p| p.metadata.creation_timestamp.clone().map(|t| t.0));
             let outcome = match list.iter().rev().find_map(terminated) {
                 Some(t) => invocation::outcome_from_exit(
@@ -213,7 +213,11 @@ impl Executor for JobExecutor {
                 .managed_jobs()
                 .list(&ListParams::default().labels(&managed_selector()))
                 .await?;
-            Ok(jobs.items.iter().filter(|j| !is_finished(j)).count())
+            Ok(jobs
+                .items
+                .iter()
+                .filter(|j| is_resizer_run(j) && !is_finished(j))
+                .count())
         })
     }
 
@@ -339,6 +343,30 @@ fn short(s: &str) -> String {
     out
 }
 
+/// Whether `pod` belongs to the Job whose uid is `job_uid`.
+fn owned_by(pod: &Pod, job_uid: Option<&str>) -> bool {
+    job_uid.is_some_and(|uid| {
+        pod.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.uid == uid)
+    })
+}
+
+/// Whether `job` is a resizer run: controlled by a Thumbnail (as [`render`] makes it).
+/// The managed-by label alone proves nothing — anyone who may create Jobs can set it —
+/// and the cap counted such Jobs, so a few foreign ones could stop every run.
+pub fn is_resizer_run(job: &Job) -> bool {
+    let group = Thumbnail::group(&());
+    let kind = Thumbnail::kind(&());
+    job.metadata.owner_references.iter().flatten().any(|o| {
+        o.controller == Some(true)
+            && o.kind == kind
+            && o.api_version.split('/').next() == Some(group.as_ref())
+    })
+}
+
 fn is_finished(job: &Job) -> bool {
     job.status
         .as_ref()
@@ -388,7 +416,11 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
             "app.kubernetes.io/component".to_string(),
             "resizer".to_string(),
         ),
-        (LABEL_THUMBNAIL.to_string(), thumb.name_any()),
+        // A Thumbnail's name may be longer than a label value may be.
+        (
+            LABEL_THUMBNAIL.to_string(),
+            crate::naming::label_value(&thumb.name_any()),
+        ),
         (
             LABEL_GENERATION.to_string(),
             thumb.metadata.generation.unwrap_or(0).to_string(),
@@ -469,6 +501,19 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
                             type_: "DisruptionTarget".into(),
                             status: "True".into(),
                         }]),
+                        ..Default::default()
+                    },
+                    // Killed (SIGKILL, 137) without a disruption (the rule above matches
+                    // those first, and rules apply in order): the kernel's OOM killer at
+                    // the memory limit. The same image needs the same memory on every
+                    // attempt, so retrying only burns the backoff.
+                    PodFailurePolicyRule {
+                        action: "FailJob".into(),
+                        on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                            container_name: Some(CONTAINER.into()),
+                            operator: "In".into(),
+                            values: vec![invocation::EXIT_KILLED],
+                        }),
                         ..Default::default()
                     },
                 ],
@@ -608,6 +653,59 @@ mod tests {
         pod.containers[0].resources.clone().unwrap()
     }
 
+    /// Issue 12: an OOM-killed resizer (exit 137) fails the Job at once instead of being
+    /// retried with the same memory; a disruption (also a SIGKILL, but with the
+    /// DisruptionTarget condition) is matched first and still ignored.
+    #[test]
+    fn an_oom_killed_resizer_fails_the_job_and_a_disruption_does_not() {
+        let config = Config::try_parse_from(["thumbnail-operator"]).unwrap();
+        let thumb: Thumbnail = serde_json::from_value(serde_json::json!({
+            "apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+            "metadata": {"name": "cat", "namespace": "ns", "uid": "u-1", "generation": 1},
+            "spec": {"source": {"s3": {"key": "originals/cat.jpg"}}, "width": 64},
+        }))
+        .unwrap();
+        let invocation = crate::invocation::build(&thumb, &config).unwrap();
+        let job = render(&thumb, "cat-g1-x", &invocation, &config);
+        let rules = job.spec.unwrap().pod_failure_policy.unwrap().rules;
+        let killed = rules
+            .iter()
+            .position(|r| {
+                r.on_exit_codes
+                    .as_ref()
+                    .is_some_and(|c| c.values == [invocation::EXIT_KILLED])
+            })
+            .expect("a rule for exit code 137");
+        assert_eq!(invocation::EXIT_KILLED, 137);
+        assert_eq!(rules[killed].action, "FailJob");
+        let on = rules[killed].on_exit_codes.as_ref().unwrap();
+        assert_eq!(
+            (on.container_name.as_deref(), on.operator.as_str()),
+            (Some(CONTAINER), "In")
+        );
+        let disruption = rules
+            .iter()
+            .position(|r| r.on_pod_conditions.is_some())
+            .expect("a rule for disruptions");
+        assert_eq!(rules[disruption].action, "Ignore");
+        assert!(disruption < killed, "rules apply in order: {rules:?}");
+
+        // What the user reads, whether the kubelet says OOMKilled or only the code.
+        for platform in [Some("OOMKilled"), Some("Error"), None] {
+            match invocation::outcome_from_exit(137, "", platform) {
+                invocation::RunOutcome::Failed { reason, message } => {
+                    assert_eq!(reason, "OutOfMemory", "{platform:?}");
+                    assert!(
+                        message.contains("resizer.resources.limits.memory")
+                            && message.contains("maxPixels"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
     fn q(map: &Option<BTreeMap<String, Quantity>>, key: &str) -> Option<String> {
         map.as_ref()?.get(key).map(|q| q.0.clone())
     }
@@ -620,8 +718,8 @@ mod tests {
         assert_eq!(q(&r.requests, "cpu").as_deref(), Some("100m"));
         assert_eq!(q(&r.requests, "memory").as_deref(), Some("128Mi"));
         assert_eq!(q(&r.limits, "cpu"), None);
-        // 1 Mpx: the floor of 64 Mi plus 64 Mi for the runtime.
-        assert_eq!(q(&r.limits, "memory").as_deref(), Some("128Mi"));
+        // 1 Mpx: 25 MB to encode, a quarter more, the 64 MiB source, the runtime.
+        assert_eq!(q(&r.limits, "memory").as_deref(), Some("158Mi"));
 
         let r = container_resources(&[
             "--resizer-cpu-request=50m",

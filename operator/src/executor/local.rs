@@ -7,7 +7,7 @@
 //! meaning (permanent -> fail at once; anything else -> retry up to the backoff limit)
 //! and the same deadline. Runs are recorded on disk (`<state>/<namespace>/<run>.*`), so
 //! an operator restart neither loses a finished result nor starts a finished run again;
-//! an interrupted run is resumed. Children die with the operator (PR_SET_PDEATHSIG).
+//! an interrupted run is resumed once the queue admits it again (under the cap). Children die with the operator (PR_SET_PDEATHSIG).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -125,7 +125,19 @@ impl Executor for LocalExecutor {
         Box::pin(async move {
             let paths = self.paths(thumb, run_name);
             if paths.invocation.exists() {
-                return Ok(()); // started before (idempotent, as a Job's apply is)
+                // Started before (idempotent, as a Job's apply is) — and interrupted by
+                // an operator restart: resumed now that the queue admitted it. The
+                // output key is per generation, so a repeated run overwrites the same
+                // object and never adds a second one.
+                if self.interrupted(run_name, &paths) {
+                    let invocation = read_invocation(run_name, &paths)?;
+                    info!(
+                        run = run_name,
+                        "resuming a run interrupted by an operator restart"
+                    );
+                    self.spawn(thumb, run_name, invocation, paths);
+                }
+                return Ok(());
             }
             std::fs::create_dir_all(&paths.dir).map_err(|e| io_error(run_name, e))?;
             let json = serde_json::to_vec(invocation).expect("an invocation serializes");
@@ -153,28 +165,13 @@ impl Executor for LocalExecutor {
             if self.running.lock().expect("lock").contains_key(run_name) {
                 return Ok(RunState::Running);
             }
-            // Started by an earlier operator process that stopped before the run finished:
-            // resume it. The output key is per generation, so a repeated run overwrites the
-            // same object and never adds a second one.
-            match std::fs::read(&paths.invocation) {
-                Ok(bytes) => {
-                    let invocation: Invocation =
-                        serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
-                            run: run_name.into(),
-                            message: format!(
-                                "unreadable invocation {}: {e}",
-                                paths.invocation.display()
-                            ),
-                        })?;
-                    info!(
-                        run = run_name,
-                        "resuming a run interrupted by an operator restart"
-                    );
-                    self.spawn(thumb, run_name, invocation, paths);
-                    Ok(RunState::Running)
-                }
-                Err(_) => Ok(RunState::Absent),
-            }
+            // Started by an earlier operator process that stopped before the run
+            // finished: the controller resumes it through the queue (see `launch`).
+            Ok(if paths.invocation.exists() {
+                RunState::Interrupted
+            } else {
+                RunState::Absent
+            })
         })
     }
 
@@ -202,6 +199,23 @@ impl Executor for LocalExecutor {
             None => controller,
         }
     }
+}
+
+impl LocalExecutor {
+    /// Recorded, but neither finished nor running in this process.
+    fn interrupted(&self, run_name: &str, paths: &RunPaths) -> bool {
+        paths.invocation.exists()
+            && !paths.outcome.exists()
+            && !self.running.lock().expect("lock").contains_key(run_name)
+    }
+}
+
+fn read_invocation(run_name: &str, paths: &RunPaths) -> Result<Invocation> {
+    let bytes = std::fs::read(&paths.invocation).map_err(|e| io_error(run_name, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::Executor {
+        run: run_name.into(),
+        message: format!("unreadable invocation {}: {e}", paths.invocation.display()),
+    })
 }
 
 struct RunPaths {

@@ -35,12 +35,18 @@ pub enum RunState {
     Running,
     /// Finished, with the resizer's result (success or failure).
     Finished(RunOutcome),
+    /// Started by an earlier operator process that stopped before the run finished
+    /// (local runs die with the operator): it needs a slot again, and is resumed by
+    /// launching it once the queue admits it. (Resumed at once, a restart could run
+    /// twice the cap: the interrupted runs plus those admitted meanwhile.)
+    Interrupted,
 }
 
 /// A place where resizer runs happen. Object-safe, so the controller holds one
 /// `Box<dyn Executor>` and never asks which kind it is.
 pub trait Executor: Send + Sync {
-    /// Starts `run_name` for `thumb` unless it exists already (idempotent).
+    /// Starts `run_name` for `thumb` unless it exists already (idempotent); resumes it
+    /// when it was [`RunState::Interrupted`].
     fn launch<'a>(
         &'a self,
         thumb: &'a Thumbnail,

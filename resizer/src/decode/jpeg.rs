@@ -16,10 +16,28 @@ pub fn jpeg_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
     Ok((header.width as u32, header.height as u32))
 }
 
+/// Most scans a JPEG may have. Every progressive scan passes over the whole image
+/// again, so a small file of thousands of tiny scans costs minutes of CPU (issue 12: it
+/// ran until the Job's deadline). Encoders write about 10 (libjpeg's default progression
+/// has 10, mozjpeg's fewer); 500 is libjpeg-turbo's own recommendation
+/// (TJFLAG_LIMITSCANS, djpeg -maxscans).
+pub const MAX_SCANS: u32 = 500;
+
 /// The failure for a JPEG libjpeg-turbo refused, in the user's terms: a file cut short
 /// says so (the decoder's own words for it range from "Premature end of JPEG file" to
 /// `integer value "width" overflowed`, from a header it could not finish reading).
 fn jpeg_failure(bytes: &[u8], e: turbojpeg::Error) -> Failed {
+    if let turbojpeg::Error::TurboJpegError(message) = &e {
+        // libjpeg-turbo: "Progressive JPEG image has more than 500 scans".
+        if message.contains(&format!("more than {MAX_SCANS} scans")) {
+            return Failed::new(
+                Reason::CorruptImage,
+                format!(
+                    "the JPEG has more than {MAX_SCANS} scans (an ordinary progressive JPEG has about 10); it is refused because decoding it would take minutes of CPU; re-encode it with an ordinary encoder"
+                ),
+            );
+        }
+    }
     if jpeg_markers::is_truncated(bytes) {
         return Failed::new(
             Reason::CorruptImage,
@@ -63,6 +81,7 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     let original = bytes;
     let internal = |e: turbojpeg::Error| jpeg_failure(original, e);
     let mut dec = Decompressor::new().map_err(internal)?;
+    dec.set_scan_limit(MAX_SCANS).map_err(internal)?;
     let header = dec.read_header(bytes).map_err(internal)?;
     // At 1/8 scale libjpeg's 1x1 inverse DCT reads only the DC coefficient of each
     // block. A progressive JPEG sends DC in scans of its own, so the AC scans (most of

@@ -16,7 +16,9 @@ pub mod progressive_dc;
 pub mod webp;
 
 pub use generic::{decode_other, other_dimensions, other_orientation};
-pub use jpeg::{adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions};
+pub use jpeg::{
+    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions, MAX_SCANS,
+};
 pub use progressive_dc::progressive_dc_only;
 pub use webp::decode_webp;
 
