@@ -23,6 +23,7 @@ pub mod crd;
 pub mod detect;
 pub mod links;
 pub mod metadata;
+pub mod ownership;
 pub mod rbac;
 pub mod status_words;
 pub mod store_config;
