@@ -20,6 +20,9 @@ mod tests {
     #[test]
     fn originals_are_per_namespace_and_name() {
         assert_eq!(shim_originals_prefix("media"), "originals/media/");
-        assert_eq!(shim_original_key("media", "cat-x1"), "originals/media/cat-x1");
+        assert_eq!(
+            shim_original_key("media", "cat-x1"),
+            "originals/media/cat-x1"
+        );
     }
 }

@@ -848,7 +848,7 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
         "{set}: resizer image {}",
         config.resizer_image
     );
-    let secret = &config.s3_credentials_secret;
+    let secret = &config.resizer_credentials_secret;
     let secret_refs: BTreeSet<_> = container
         .env
         .iter()
