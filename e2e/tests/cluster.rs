@@ -392,7 +392,10 @@ fn wait_phases(release: &Release, names: &[&str], phase: &str) {
 fn examples_applied_with_kubectl_and_their_jobs_expiring() {
     let release = Release::install(
         "examples",
-        &["operator.jobTtlSeconds=5", "seaweedfs.resizerSources[0]=uploads"],
+        &[
+            "operator.jobTtlSeconds=5",
+            "seaweedfs.resizerSources[0]=uploads",
+        ],
     );
     let ns = release.namespace.clone();
     let store = release.bundled_store();
