@@ -124,7 +124,7 @@ for cap in $caps; do
 			--set operator.maxRunning="$cap" --wait --timeout 5m >/dev/null
 		# The photos, once: the bundled store, from this host through its Service.
 		ip=$(kc get service "$RELEASE-seaweedfs" -n "$NS" -o 'jsonpath={.spec.clusterIP}')
-		secret() { kc get secret "$RELEASE-s3-credentials" -n "$NS" -o "go-template={{index .data \"$1\" | base64decode}}"; }
+		secret() { kc get secret "$RELEASE-s3-admin" -n "$NS" -o "go-template={{index .data \"$1\" | base64decode}}"; }
 		AWS_ACCESS_KEY_ID=$(secret AWS_ACCESS_KEY_ID) AWS_SECRET_ACCESS_KEY=$(secret AWS_SECRET_ACCESS_KEY)
 		export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 		bucket=$(kc get deployment "$RELEASE" -n "$NS" -o 'jsonpath={.spec.template.spec.containers[0].env[?(@.name=="S3_BUCKET")].value}')

@@ -52,8 +52,8 @@ log "chart CRD == crds/thumbnails.dev_thumbnails.yaml"
 VALUE_SETS=(
 	"default|"
 	"production|-f $CHART/values-production.yaml"
-	"everything|--set operator.clusterWide=true --set seaweedfs.persistence.enabled=true --set shim.tokensSecret=api-tokens --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true --set s3.credentials.existingSecret=s3-creds --set operator.extraEnv[0].name=RUST_LOG --set operator.extraEnv[0].value=debug --set operator.sourcePolicy.allow[0]=team-a=photos/ --set operator.sourcePolicy.allow[1]=team-b=media/shared/{namespace}/"
-	"other-namespace|--set operator.watchNamespace=media --set s3.credentials.secretAccessKey=not-random"
+	"everything|--set operator.clusterWide=true --set seaweedfs.persistence.enabled=true --set shim.tokensSecret=api-tokens --set metrics.serviceMonitor.enabled=true --set networkPolicy.enabled=true --set s3.credentials.operator.existingSecret=s3-operator --set s3.credentials.shim.existingSecret=s3-shim --set s3.credentials.resizer.existingSecret=s3-resizer --set operator.extraEnv[0].name=RUST_LOG --set operator.extraEnv[0].value=debug --set operator.sourcePolicy.allow[0]=team-a=photos/ --set operator.sourcePolicy.allow[1]=team-b=media/shared/{namespace}/"
+	"other-namespace|--set operator.watchNamespace=media --set s3.credentials.resizer.secretAccessKey=not-random"
 	"no-shim|--set shim.enabled=false"
 )
 rm -rf "$OUT"; mkdir -p "$OUT"

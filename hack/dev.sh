@@ -23,8 +23,15 @@ export S3_PORT=${DEV_S3_PORT:-9000}
 STATE=${DEV_STATE:-$CACHE/dev}
 PROFILE=${DEV_PROFILE:-release}
 export K8SAPI_HOME=${DEV_K8SAPI_HOME:-$CACHE/dev-apiserver}
-export S3_BUCKETS=thumbnails,uploads S3_FRESH=1
-export AWS_ACCESS_KEY_ID=${S3_ACCESS_KEY:-minioadmin} AWS_SECRET_ACCESS_KEY=${S3_SECRET_KEY:-minioadmin}
+# Each component its own identity, as the chart does (hack/s3-server.sh runs the chart's
+# generator): the admin key only uploads the examples' originals below; the resizer may
+# read the `uploads` bucket too (an administrator-allowed source bucket).
+export S3_BUCKETS=thumbnails,uploads S3_FRESH=1 S3_IDENTITY_BUCKET=thumbnails S3_RESIZER_READ=uploads
+ADMIN_KEYS=${S3_ACCESS_KEY:-minioadmin}:${S3_SECRET_KEY:-minioadmin}
+OPERATOR_ENV=(AWS_ACCESS_KEY_ID="${S3_OPERATOR_ACCESS_KEY:-thumbnail-operator}" AWS_SECRET_ACCESS_KEY="${S3_OPERATOR_SECRET_KEY:-operator-dev-secret}"
+	RESIZER_AWS_ACCESS_KEY_ID="${S3_RESIZER_ACCESS_KEY:-thumbnail-resizer}" RESIZER_AWS_SECRET_ACCESS_KEY="${S3_RESIZER_SECRET_KEY:-resizer-dev-secret}")
+SHIM_ENV=(AWS_ACCESS_KEY_ID="${S3_SHIM_ACCESS_KEY:-thumbnail-api-shim}" AWS_SECRET_ACCESS_KEY="${S3_SHIM_SECRET_KEY:-shim-dev-secret}")
+unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY AWS_SESSION_TOKEN
 export S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 BASE_URL=http://127.0.0.1:$SHIM_PORT
 
@@ -59,7 +66,7 @@ bash hack/s3-server.sh start >/dev/null
 # live under examples/, which the operator's source policy allows below (a Thumbnail
 # may otherwise read only the shim's uploads of its namespace: docs/SECURITY.md).
 corpus=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
-put() { curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" -T "$1" "$S3_ENDPOINT/$2"; }
+put() { curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$ADMIN_KEYS" -T "$1" "$S3_ENDPOINT/$2"; }
 if [ -d "$corpus" ]; then
 	put "$corpus/j01_kleiber_6028x3391.jpg" thumbnails/examples/kleiber.jpg
 	put "$corpus/j07_colorfulcups_2560x1600_prog.jpg" uploads/examples/colorful-cups.jpg
@@ -70,13 +77,13 @@ fi
 
 mkdir -p "$STATE"
 rm -rf "$STATE/runs"
-"$bin/thumbnail-operator" --executor local --namespace default --bucket thumbnails \
+env "${OPERATOR_ENV[@]}" "$bin/thumbnail-operator" --executor local --namespace default --bucket thumbnails \
 	--resizer-bin "$bin/resizer" --local-state-dir "$STATE/runs" \
 	--source-allow '*=thumbnails/examples/,*=uploads/examples/' \
 	--public-base-url "$BASE_URL" --metrics-addr "127.0.0.1:$METRICS_PORT" \
 	>"$STATE/operator.log" 2>&1 &
 pids+=($!)
-"$bin/api-shim" --listen "127.0.0.1:$SHIM_PORT" --namespace default --bucket thumbnails \
+env "${SHIM_ENV[@]}" "$bin/api-shim" --listen "127.0.0.1:$SHIM_PORT" --namespace default --bucket thumbnails \
 	--public-base-url "$BASE_URL" >"$STATE/api-shim.log" 2>&1 &
 pids+=($!)
 
@@ -93,7 +100,7 @@ cat <<MSG
     REST API     $BASE_URL/api/v1/thumbnails
     Swagger UI   $BASE_URL/swagger-ui
     metrics      http://127.0.0.1:$METRICS_PORT/metrics (operator), $BASE_URL/metrics (shim)
-    S3 store     $S3_ENDPOINT (minioadmin/minioadmin), buckets thumbnails, uploads
+    S3 store     $S3_ENDPOINT (admin ${ADMIN_KEYS/:/\/}; each component its own key), buckets thumbnails, uploads
     logs         $STATE/operator.log, $STATE/api-shim.log
 
   In another shell:

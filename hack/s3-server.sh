@@ -13,7 +13,14 @@
 #   S3_PORT=9000            S3 port; SeaweedFS also uses S3_PORT+1..+4 and each +10000 (gRPC)
 #   S3_STATE=$S3_HOME/port-$S3_PORT   data, logs and PID file of this port's server
 #   S3_FRESH=0              1: delete this port's data before starting (tests)
-#   S3_ACCESS_KEY=minioadmin S3_SECRET_KEY=minioadmin
+#   S3_ACCESS_KEY=minioadmin S3_SECRET_KEY=minioadmin   the admin identity (people, test fixtures)
+#   S3_IDENTITY_BUCKET=thumbnails   the bucket the components' identities are scoped to
+#   S3_RESIZER_READ=""      extra sources the resizer identity may read ("bucket[/prefix],...")
+#   S3_{OPERATOR,SHIM,RESIZER}_ACCESS_KEY=thumbnail-{operator,api-shim,resizer}
+#   S3_{OPERATOR,SHIM,RESIZER}_SECRET_KEY={operator,shim,resizer}-dev-secret
+#                           each component's own identity, with only the rights it uses:
+#                           charts/thumbnail-operator/files/s3-identities.sh, the chart's
+#                           generator, makes the identities here too
 #   S3_BUCKETS=""           comma list of buckets created at start
 #   S3_START_TIMEOUT=60
 #   S3_MAX_VOLUMES=2000     SeaweedFS volume limit (each bucket takes several volumes)
@@ -31,6 +38,14 @@ S3_FRESH="${S3_FRESH:-0}"
 S3_ACCESS_KEY="${S3_ACCESS_KEY:-minioadmin}"
 S3_SECRET_KEY="${S3_SECRET_KEY:-minioadmin}"
 S3_BUCKETS="${S3_BUCKETS:-}"
+S3_IDENTITY_BUCKET="${S3_IDENTITY_BUCKET:-thumbnails}"
+S3_RESIZER_READ="${S3_RESIZER_READ:-}"
+S3_OPERATOR_ACCESS_KEY="${S3_OPERATOR_ACCESS_KEY:-thumbnail-operator}"
+S3_OPERATOR_SECRET_KEY="${S3_OPERATOR_SECRET_KEY:-operator-dev-secret}"
+S3_SHIM_ACCESS_KEY="${S3_SHIM_ACCESS_KEY:-thumbnail-api-shim}"
+S3_SHIM_SECRET_KEY="${S3_SHIM_SECRET_KEY:-shim-dev-secret}"
+S3_RESIZER_ACCESS_KEY="${S3_RESIZER_ACCESS_KEY:-thumbnail-resizer}"
+S3_RESIZER_SECRET_KEY="${S3_RESIZER_SECRET_KEY:-resizer-dev-secret}"
 S3_START_TIMEOUT="${S3_START_TIMEOUT:-60}"
 # Every bucket is a SeaweedFS collection with volumes of its own, and the automatic
 # volume limit (free disk / volume size) runs out after a few dozen buckets ("No
@@ -38,6 +53,7 @@ S3_START_TIMEOUT="${S3_START_TIMEOUT:-60}"
 # Volumes are sparse files, so a high count costs no disk space until written.
 S3_MAX_VOLUMES="${S3_MAX_VOLUMES:-2000}"
 HOST=127.0.0.1
+IDENTITIES="$(cd "$(dirname "$0")/.." && pwd)/charts/thumbnail-operator/files/s3-identities.sh"
 
 VENV="$S3_HOME/venv"
 WEED="$VENV/bin/weed"
@@ -104,11 +120,13 @@ start() {
         log "port $S3_PORT on $HOST is already in use by another process"; return 1
     fi
     local cfg="$RUN/s3-identities.json"
-    (umask 077; cat > "$cfg" <<EOF
-{"identities":[{"name":"admin","credentials":[{"accessKey":"$S3_ACCESS_KEY","secretKey":"$S3_SECRET_KEY"}],
-  "actions":["Admin","Read","List","Tagging","Write"]}]}
-EOF
-    )
+    (umask 077
+     S3_BUCKET="$S3_IDENTITY_BUCKET" RESIZER_READ="$S3_RESIZER_READ" \
+     ADMIN_ACCESS_KEY="$S3_ACCESS_KEY" ADMIN_SECRET_KEY="$S3_SECRET_KEY" \
+     OPERATOR_ACCESS_KEY="$S3_OPERATOR_ACCESS_KEY" OPERATOR_SECRET_KEY="$S3_OPERATOR_SECRET_KEY" \
+     SHIM_ACCESS_KEY="$S3_SHIM_ACCESS_KEY" SHIM_SECRET_KEY="$S3_SHIM_SECRET_KEY" \
+     RESIZER_ACCESS_KEY="$S3_RESIZER_ACCESS_KEY" RESIZER_SECRET_KEY="$S3_RESIZER_SECRET_KEY" \
+     sh "$IDENTITIES" > "$cfg")
     # env -u: keep the server deterministic (weed reads S3_BUCKET / AWS_* from the environment).
     env -u S3_BUCKET -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
         "$WEED" -logdir="$LOGS" mini \

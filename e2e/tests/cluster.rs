@@ -395,7 +395,8 @@ fn wait_phases(release: &Release, names: &[&str], phase: &str) {
 /// they are (the job record outlives the Job).
 #[test]
 fn examples_applied_with_kubectl_and_their_jobs_expiring() {
-    // Where `make up` allows the examples' originals (the source policy: issue 12).
+    // Where `make up` allows the examples' originals (the source policy: issue 12); the
+    // bundled store's resizer identity follows the same rules.
     let release = Release::install(
         "examples",
         &[

@@ -99,14 +99,15 @@ pub struct Config {
     #[arg(long, env = "JOB_BACKOFF_LIMIT", default_value_t = 3)]
     pub job_backoff_limit: i32,
 
-    /// Name of the Secret holding AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for the
-    /// resizer Jobs (in each Thumbnail's namespace).
+    /// Name of the Secret (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) of the resizer's own
+    /// object-store identity, in each Thumbnail's namespace: the Jobs' credentials. The
+    /// operator only names it, never reads it; its own credentials are its environment's.
     #[arg(
         long,
-        env = "S3_CREDENTIALS_SECRET",
-        default_value = "thumbnail-s3-credentials"
+        env = "RESIZER_CREDENTIALS_SECRET",
+        default_value = "thumbnail-s3-resizer"
     )]
-    pub s3_credentials_secret: String,
+    pub resizer_credentials_secret: String,
 
     /// Bucket for sources that name none, and for every thumbnail.
     #[arg(long, env = "S3_BUCKET", default_value = "thumbnails")]

@@ -23,7 +23,7 @@ use clap::CommandFactory;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    Container, PersistentVolumeClaim, PodSpec, Secret, Service, ServiceAccount,
+    ConfigMap, Container, PersistentVolumeClaim, PodSpec, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding};
@@ -56,7 +56,9 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
             "--set=shim.tokensSecret=api-tokens",
             "--set=metrics.serviceMonitor.enabled=true",
             "--set=networkPolicy.enabled=true",
-            "--set=s3.credentials.existingSecret=s3-creds",
+            "--set=s3.credentials.operator.existingSecret=s3-operator",
+            "--set=s3.credentials.shim.existingSecret=s3-shim",
+            "--set=s3.credentials.resizer.existingSecret=s3-resizer",
             "--set=operator.extraEnv[0].name=RUST_LOG",
             "--set=operator.extraEnv[0].value=debug",
             "--set=resizer.resources.requests.cpu=250m",
@@ -72,7 +74,7 @@ const VALUE_SETS: &[(&str, &[&str])] = &[
         &[
             "--set=operator.watchNamespace=media",
             "--set=shim.enabled=false",
-            "--set=s3.credentials.secretAccessKey=not-random",
+            "--set=s3.credentials.resizer.secretAccessKey=not-random",
         ],
     ),
 ];
@@ -205,6 +207,7 @@ struct Rendered {
     services: Vec<Service>,
     service_accounts: Vec<ServiceAccount>,
     secrets: Vec<Secret>,
+    config_maps: Vec<ConfigMap>,
     claims: Vec<PersistentVolumeClaim>,
     roles: Vec<Role>,
     role_bindings: Vec<RoleBinding>,
@@ -226,6 +229,7 @@ fn parse(set: &str, docs: &[Value]) -> Rendered {
             ("v1", "Service") => r.services.push(typed(set, doc)),
             ("v1", "ServiceAccount") => r.service_accounts.push(typed(set, doc)),
             ("v1", "Secret") => r.secrets.push(typed(set, doc)),
+            ("v1", "ConfigMap") => r.config_maps.push(typed(set, doc)),
             ("v1", "PersistentVolumeClaim") => r.claims.push(typed(set, doc)),
             ("rbac.authorization.k8s.io/v1", "Role") => r.roles.push(typed(set, doc)),
             ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
@@ -882,23 +886,151 @@ fn check_operator_env(set: &str, r: &Rendered, watch_ns: &str) {
         "{set}: resizer image {}",
         config.resizer_image
     );
-    let secret = &config.s3_credentials_secret;
-    let secret_refs: BTreeSet<_> = container
+    // The Jobs get the resizer's identity, which the operator names but never mounts.
+    let resizer = secret_name(set, "resizer", "s3-resizer");
+    assert_eq!(
+        config.resizer_credentials_secret, resizer,
+        "{set}: RESIZER_CREDENTIALS_SECRET"
+    );
+}
+
+/// The Secret of one identity: the existing one the value set names, or the chart's.
+fn secret_name(set: &str, component: &str, existing: &str) -> String {
+    let suffix = if component == "shim" {
+        "api-shim"
+    } else {
+        component
+    };
+    if set == "everything" && component != "admin" {
+        existing.to_string()
+    } else if set == "production" {
+        format!("thumbnail-s3-{suffix}")
+    } else {
+        format!("{RELEASE}-s3-{suffix}")
+    }
+}
+
+/// Every Secret a pod spec reads: env secretKeyRefs, envFrom, volumes.
+fn secrets_of(spec: &PodSpec) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for c in spec
+        .containers
+        .iter()
+        .chain(spec.init_containers.iter().flatten())
+    {
+        for e in c.env.iter().flatten() {
+            if let Some(r) = e
+                .value_from
+                .as_ref()
+                .and_then(|v| v.secret_key_ref.as_ref())
+            {
+                out.insert(r.name.clone());
+            }
+        }
+        for e in c.env_from.iter().flatten() {
+            if let Some(r) = &e.secret_ref {
+                out.insert(r.name.clone());
+            }
+        }
+    }
+    for v in spec.volumes.iter().flatten() {
+        if let Some(name) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+            out.insert(name);
+        }
+        for p in v.projected.iter().flat_map(|p| p.sources.iter().flatten()) {
+            if let Some(r) = &p.secret {
+                out.insert(r.name.clone());
+            }
+        }
+    }
+    out
+}
+
+/// Issue 12 ("one admin key everywhere"): each component reads only its own identity's
+/// Secret; the bundled store knows all of them, through the one generator
+/// (files/s3-identities.sh, shipped verbatim), and never the AWS_* variables SeaweedFS
+/// would turn into an extra admin identity.
+fn check_store_identities(set: &str, r: &Rendered) {
+    let tokens: BTreeSet<String> = if set == "everything" {
+        BTreeSet::from(["api-tokens".to_string()])
+    } else if set == "production" {
+        BTreeSet::from(["thumbnail-api-tokens".to_string()])
+    } else {
+        BTreeSet::new()
+    };
+    let operator = deployment(set, r, "operator").expect("the operator Deployment");
+    assert_eq!(
+        secrets_of(pod_spec(operator)),
+        BTreeSet::from([secret_name(set, "operator", "s3-operator")]),
+        "{set}: the operator reads only its own identity's Secret"
+    );
+    if let Some(shim) = deployment(set, r, "api-shim") {
+        let mut want = BTreeSet::from([secret_name(set, "shim", "s3-shim")]);
+        want.extend(tokens);
+        assert_eq!(
+            secrets_of(pod_spec(shim)),
+            want,
+            "{set}: the shim reads only its own identity's Secret (and its tokens)"
+        );
+    }
+    for job in &r.jobs {
+        assert_eq!(
+            secrets_of(job_pod_spec(job)),
+            BTreeSet::new(),
+            "{set}: Job {:?} reads no store credentials",
+            job.metadata.name
+        );
+    }
+    let Some(store) = deployment(set, r, "seaweedfs") else {
+        return;
+    };
+    let spec = pod_spec(store);
+    let mut want: BTreeSet<String> = ["operator", "shim", "resizer"]
+        .iter()
+        .zip(["s3-operator", "s3-shim", "s3-resizer"])
+        .map(|(c, e)| secret_name(set, c, e))
+        .collect();
+    want.insert(format!("{RELEASE}-s3-admin"));
+    assert_eq!(
+        secrets_of(spec),
+        want,
+        "{set}: the bundled store knows every identity"
+    );
+    let env: Vec<&str> = spec.containers[0]
         .env
         .iter()
         .flatten()
-        .filter_map(|e| {
-            e.value_from
-                .as_ref()?
-                .secret_key_ref
-                .as_ref()
-                .map(|s| s.name.clone())
-        })
+        .map(|e| e.name.as_str())
         .collect();
+    for name in thumbnail_api::store_config::SECRET_ENV {
+        assert!(
+            !env.contains(name),
+            "{set}: SeaweedFS gets {name}, which it would make an admin identity of"
+        );
+    }
+    let script = std::fs::read_to_string(
+        repo_root().join("charts/thumbnail-operator/files/s3-identities.sh"),
+    )
+    .expect("the identity generator");
+    let shipped = r
+        .config_maps
+        .iter()
+        .find_map(|c| c.data.as_ref()?.get("s3-identities.sh"))
+        .unwrap_or_else(|| panic!("{set}: no ConfigMap carries s3-identities.sh"));
     assert_eq!(
-        secret_refs,
-        BTreeSet::from([secret.clone()]),
-        "{set}: the Jobs' Secret is the operator's own"
+        shipped.trim_end(),
+        script.trim_end(),
+        "{set}: the store runs the generator the tests check"
+    );
+    let args = spec.containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+        .join(" ");
+    assert!(
+        args.contains("sh /etc/thumbnail-operator/s3-identities.sh > /tmp/s3-identities.json")
+            && args.contains("-s3.config=/tmp/s3-identities.json"),
+        "{set}: the store's identities come from the generator: {args}"
     );
 }
 
@@ -1100,13 +1232,15 @@ fn rendered_objects_are_valid_kubernetes_types_with_exact_rbac() {
         assert_eq!(r.crds[0].metadata.name.as_deref(), Some(CRD_NAME));
         let store = deployment(set, &r, "seaweedfs").is_some();
         assert_eq!(store, *set != "production", "{set}: bundled store");
-        let chart_secret =
-            !args.iter().any(|a| a.contains("existingSecret")) && *set != "production";
-        assert_eq!(
-            r.secrets.len(),
-            usize::from(chart_secret),
-            "{set}: credentials Secret"
-        );
+        // One Secret per identity the chart generates: operator, shim and resizer unless
+        // they name existing ones, and the bundled store's admin.
+        let generated = match *set {
+            "production" => 0,
+            "everything" => 1,
+            _ => 4,
+        };
+        assert_eq!(r.secrets.len(), generated, "{set}: credentials Secrets");
+        check_store_identities(set, &r);
         if *set == "everything" {
             assert_eq!(r.service_monitors.len(), 1, "{set}: ServiceMonitor");
             assert_eq!(r.network_policies.len(), 4, "{set}: NetworkPolicies");

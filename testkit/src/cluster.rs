@@ -339,8 +339,8 @@ impl Release {
         node_ctr(&["task", "resume", container]);
     }
 
-    /// The bundled store (SeaweedFS) through its Service, with the credentials the chart
-    /// generated: what the components see.
+    /// The bundled store (SeaweedFS) through its Service, as its admin identity (the
+    /// Secret the chart generates for people; no component gets it): test fixtures.
     pub fn bundled_store(&self) -> crate::S3Env {
         let ip = kubectl_ok(&[
             "get",
@@ -355,7 +355,7 @@ impl Release {
             kubectl_ok(&[
                 "get",
                 "secret",
-                &format!("{RELEASE}-s3-credentials"),
+                &format!("{RELEASE}-s3-admin"),
                 "-n",
                 &self.namespace,
                 "-o",

@@ -7,6 +7,39 @@ use crate::required_env;
 pub const ENDPOINT_ENV: &str = "THUMBNAIL_TEST_S3_ENDPOINT";
 pub const ACCESS_KEY_ENV: &str = "THUMBNAIL_TEST_S3_ACCESS_KEY";
 pub const SECRET_KEY_ENV: &str = "THUMBNAIL_TEST_S3_SECRET_KEY";
+/// The bucket the components' identities are scoped to (uploads and output bucket).
+pub const IDENTITY_BUCKET_ENV: &str = "THUMBNAIL_TEST_S3_IDENTITY_BUCKET";
+
+/// A component's own identity in the object store (charts/thumbnail-operator/files/
+/// s3-identities.sh makes them, for the chart, `make dev` and the test server alike).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Identity {
+    Operator,
+    Shim,
+    Resizer,
+}
+
+impl Identity {
+    pub const ALL: [Identity; 3] = [Identity::Operator, Identity::Shim, Identity::Resizer];
+
+    /// The variable hack/test.sh puts this identity's `access:secret` in.
+    pub fn keys_env(self) -> &'static str {
+        match self {
+            Identity::Operator => "THUMBNAIL_TEST_S3_OPERATOR_KEYS",
+            Identity::Shim => "THUMBNAIL_TEST_S3_SHIM_KEYS",
+            Identity::Resizer => "THUMBNAIL_TEST_S3_RESIZER_KEYS",
+        }
+    }
+
+    /// (access key, secret key) of this identity on the test server.
+    pub fn keys(self) -> (String, String) {
+        let both = required_env(self.keys_env());
+        let (access, secret) = both
+            .split_once(':')
+            .unwrap_or_else(|| panic!("{} is not ACCESS:SECRET", self.keys_env()));
+        (access.to_string(), secret.to_string())
+    }
+}
 
 fn client_at(endpoint: &str, access_key: &str, secret_key: &str) -> aws_sdk_s3::Client {
     let store = thumbnail_api::store_config::StoreConfig {
@@ -55,6 +88,17 @@ impl S3Env {
     /// with the test server's credentials, built the way every component builds its own.
     pub fn client_at(&self, endpoint: &str) -> aws_sdk_s3::Client {
         client_at(endpoint, &self.access_key, &self.secret_key)
+    }
+
+    /// The bucket the components' identities are scoped to on the test server.
+    pub fn identity_bucket() -> String {
+        required_env(IDENTITY_BUCKET_ENV)
+    }
+
+    /// The same server as `identity` sees it: a client with that component's keys.
+    pub fn as_identity(&self, identity: Identity) -> S3Env {
+        let (access, secret) = identity.keys();
+        S3Env::at(&self.endpoint, &access, &secret)
     }
 
     /// host:port of the endpoint.

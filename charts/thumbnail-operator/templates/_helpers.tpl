@@ -65,9 +65,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- default .Release.Namespace (include "thumbnail-operator.watchNamespace" .) }}
 {{- end }}
 
-{{/* Name of the Secret holding AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. */}}
+{{/*
+Name of the Secret (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) of one object-store identity:
+(dict "ctx" $ "component" "operator"|"shim"|"resizer"|"admin"). Each component gets its own.
+*/}}
 {{- define "thumbnail-operator.s3SecretName" -}}
-{{- default (printf "%s-s3-credentials" (include "thumbnail-operator.fullname" .)) .Values.s3.credentials.existingSecret }}
+{{- $fullname := include "thumbnail-operator.fullname" .ctx }}
+{{- if eq .component "admin" }}
+{{- printf "%s-s3-admin" $fullname | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $values := index .ctx.Values.s3.credentials .component }}
+{{- $suffix := ternary "api-shim" .component (eq .component "shim") }}
+{{- default (printf "%s-s3-%s" $fullname $suffix | trunc 63 | trimSuffix "-") $values.existingSecret }}
+{{- end }}
 {{- end }}
 
 {{/* The S3 endpoint every component uses. */}}
@@ -79,8 +89,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
-{{/* Environment of the object store settings (names from resizer::store::StoreConfig). */}}
+{{/*
+Environment of the object store settings (names from api::store_config) with one
+component's own credentials: (dict "ctx" $ "component" "operator"|"shim").
+*/}}
 {{- define "thumbnail-operator.s3Env" -}}
+{{- $secret := include "thumbnail-operator.s3SecretName" . }}
+{{- with .ctx }}
 - name: S3_ENDPOINT
   value: {{ include "thumbnail-operator.s3Endpoint" . | quote }}
 - name: S3_REGION
@@ -89,15 +104,16 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.s3.pathStyle | quote }}
 - name: S3_CHECKSUMS
   value: {{ .Values.s3.checksums | quote }}
+{{- end }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ include "thumbnail-operator.s3SecretName" . }}
+      name: {{ $secret }}
       key: AWS_ACCESS_KEY_ID
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "thumbnail-operator.s3SecretName" . }}
+      name: {{ $secret }}
       key: AWS_SECRET_ACCESS_KEY
 {{- end }}
 
@@ -128,3 +144,19 @@ checkov.io/skip5: "CKV_K8S_38=This component calls the Kubernetes API and needs 
 checkov.io/skip6: "CKV2_K8S_6=NetworkPolicies are off for kind (values: networkPolicy.enabled; on in values-production.yaml)"
 {{- end }}
 {{- end }}
+
+{{/*
+What the bundled store's resizer identity may read besides the shim's originals: the
+bucket/prefix of every operator.sourcePolicy.allow rule (one list, so the store and the
+operator's policy cannot disagree), cut before "{namespace}". The identity is shared by
+every namespace's runs, so it gets the union; the operator refuses, per namespace, what
+a rule does not allow before any run starts.
+*/}}
+{{- define "thumbnail-operator.resizerSources" -}}
+{{- $out := list -}}
+{{- range .Values.operator.sourcePolicy.allow -}}
+{{- $src := regexReplaceAll "^[^=]*=" . "" -}}
+{{- $out = append $out (first (splitList "{namespace}" $src)) -}}
+{{- end -}}
+{{- join "," (uniq $out) -}}
+{{- end -}}

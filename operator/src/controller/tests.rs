@@ -371,7 +371,7 @@ fn assert_job_is_hardened(job: &Job, run: &str) {
             .as_ref()
             .unwrap()
             .name,
-        "thumbnail-s3-credentials"
+        "thumbnail-s3-resizer"
     );
     // The resizer is told where to read and write, in its own words.
     let args = c.args.as_ref().unwrap().join(" ");

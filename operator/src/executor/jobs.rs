@@ -312,7 +312,7 @@ pub fn blocked_reason(pod: &Pod) -> Option<(String, String)> {
         "CreateContainerConfigError" | "CreateContainerError" => Some((
             reason.into(),
             format!(
-                "the resizer container of pod {name} cannot be created ({reason}: {}); check the S3 credentials Secret in this namespace",
+                "the resizer container of pod {name} cannot be created ({reason}: {}); check the resizer's S3 credentials Secret in this namespace (chart value s3.credentials.resizer)",
                 short(detail)
             ),
         )),
@@ -439,7 +439,7 @@ pub fn render(thumb: &Thumbnail, run_name: &str, invocation: &Invocation, config
         name: name.clone(),
         value_from: Some(EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: config.s3_credentials_secret.clone(),
+                name: config.resizer_credentials_secret.clone(),
                 key: name.clone(),
                 optional: Some(false),
             }),

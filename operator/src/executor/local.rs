@@ -2,7 +2,8 @@
 //! without a cluster: `make dev` and the end-to-end tests.
 //!
 //! A run gets exactly the command line and environment its Job's container would get
-//! (credentials taken from the operator's own environment instead of a Secret), the
+//! (credentials: the resizer's own identity from the operator's `RESIZER_AWS_*`
+//! variables instead of a Secret, or the operator's own when those are unset), the
 //! same result contract (a file instead of /dev/termination-log), the same exit-code
 //! meaning (permanent -> fail at once; anything else -> retry up to the backoff limit)
 //! and the same deadline. Runs are recorded on disk (`<state>/<namespace>/<run>.*`), so
@@ -29,13 +30,34 @@ use crate::error::{Error, Result};
 use crate::invocation::{self, Invocation, RunOutcome};
 use thumbnail_api::crd::Thumbnail;
 
-/// Environment the operator passes from its own environment to every run, standing in
-/// for the Secret a Job's pod would mount.
+/// Credential variables a run gets, standing in for the resizer's Secret a Job's pod would
+/// mount.
 const PASSED_ENV: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 ];
+
+/// Prefix of the operator's variables that hold the resizer's own identity
+/// (`RESIZER_AWS_ACCESS_KEY_ID`, ...), as `make dev` sets them: a run gets those, never
+/// the operator's own keys. Without them (a single identity) a run gets the operator's.
+pub const RESIZER_ENV_PREFIX: &str = "RESIZER_";
+
+/// The credentials a run gets, looked up with `var` (the operator's environment).
+fn run_credentials(var: impl Fn(&str) -> Option<String>) -> Vec<(&'static str, String)> {
+    let own = var(&format!("{RESIZER_ENV_PREFIX}{}", PASSED_ENV[0])).is_some();
+    PASSED_ENV
+        .iter()
+        .filter_map(|k| {
+            let from = if own {
+                format!("{RESIZER_ENV_PREFIX}{k}")
+            } else {
+                k.to_string()
+            };
+            var(&from).map(|v| (*k, v))
+        })
+        .collect()
+}
 
 pub struct LocalExecutor {
     bin: PathBuf,
@@ -283,11 +305,7 @@ impl Supervisor {
         cmd.args(&invocation.args)
             .env_clear()
             .envs(invocation.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(
-                PASSED_ENV
-                    .iter()
-                    .filter_map(|k| std::env::var(k).ok().map(|v| (*k, v))),
-            )
+            .envs(run_credentials(|k| std::env::var(k).ok()))
             .stdin(Stdio::null())
             .stdout(log.try_clone().ok()?)
             .stderr(log)
@@ -354,5 +372,46 @@ fn io_error(run: &str, e: std::io::Error) -> Error {
     Error::Executor {
         run: run.into(),
         message: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_credentials;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn runs_get_the_resizer_identity_never_the_operators_when_it_is_set() {
+        let both = env(&[
+            ("AWS_ACCESS_KEY_ID", "operator"),
+            ("AWS_SECRET_ACCESS_KEY", "operator-secret"),
+            ("AWS_SESSION_TOKEN", "operator-token"),
+            ("RESIZER_AWS_ACCESS_KEY_ID", "resizer"),
+            ("RESIZER_AWS_SECRET_ACCESS_KEY", "resizer-secret"),
+        ]);
+        assert_eq!(
+            run_credentials(both),
+            [
+                ("AWS_ACCESS_KEY_ID", "resizer".to_string()),
+                ("AWS_SECRET_ACCESS_KEY", "resizer-secret".to_string())
+            ]
+        );
+        // One identity for everything (no RESIZER_ keys): the operator's own.
+        let one = env(&[("AWS_ACCESS_KEY_ID", "k"), ("AWS_SECRET_ACCESS_KEY", "s")]);
+        assert_eq!(
+            run_credentials(one),
+            [
+                ("AWS_ACCESS_KEY_ID", "k".to_string()),
+                ("AWS_SECRET_ACCESS_KEY", "s".to_string())
+            ]
+        );
     }
 }
