@@ -702,7 +702,11 @@ async fn probes_metrics_and_docs() {
 #[tokio::test]
 async fn bearer_tokens_guard_the_api_but_not_probes_or_docs() {
     let shim = Shim::start_with(Options {
-        settings: Box::new(|s| s.tokens = Some(vec!["sesame".into()])),
+        settings: Box::new(|s| {
+            s.tokens = Some(std::sync::Arc::new(api_shim::auth::Tokens::fixed(vec![
+                "sesame".into(),
+            ])))
+        }),
         ..Default::default()
     })
     .await;

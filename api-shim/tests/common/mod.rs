@@ -38,6 +38,9 @@ pub struct Options {
     pub store_down: bool,
     /// Point the shim's Kubernetes client at a closed port.
     pub api_down: bool,
+    /// Run the shim's Kubernetes client as this user (impersonation), e.g. a
+    /// ServiceAccount without rights: the API server then answers Forbidden.
+    pub kube_user: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             settings: Box::new(|_| {}),
             store_down: false,
             api_down: false,
+            kube_user: None,
         }
     }
 }
@@ -75,6 +79,10 @@ impl Shim {
         let shim_kube = if opts.api_down {
             let config = kube::Config::new(closed_port_url().parse().unwrap());
             kube::Client::try_from(config).unwrap()
+        } else if let Some(user) = &opts.kube_user {
+            let mut config = testkit::kube::config().await;
+            config.auth_info.impersonate = Some(user.clone());
+            kube::Client::try_from(config).unwrap()
         } else {
             kube.clone()
         };
@@ -86,9 +94,10 @@ impl Shim {
                 bucket: bucket.clone(),
             },
         );
+        let header_read_timeout = state.settings.header_read_timeout;
         let router = api_shim::app::router(state);
         let server = tokio::spawn(async move {
-            api_shim::app::serve(listener, router, std::future::pending())
+            api_shim::app::serve(listener, router, header_read_timeout, std::future::pending())
                 .await
                 .unwrap();
         });
