@@ -40,7 +40,10 @@ pub fn router(state: AppState) -> Router {
     ))
     .layer(middleware::from_fn_with_state(state.clone(), timeout))
     .layer(DefaultBodyLimit::max(body_limit))
-    .layer(middleware::from_fn_with_state(state.clone(), limit_concurrency))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        limit_concurrency,
+    ))
     .layer(middleware::from_fn_with_state(
         state.clone(),
         metrics::record,

@@ -250,7 +250,11 @@ mod tests {
         .with_code(403);
         let e = from_kube(kube::Error::Api(status.boxed()), "x");
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
-        assert!(!e.body.message.contains("serviceaccount"), "{}", e.body.message);
+        assert!(
+            !e.body.message.contains("serviceaccount"),
+            "{}",
+            e.body.message
+        );
         assert!(e.detail.unwrap().contains("system:serviceaccount:ns:shim"));
     }
 }

@@ -170,7 +170,10 @@ mod tests {
     fn method_labels_are_bounded() {
         assert_eq!(method_label(&Method::DELETE), "DELETE");
         for invented in ["FOO", "get", "X-1234567890"] {
-            assert_eq!(method_label(&Method::from_bytes(invented.as_bytes()).unwrap()), "other");
+            assert_eq!(
+                method_label(&Method::from_bytes(invented.as_bytes()).unwrap()),
+                "other"
+            );
         }
     }
 }

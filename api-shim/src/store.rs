@@ -23,7 +23,9 @@ pub enum Got {
     Object(Box<GetObjectOutput>),
     /// The client's If-None-Match matched; the object's current ETag when the store
     /// sent it.
-    NotModified { e_tag: Option<String> },
+    NotModified {
+        e_tag: Option<String>,
+    },
 }
 
 /// S3 access for one default bucket.

@@ -97,9 +97,14 @@ impl Shim {
         let header_read_timeout = state.settings.header_read_timeout;
         let router = api_shim::app::router(state);
         let server = tokio::spawn(async move {
-            api_shim::app::serve(listener, router, header_read_timeout, std::future::pending())
-                .await
-                .unwrap();
+            api_shim::app::serve(
+                listener,
+                router,
+                header_read_timeout,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
         Shim {
             url,
@@ -162,11 +167,46 @@ impl Shim {
     /// object and writes status.output through the status subresource.
     pub async fn complete(&self, id: &str, bytes: Vec<u8>, content_type: &str, format: &str) {
         let key = format!("thumbnails/{id}.{format}");
+        self.complete_at(id, &key, bytes, content_type, format)
+            .await;
+    }
+
+    /// Creates a Thumbnail directly in the API server, as a kubectl user would: with
+    /// `labels` (none: not made by the shim), its source the original `key` in the
+    /// test bucket.
+    pub async fn create_directly(&self, name: &str, labels: &[(&str, &str)], key: &str) {
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let t: Thumbnail = serde_json::from_value(json!({
+            "apiVersion": "thumbnails.dev/v1alpha1",
+            "kind": "Thumbnail",
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+            "spec": {"source": {"s3": {"bucket": self.bucket, "key": key}}, "width": 64},
+        }))
+        .expect("a Thumbnail");
+        self.thumbnails
+            .create(&Default::default(), &t)
+            .await
+            .expect("creating a Thumbnail directly");
+    }
+
+    /// Stores `bytes` under `key` and marks `id` Succeeded with that output, as the
+    /// controller does after a render (a re-render writes a new key).
+    pub async fn complete_at(
+        &self,
+        id: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        format: &str,
+    ) {
         let len = bytes.len();
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .content_type(content_type)
             .body(bytes.into())
             .send()
@@ -184,6 +224,26 @@ impl Shim {
             }),
         )
         .await;
+    }
+
+    /// The value of one sample line of /metrics (`name{labels}`), if present.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self
+            .http
+            .get(self.at("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        text.lines().find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     pub async fn patch_status(&self, id: &str, status: serde_json::Value) {
