@@ -65,7 +65,7 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id, or its image is gone", body = ErrorBody),
         (status = 409, description = "Not ready yet (code not_ready), or the thumbnail could not be made (code thumbnail_failed, with the reason); the body has the current status", body = ErrorBody),
-        (status = 503, description = "The object store or the Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The object store or the Kubernetes API server is unavailable (code store_unavailable or api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]

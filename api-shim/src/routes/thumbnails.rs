@@ -86,7 +86,7 @@ fn parse_status(raw: Option<&str>) -> ApiResult<Option<Phase>> {
         (status = 200, description = "The thumbnail", body = ThumbnailView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -115,7 +115,7 @@ pub async fn get_one(
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 410, description = "The continue token has expired; start again", body = ErrorBody),
         (status = 422, description = "limit or status is invalid", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -202,7 +202,7 @@ pub async fn list(
         (status = 204, description = "Deleted (stored objects are removed in the background)"),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
