@@ -173,27 +173,26 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
     }
 }
 
-/// Serves `router` on `listener` (HTTP/1.1 and h2c) until `shutdown` resolves, then
-/// lets requests in flight finish. A client must send a request's whole header within
+/// Serves `router` on `listener` until `shutdown` resolves, then lets requests in
+/// flight finish. A client must send a request's whole header within
 /// `header_read_timeout` or is disconnected: otherwise connections that trickle their
 /// headers in (slowloris) are held open forever, before any limit of the router sees
-/// them. (axum::serve has no such setting, hence the connection loop here.)
+/// them. (axum::serve has no such setting, hence the connection loop here.) HTTP/1.1
+/// only: probes, proxies and clients speak it, and an h2c connection has no time limit
+/// on its handshake.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     header_read_timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto;
+    use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
 
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -211,10 +210,7 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "connection ended with an error");
