@@ -1292,10 +1292,7 @@ async fn a_re_render_is_downloaded_at_once_and_304_names_the_image_it_validates(
 
 /// Asserts that an answer names none of what only the administrator may see.
 fn assert_discreet(text: &str, secrets: &[&str]) {
-    for s in secrets
-        .iter()
-        .chain(&["s3://", "serviceaccount", "127.0.0.1"])
-    {
+    for s in secrets.iter().chain(&["s3://", "serviceaccount"]) {
         assert!(!text.contains(s), "the answer reveals {s:?}: {text}");
     }
 }
@@ -1328,9 +1325,16 @@ async fn forbidden_by_kubernetes_answers_without_the_shims_identity() {
         let header_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
         let b = expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "api_server_unavailable").await;
         assert_eq!(b["requestId"], header_id.as_str(), "{b}");
+        // The API server is at 127.0.0.1 (error bodies have no links to contain it).
         assert_discreet(
             &b.to_string(),
-            &[account, "forbidden", "thumbnails.dev", &shim.bucket],
+            &[
+                account,
+                "forbidden",
+                "thumbnails.dev",
+                &shim.bucket,
+                "127.0.0.1",
+            ],
         );
     }
     assert!(shim.objects().await.is_empty(), "original left behind");
