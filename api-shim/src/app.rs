@@ -1,8 +1,11 @@
 //! Assembles the router: documented routes, docs, metrics, and the middleware every
-//! request goes through (metrics, auth, timeouts, body limit, request logs).
+//! request goes through (request id, request logs, metrics, concurrency limit, body
+//! limit, timeouts, auth); and serves it with a time limit on reading request headers.
 
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -11,7 +14,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::{auth, metrics, openapi, swagger};
+use crate::{auth, metrics, openapi, request_id, swagger};
 
 /// Room for the form's text fields and multipart framing on top of the file's limit.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
@@ -39,6 +42,10 @@ pub fn router(state: AppState) -> Router {
     .layer(DefaultBodyLimit::max(body_limit))
     .layer(middleware::from_fn_with_state(
         state.clone(),
+        limit_concurrency,
+    ))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
         metrics::record,
     ))
     // A failed request is logged once, by `ApiError` (at WARN, with its code and
@@ -48,7 +55,90 @@ pub fn router(state: AppState) -> Router {
         TraceLayer::new_for_http()
             .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG)),
     )
+    .layer(middleware::from_fn(request_id::assign))
     .with_state(state)
+}
+
+/// Paths outside the concurrency limit: a kubelet's probe or a scrape must be answered
+/// while the API is saturated, or the kubelet would restart a shim that is merely busy.
+fn unlimited(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz" | "/metrics")
+}
+
+/// A permit of the concurrency limit, counted in the in-flight gauge while held.
+struct InFlight {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    gauge: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.gauge.dec();
+    }
+}
+
+/// A response body that holds its request's permit until it is sent (a download
+/// streams long after its handler returned).
+struct Guarded {
+    inner: Body,
+    _in_flight: InFlight,
+}
+
+impl http_body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serves at most `max_concurrent_requests` requests at once and answers the others
+/// 503 `overloaded` at once: queueing them would only hold more connections open while
+/// the shim is slowest, and a client can retry.
+async fn limit_concurrency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if unlimited(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let Ok(permit) = state.in_flight.clone().try_acquire_owned() else {
+        state.metrics.shed.inc();
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!(
+                "the shim is serving its limit of {} requests at once; retry in a moment",
+                state.settings.max_concurrent_requests
+            ),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
+    };
+    state.metrics.in_flight.inc();
+    let in_flight = InFlight {
+        _permit: permit,
+        gauge: state.metrics.in_flight.clone(),
+    };
+    let response = next.run(req).await;
+    response.map(|inner| {
+        Body::new(Guarded {
+            inner,
+            _in_flight: in_flight,
+        })
+    })
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -84,13 +174,50 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets requests in
-/// flight finish.
+/// flight finish. A client must send a request's whole header within
+/// `header_read_timeout` or is disconnected: otherwise connections that trickle their
+/// headers in (slowloris) are held open forever, before any limit of the router sees
+/// them. (axum::serve has no such setting, hence the connection loop here.) HTTP/1.1
+/// only: probes, proxies and clients speak it, and an h2c connection has no time limit
+/// on its handshake.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    header_read_timeout: std::time::Duration,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -52,9 +52,28 @@ pub struct Config {
     pub presign_ttl_seconds: u64,
 
     /// File with accepted bearer tokens, one per line (blank lines and #comments are
-    /// ignored). Without it the API is open; probes, metrics and docs always are.
+    /// ignored), re-read whenever it changes. Probes, metrics and docs need no token.
     #[arg(long, env = "SHIM_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+
+    /// Serve the thumbnail routes without a token. Needed to start without
+    /// --token-file unless --listen is a loopback address: an API reachable from
+    /// other machines is never open by accident.
+    #[arg(long, env = "SHIM_ALLOW_ANONYMOUS", default_value_t = false)]
+    pub allow_anonymous: bool,
+
+    /// Requests served at once; more get 503 `overloaded` at once instead of queueing
+    /// (probes and metrics are not counted).
+    #[arg(long, env = "SHIM_MAX_CONCURRENT_REQUESTS", default_value_t = 64,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent_requests: u32,
+
+    /// Time a client has to send a request's complete header, in seconds; a slower
+    /// one is disconnected (a connection that trickles its header in would otherwise be
+    /// held forever).
+    #[arg(long, env = "SHIM_HEADER_READ_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_read_timeout_seconds: u64,
 
     /// Time limit for a request other than an upload, in seconds.
     #[arg(long, env = "SHIM_REQUEST_TIMEOUT_SECONDS", default_value_t = 30)]
@@ -93,38 +112,8 @@ impl Config {
     pub fn presign_ttl(&self) -> Duration {
         Duration::from_secs(self.presign_ttl_seconds)
     }
-}
 
-/// Reads accepted bearer tokens: one per line, blank lines and `#` comments ignored.
-pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    use anyhow::Context as _;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    let tokens: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect();
-    anyhow::ensure!(
-        !tokens.is_empty(),
-        "the token file {} holds no token; add one per line or drop --token-file",
-        path.display()
-    );
-    Ok(tokens)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_skip_blank_lines_and_comments() {
-        let dir = std::env::temp_dir().join(format!("shim-tokens-{}", std::process::id()));
-        std::fs::write(&dir, "# clients\n\n  alpha  \nbeta\n").unwrap();
-        assert_eq!(read_tokens(&dir).unwrap(), ["alpha", "beta"]);
-        std::fs::write(&dir, "# none\n").unwrap();
-        assert!(read_tokens(&dir).is_err());
-        std::fs::remove_file(&dir).unwrap();
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_seconds)
     }
 }

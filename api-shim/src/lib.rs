@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod model;
 pub mod openapi;
 pub mod params;
+pub mod request_id;
 pub mod routes;
 pub mod sniff;
 pub mod state;
@@ -24,7 +25,8 @@ use crate::config::{Config, LogFormat};
 use crate::state::{AppState, Settings};
 
 impl Config {
-    /// The settings of a running shim, reading the token file if one is given.
+    /// The settings of a running shim, reading the token file if one is given. Without
+    /// one, only a loopback listener or an explicit --allow-anonymous may serve.
     pub fn settings(&self) -> anyhow::Result<Settings> {
         let mut s = Settings::new(&self.namespace, &self.public_base_url);
         s.max_upload_bytes = self.max_upload_bytes;
@@ -32,11 +34,21 @@ impl Config {
         s.presign_ttl = self.presign_ttl();
         s.request_timeout = self.request_timeout();
         s.upload_timeout = self.upload_timeout();
-        s.tokens = self
-            .token_file
-            .as_deref()
-            .map(config::read_tokens)
-            .transpose()?;
+        s.max_concurrent_requests = self.max_concurrent_requests as usize;
+        s.header_read_timeout = self.header_read_timeout();
+        s.tokens = match &self.token_file {
+            Some(path) => Some(std::sync::Arc::new(auth::Tokens::from_file(path)?)),
+            None if self.allow_anonymous || self.listen.ip().is_loopback() => None,
+            None => anyhow::bail!(
+                "no --token-file (SHIM_TOKEN_FILE) while listening on {}: the API would be open \
+                 to anyone who reaches it. Give a token file, listen on a loopback address, or \
+                 pass --allow-anonymous (SHIM_ALLOW_ANONYMOUS=true) to serve it without tokens",
+                self.listen
+            ),
+        };
+        if s.tokens.is_none() {
+            tracing::warn!(listen = %self.listen, "the thumbnail API accepts requests without a token");
+        }
         Ok(s)
     }
 }
@@ -78,7 +90,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(listen = %config.listen, namespace = %config.namespace, bucket = %config.bucket, "api-shim serving");
-    app::serve(listener, app::router(state), shutdown_signal()).await?;
+    let header_read_timeout = state.settings.header_read_timeout;
+    app::serve(
+        listener,
+        app::router(state),
+        header_read_timeout,
+        shutdown_signal(),
+    )
+    .await?;
     tracing::info!("api-shim stopped");
     Ok(())
 }

@@ -4,11 +4,13 @@ use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::CONTENT_TYPE;
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -34,6 +36,10 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     durations: HistogramFamily,
     upload_bytes: Counter,
+    /// Requests holding a permit of the concurrency limit.
+    pub in_flight: Gauge,
+    /// Requests refused with 503 because the limit was reached.
+    pub shed: Counter,
 }
 
 impl Metrics {
@@ -59,11 +65,25 @@ impl Metrics {
             "Bytes of originals stored through uploads",
             upload_bytes.clone(),
         );
+        let in_flight = Gauge::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests being served under the concurrency limit (probes and metrics not counted)",
+            in_flight.clone(),
+        );
+        let shed = Counter::default();
+        registry.register(
+            "http_requests_shed",
+            "Requests answered 503 overloaded because the concurrency limit was reached",
+            shed.clone(),
+        );
         Metrics {
             registry,
             requests,
             durations,
             upload_bytes,
+            in_flight,
+            shed,
         }
     }
 
@@ -85,6 +105,23 @@ impl Default for Metrics {
     }
 }
 
+/// The `method` label: the methods HTTP defines, anything else `other`, so that a
+/// client inventing methods cannot grow the label space (and the scrape) without bound.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
 /// Middleware recording every request. The route label is the matched route
 /// template (/api/v1/thumbnails/{id}), never the raw path, so ids do not explode the
 /// label space.
@@ -94,7 +131,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string())
         .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().to_string();
+    let method = method_label(req.method()).to_string();
     let start = Instant::now();
     let response = next.run(req).await;
     let m = &state.metrics;
@@ -123,4 +160,20 @@ pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
         )],
         state.metrics.encode(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn method_labels_are_bounded() {
+        assert_eq!(method_label(&Method::DELETE), "DELETE");
+        for invented in ["FOO", "get", "X-1234567890"] {
+            assert_eq!(
+                method_label(&Method::from_bytes(invented.as_bytes()).unwrap()),
+                "other"
+            );
+        }
+    }
 }

@@ -151,7 +151,11 @@ impl ThumbnailView {
             },
             output,
             reason: status.and_then(|s| s.reason.clone()),
-            message: status.and_then(|s| s.message.clone()),
+            // The controller's message may name stored objects (s3://...) and the
+            // store's address: for kubectl describe, not for API clients.
+            message: status
+                .and_then(|s| s.message.as_deref())
+                .map(crate::error::redact),
             filename: t
                 .metadata
                 .annotations

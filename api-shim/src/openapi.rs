@@ -15,7 +15,9 @@ use crate::state::AppState;
         title = "thumbnail-operator REST API",
         description = "Upload an image and get a thumbnail. An upload becomes a Thumbnail resource in Kubernetes; \
 its status goes uploaded -> processing -> success (or error). Follow the links in each answer: \
-`self` for the status, `download` once it is ready, `delete` to remove it.",
+`self` for the status, `download` once it is ready, `delete` to remove it. \
+Every answer carries an X-Request-Id header; error bodies repeat it as `requestId`, under which the \
+shim's log has the details an answer leaves out. The API serves only the thumbnails made through it.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
@@ -26,16 +28,22 @@ its status goes uploaded -> processing -> success (or error). Follow the links i
 )]
 pub struct ApiDoc;
 
-/// Declares the optional bearer-token scheme the thumbnail routes accept.
+/// Declares the bearer-token scheme of the thumbnail routes. Each route lists it as
+/// optional (`security((), bearer)`) because an administrator may turn tokens off;
+/// the chart requires them by default.
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        let mut scheme = Http::new(HttpAuthScheme::Bearer);
+        scheme.description = Some(
+            "A token from the shim's token file (with the Helm chart: the Secret \
+             <release>-api-shim-tokens). Required unless the administrator turned tokens \
+             off; without it the thumbnail routes answer 401."
+                .into(),
         );
+        components.add_security_scheme("bearer", SecurityScheme::Http(scheme));
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use kube::Api;
 use thumbnail_api::crd::Thumbnail;
 
+use crate::auth::Tokens;
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -19,10 +20,15 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     pub presigned_downloads: bool,
     pub presign_ttl: Duration,
-    /// Accepted bearer tokens; `None` leaves the API open.
-    pub tokens: Option<Vec<String>>,
+    /// Accepted bearer tokens; `None` leaves the API open (`--allow-anonymous`, or
+    /// a loopback-only listener).
+    pub tokens: Option<Arc<Tokens>>,
     pub request_timeout: Duration,
     pub upload_timeout: Duration,
+    /// Requests served at once (probes and metrics not counted); more get 503.
+    pub max_concurrent_requests: usize,
+    /// Time a client has to send a request's header before it is disconnected.
+    pub header_read_timeout: Duration,
 }
 
 impl Settings {
@@ -39,6 +45,8 @@ impl Settings {
             tokens: None,
             request_timeout: Duration::from_secs(30),
             upload_timeout: Duration::from_secs(300),
+            max_concurrent_requests: 64,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -51,11 +59,16 @@ pub struct Inner {
     pub thumbnails: Api<Thumbnail>,
     pub store: Store,
     pub metrics: Metrics,
+    /// Permits of the requests being served (see [`crate::app`]'s concurrency limit).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, client: kube::Client, store: Store) -> AppState {
         AppState(Arc::new(Inner {
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_requests,
+            )),
             thumbnails: Api::namespaced(client, &settings.namespace),
             settings,
             store,

@@ -17,6 +17,17 @@ use thumbnail_store::{classify, ErrorClass};
 /// memory: S3's minimum part size. Smaller files go up in a single PUT.
 pub const PART_SIZE: usize = 5 * 1024 * 1024;
 
+/// The answer to a conditional GET.
+#[derive(Debug)]
+pub enum Got {
+    Object(Box<GetObjectOutput>),
+    /// The client's If-None-Match matched; the object's current ETag when the store
+    /// sent it.
+    NotModified {
+        e_tag: Option<String>,
+    },
+}
+
 /// S3 access for one default bucket.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -130,14 +141,20 @@ impl Store {
         bucket: &str,
         key: &str,
         if_none_match: Option<&str>,
-    ) -> Result<Option<GetObjectOutput>, GetError> {
+    ) -> Result<Got, GetError> {
         let mut req = self.client.get_object().bucket(bucket).key(key);
         if let Some(tag) = if_none_match {
             req = req.if_none_match(tag);
         }
         match req.send().await {
-            Ok(out) => Ok(Some(out)),
-            Err(e) if http_status(&e) == Some(304) => Ok(None),
+            Ok(out) => Ok(Got::Object(Box::new(out))),
+            Err(e) if http_status(&e) == Some(304) => Ok(Got::NotModified {
+                // The object's own validator, as the store's 304 carries it.
+                e_tag: e
+                    .raw_response()
+                    .and_then(|r| r.headers().get("etag"))
+                    .map(str::to_string),
+            }),
             Err(e) if classify(&e) == ErrorClass::NotFound => Err(GetError::Missing),
             Err(e) => Err(GetError::Store(describe(&e))),
         }

@@ -151,10 +151,7 @@ async fn upload_becomes_a_thumbnail_that_can_be_downloaded_and_deleted() {
     let h = r.headers().clone();
     assert_eq!(h["content-type"], "image/png");
     assert_eq!(h["content-length"], thumb.len().to_string().as_str());
-    assert!(h["cache-control"]
-        .to_str()
-        .unwrap()
-        .contains("max-age=31536000"));
+    assert_eq!(h["cache-control"], "no-cache");
     let etag = h["etag"].to_str().unwrap().to_string();
     assert_eq!(r.bytes().await.unwrap(), thumb);
 
@@ -766,7 +763,7 @@ async fn probes_metrics_and_docs() {
 #[tokio::test]
 async fn bearer_tokens_guard_the_api_but_not_probes_or_docs() {
     let shim = Shim::start_with(Options {
-        settings: Box::new(|s| s.tokens = Some(vec!["sesame".into()])),
+        settings: Box::new(|s| s.tokens = fixed_tokens(&["sesame"])),
         ..Default::default()
     })
     .await;
@@ -1024,4 +1021,540 @@ async fn forwarded_headers_are_used_only_when_valid() {
         .await
         .unwrap();
     all_start_with(&hrefs(&body(r).await), "https://api.example.org");
+}
+
+// ---- issue 12: the shim facing anonymous or token-holding clients -------------------
+
+fn fixed_tokens(tokens: &[&str]) -> Option<std::sync::Arc<api_shim::auth::Tokens>> {
+    Some(std::sync::Arc::new(api_shim::auth::Tokens::fixed(
+        tokens.iter().map(|t| t.to_string()).collect(),
+    )))
+}
+
+/// Status of GET /api/v1/thumbnails with `token`.
+async fn list_status(shim: &Shim, token: &str) -> StatusCode {
+    shim.http
+        .get(shim.at("/api/v1/thumbnails"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn tokens_are_reloaded_from_their_file_without_a_restart() {
+    let dir = std::env::temp_dir().join(format!("shim-token-file-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tokens");
+    std::fs::write(&file, "old-token\n").unwrap();
+    let tokens = std::sync::Arc::new(api_shim::auth::Tokens::from_file(&file).unwrap());
+    let shim = Shim::start_with(Options {
+        settings: Box::new(move |s| s.tokens = Some(tokens)),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(list_status(&shim, "old-token").await, StatusCode::OK);
+    assert_eq!(
+        list_status(&shim, "new-token").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotated the way a Secret volume is updated: a new file swapped in atomically.
+    let next = dir.join("tokens.next");
+    std::fs::write(&next, "# rotated\nnew-token\n").unwrap();
+    std::fs::rename(&next, &file).unwrap();
+    assert_eq!(list_status(&shim, "new-token").await, StatusCode::OK);
+    assert_eq!(
+        list_status(&shim, "old-token").await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Edited in place.
+    std::fs::write(&file, "third-token\n").unwrap();
+    assert_eq!(list_status(&shim, "third-token").await, StatusCode::OK);
+    assert_eq!(
+        list_status(&shim, "new-token").await,
+        StatusCode::UNAUTHORIZED
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn without_a_token_file_the_binary_serves_only_loopback_or_when_told() {
+    use api_shim::config::Config;
+    use clap::Parser as _;
+    let settings = |args: &[&str]| {
+        Config::try_parse_from([&["api-shim"], args].concat())
+            .unwrap()
+            .settings()
+    };
+    let err = settings(&["--listen", "0.0.0.0:8080"]).unwrap_err();
+    assert!(format!("{err:#}").contains("--token-file"), "{err:#}");
+    assert!(settings(&["--listen", "0.0.0.0:8080", "--allow-anonymous"])
+        .unwrap()
+        .tokens
+        .is_none());
+    assert!(settings(&["--listen", "127.0.0.1:8080"])
+        .unwrap()
+        .tokens
+        .is_none());
+    let file = std::env::temp_dir().join(format!("shim-binary-tokens-{}", std::process::id()));
+    std::fs::write(&file, "t\n").unwrap();
+    let s = settings(&[
+        "--listen",
+        "0.0.0.0:8080",
+        "--token-file",
+        file.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(*s.tokens.unwrap().current(), ["t"]);
+    std::fs::remove_file(&file).unwrap();
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_header_is_disconnected() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.header_read_timeout = std::time::Duration::from_secs(1)),
+        ..Default::default()
+    })
+    .await;
+    let addr = shim.url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Half a header, and then nothing: the end of the header never comes.
+    conn.write_all(b"GET /api/v1/thumbnails HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    // The shim must close the connection (maybe after a 408); the bound only keeps a
+    // broken shim from hanging the test run: it is far above the 1 s being tested.
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        conn.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(
+        matches!(closed, Ok(Ok(_)) | Ok(Err(_))),
+        "the connection with an unfinished header is still open"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+    // A client that sends its header is served as before.
+    assert_eq!(
+        shim.http
+            .get(shim.at("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+}
+
+/// Opens a connection that sends an upload's header and a first part of its body, and
+/// then stalls: a request the shim is serving until the client goes away.
+async fn stalled_upload(shim: &Shim) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt as _;
+    let addr = shim.url.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    conn.write_all(
+        b"POST /api/v1/thumbnails HTTP/1.1\r\nHost: x\r\n\
+          Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 100000\r\n\r\n\
+          --XyZ\r\nContent-Disposition: form-data; name=\"width\"\r\n\r\n6",
+    )
+    .await
+    .unwrap();
+    conn
+}
+
+async fn wait_for_metric(shim: &Shim, sample: &str, value: f64) {
+    for _ in 0..300 {
+        if shim.metric(sample).await == Some(value) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("{sample} never became {value}");
+}
+
+#[tokio::test]
+async fn requests_over_the_concurrency_limit_get_503_and_probes_still_answer() {
+    let shim = Shim::start_with(Options {
+        settings: Box::new(|s| s.max_concurrent_requests = 2),
+        ..Default::default()
+    })
+    .await;
+    let in_flight = "thumbnail_shim_http_requests_in_flight";
+    let slow = [stalled_upload(&shim).await, stalled_upload(&shim).await];
+    // Both are being served (the gauge counts requests holding the limit's permits).
+    wait_for_metric(&shim, in_flight, 2.0).await;
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["retry-after"], "1");
+    let b = expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
+    assert!(b["requestId"].as_str().is_some(), "{b}");
+    let r = shim
+        .upload(
+            Some(("x.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "8")],
+        )
+        .await;
+    expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "overloaded").await;
+    for probe in ["/healthz", "/readyz"] {
+        let r = shim.http.get(shim.at(probe)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{probe} must not be limited");
+    }
+    assert_eq!(
+        shim.metric("thumbnail_shim_http_requests_shed_total").await,
+        Some(2.0)
+    );
+    // The slow clients go away: their permits come back and requests are served again.
+    drop(slow);
+    wait_for_metric(&shim, in_flight, 0.0).await;
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn invented_methods_are_counted_as_other() {
+    let shim = Shim::start().await;
+    let invented = reqwest::Method::from_bytes(b"BREWCOFFEE").unwrap();
+    let r = shim
+        .http
+        .request(invented, shim.at("/api/v1/thumbnails"))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let text = shim
+        .http
+        .get(shim.at("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("BREWCOFFEE"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("thumbnail_shim_http_requests_total{")
+                && l.contains("method=\"other\"")),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_re_render_is_downloaded_at_once_and_304_names_the_image_it_validates() {
+    let shim = Shim::start().await;
+    let r = shim
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
+        .await;
+    let id = body(r).await["id"].as_str().unwrap().to_string();
+    let download = shim.at(&format!("/api/v1/thumbnails/{id}/download"));
+    let first = b"\x89PNG\r\n\x1a\nfirst render".to_vec();
+    shim.complete_at(
+        &id,
+        &format!("thumbnails/{id}/g1.png"),
+        first.clone(),
+        "image/png",
+        "png",
+    )
+    .await;
+    let r = shim.http.get(&download).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cache = r.headers()["cache-control"].to_str().unwrap().to_string();
+    // Kept, but revalidated on every use: the same URL serves the next render.
+    assert!(
+        cache.contains("no-cache") && !cache.contains("max-age"),
+        "{cache}"
+    );
+    let etag_one = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(r.bytes().await.unwrap(), first);
+
+    // The Thumbnail is edited and rendered again: a new object under a new key.
+    let second = b"\x89PNG\r\n\x1a\nsecond render, other bytes".to_vec();
+    shim.complete_at(
+        &id,
+        &format!("thumbnails/{id}/g2.png"),
+        second.clone(),
+        "image/png",
+        "png",
+    )
+    .await;
+    let r = shim
+        .http
+        .get(&download)
+        .header("if-none-match", &etag_one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "the cached first render is stale"
+    );
+    let etag_two = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(etag_two, etag_one);
+    assert_eq!(r.bytes().await.unwrap(), second);
+
+    // A 304 carries the image's own ETag, whatever list or wildcard the client sent.
+    for sent in [
+        etag_two.clone(),
+        format!("W/{etag_two}"),
+        format!("\"not-this-one\", {etag_two}"),
+        "*".to_string(),
+    ] {
+        let r = shim
+            .http
+            .get(&download)
+            .header("if-none-match", &sent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::NOT_MODIFIED,
+            "If-None-Match: {sent}"
+        );
+        assert_eq!(
+            r.headers()["etag"],
+            etag_two.as_str(),
+            "If-None-Match: {sent}"
+        );
+        assert!(r.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("no-cache"));
+    }
+    // The first render's ETag validates nothing any more.
+    let r = shim
+        .http
+        .get(&download)
+        .header("if-none-match", &etag_one)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// Asserts that an answer names none of what only the administrator may see.
+fn assert_discreet(text: &str, secrets: &[&str]) {
+    for s in secrets.iter().chain(&["s3://", "serviceaccount"]) {
+        assert!(!text.contains(s), "the answer reveals {s:?}: {text}");
+    }
+}
+
+#[tokio::test]
+async fn forbidden_by_kubernetes_answers_without_the_shims_identity() {
+    let account = "shim-without-rights";
+    let shim = Shim::start_with(Options {
+        kube_user: Some(format!("system:serviceaccount:rbac-test:{account}")),
+        ..Default::default()
+    })
+    .await;
+    for r in [
+        shim.http
+            .get(shim.at("/api/v1/thumbnails"))
+            .send()
+            .await
+            .unwrap(),
+        shim.http
+            .get(shim.at("/api/v1/thumbnails/01aaaaaaaaaaaaaaaaaaaaaaaa"))
+            .send()
+            .await
+            .unwrap(),
+        shim.upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "8")],
+        )
+        .await,
+    ] {
+        let header_id = r.headers()["x-request-id"].to_str().unwrap().to_string();
+        let b = expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "api_server_unavailable").await;
+        assert_eq!(b["requestId"], header_id.as_str(), "{b}");
+        // The API server is at 127.0.0.1 (error bodies have no links to contain it).
+        assert_discreet(
+            &b.to_string(),
+            &[
+                account,
+                "forbidden",
+                "thumbnails.dev",
+                &shim.bucket,
+                "127.0.0.1",
+            ],
+        );
+    }
+    assert!(shim.objects().await.is_empty(), "original left behind");
+}
+
+#[tokio::test]
+async fn store_errors_answer_without_the_endpoint_bucket_or_paths() {
+    let shim = Shim::start_with(Options {
+        store_down: true,
+        ..Default::default()
+    })
+    .await;
+    // The shim's store is at 127.0.0.1:<closed port> (error bodies have no links, so
+    // the address appears in none of them unless leaked).
+    let endpoint = "127.0.0.1";
+    let r = shim
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "8")],
+        )
+        .await;
+    let b = expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert_discreet(&b.to_string(), &[endpoint, &shim.bucket, "originals/"]);
+
+    // A finished thumbnail whose image the store cannot give.
+    shim.create_directly(
+        "finished",
+        &[(LABEL_CREATED_BY, "api-shim")],
+        "originals/finished",
+    )
+    .await;
+    shim.patch_status(
+        "finished",
+        json!({"phase": "Succeeded", "output": {
+            "bucket": shim.bucket, "key": "thumbnails/finished.png", "width": 8, "height": 8,
+            "format": "png", "contentType": "image/png", "bytes": 10}}),
+    )
+    .await;
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails/finished/download"))
+        .send()
+        .await
+        .unwrap();
+    let b = expect_error(r, StatusCode::SERVICE_UNAVAILABLE, "store_unavailable").await;
+    assert_discreet(
+        &b.to_string(),
+        &[endpoint, &shim.bucket, "thumbnails/finished"],
+    );
+
+    let r = shim.http.get(shim.at("/readyz")).send().await.unwrap();
+    assert_discreet(&r.text().await.unwrap(), &[endpoint, &shim.bucket]);
+}
+
+#[tokio::test]
+async fn failure_messages_are_answered_without_stored_paths() {
+    let shim = Shim::start().await;
+    shim.create_directly(
+        "failed",
+        &[(LABEL_CREATED_BY, "api-shim")],
+        "originals/failed",
+    )
+    .await;
+    let message = format!(
+        "cannot read s3://{}/originals/failed from http://store.internal:8333: NoSuchKey",
+        shim.bucket
+    );
+    shim.patch_status(
+        "failed",
+        json!({"phase": "Failed", "reason": "SourceNotFound", "message": message}),
+    )
+    .await;
+    let view = body(
+        shim.http
+            .get(shim.at("/api/v1/thumbnails/failed"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(view["reason"], "SourceNotFound");
+    assert!(
+        view["message"].as_str().unwrap().contains("NoSuchKey"),
+        "{view}"
+    );
+    assert_discreet(&view.to_string(), &["store.internal", &shim.bucket]);
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/thumbnails/failed/download"))
+        .send()
+        .await
+        .unwrap();
+    let b = expect_error(r, StatusCode::CONFLICT, "thumbnail_failed").await;
+    assert_discreet(&b.to_string(), &["store.internal", &shim.bucket]);
+}
+
+#[tokio::test]
+async fn only_thumbnails_the_shim_created_are_listed_shown_downloaded_or_deleted() {
+    let shim = Shim::start().await;
+    let r = shim
+        .upload(
+            Some(("a.png", corpus("p01_astronaut_512x512.png"))),
+            &[("width", "64")],
+        )
+        .await;
+    let mine = body(r).await["id"].as_str().unwrap().to_string();
+    // Made with kubectl by someone else in the namespace, finished.
+    shim.create_directly("someone-elses", &[], "originals/someone-elses")
+        .await;
+    shim.complete(
+        "someone-elses",
+        b"\x89PNG\r\n\x1a\nnot yours".to_vec(),
+        "image/png",
+        "png",
+    )
+    .await;
+
+    let list = body(
+        shim.http
+            .get(shim.at("/api/v1/thumbnails"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [mine.as_str()]);
+    let foreign = shim.at("/api/v1/thumbnails/someone-elses");
+    for r in [
+        shim.http.get(&foreign).send().await.unwrap(),
+        shim.http
+            .get(format!("{foreign}/download"))
+            .send()
+            .await
+            .unwrap(),
+        shim.http.delete(&foreign).send().await.unwrap(),
+    ] {
+        expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    assert!(
+        shim.resources()
+            .await
+            .contains(&"someone-elses".to_string()),
+        "the shim deleted a Thumbnail it did not create"
+    );
+    // Its own it still serves and deletes.
+    let r = shim
+        .http
+        .delete(shim.at(&format!("/api/v1/thumbnails/{mine}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }

@@ -1134,8 +1134,9 @@ fn leftovers(ns: &str) -> Vec<String> {
     .collect()
 }
 
-/// A release's life after install: `helm upgrade --reuse-values` with a changed value
-/// reaches the operator and uploads still work; `helm uninstall` with a Thumbnail still
+/// A release's life after install: the shim wants the generated token; `helm upgrade
+/// --reuse-values` with a changed value reaches the operator, keeps the token, and
+/// uploads still work; `helm uninstall` with a Thumbnail still
 /// present runs the drain hook (the operator, still running, cleans the Thumbnail up),
 /// finishes within its 2 minute timeout and leaves nothing of the release, in the
 /// namespace or cluster-wide, so the namespace can then be deleted.
@@ -1144,6 +1145,18 @@ fn helm_upgrade_and_uninstall_leave_nothing_behind() {
     let release = Release::install("lifecycle", &[]);
     let ns = release.namespace.clone();
     let shim = release.shim_url();
+    // Issue 12: the NodePort is not open by default. Without the generated token, or
+    // with another, the API answers 401; probes and docs stay open.
+    let list = format!("{shim}/api/v1/thumbnails");
+    for auth in ["Authorization:", "Authorization: Bearer not-the-token"] {
+        let (code, body) = curl(&["-H", auth, &list]);
+        assert_eq!(code, "401", "{auth}: {body}");
+    }
+    for open in ["/healthz", "/readyz", "/api/v1/openapi.json"] {
+        let (code, body) = curl(&["-H", "Authorization:", &format!("{shim}{open}")]);
+        assert_eq!(code, "200", "{open}: {body}");
+    }
+    let token = release.shim_token();
     let first = upload(
         &shim,
         &corpus_file("j09_storm_1920x1280.jpg"),
@@ -1193,6 +1206,12 @@ fn helm_upgrade_and_uninstall_leave_nothing_behind() {
                 release.operator_pods().contains(&pod) && max_running_of(&pod) == "2"
             })
         },
+    );
+    // The generated token survives the upgrade (the chart reuses the Secret's).
+    assert_eq!(
+        release.shim_token(),
+        token,
+        "helm upgrade replaced the shim's token"
     );
     let second = upload(
         &shim,

@@ -285,7 +285,29 @@ impl Release {
             "the shim answers on its NodePort",
             || crate::http::curl(&[&format!("{url}/healthz")]).0 == "200",
         );
+        // The chart requires a token: every request of the test to this shim carries it.
+        crate::http::use_token(&url, &self.shim_token());
         url
+    }
+
+    /// The first bearer token of the shim's generated token Secret, as NOTES.txt tells
+    /// a user to read it.
+    pub fn shim_token(&self) -> String {
+        let tokens = kubectl_ok(&[
+            "get",
+            "secret",
+            &format!("{RELEASE}-api-shim-tokens"),
+            "-n",
+            &self.namespace,
+            "-o",
+            "go-template={{index .data \"tokens\" | base64decode}}",
+        ]);
+        tokens
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))
+            .unwrap_or_else(|| panic!("the shim's token Secret holds no token: {tokens:?}"))
+            .to_string()
     }
 
     /// `http://<pod IP>:8081` of the leading operator replica: its metrics and health

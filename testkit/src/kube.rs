@@ -28,12 +28,20 @@ pub fn kubeconfig_path() -> String {
     })
 }
 
+/// The client configuration of the test API server (as its administrator).
+pub async fn config() -> Config {
+    let path = kubeconfig_path();
+    let kubeconfig = Kubeconfig::read_from(&path)
+        .with_context(|| format!("reading {path}"))
+        .unwrap();
+    Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {path}: {e}"))
+}
+
 /// A kube client for the test API server.
 pub async fn client() -> anyhow::Result<Client> {
-    let path = kubeconfig_path();
-    let kubeconfig = Kubeconfig::read_from(&path).with_context(|| format!("reading {path}"))?;
-    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default()).await?;
-    Ok(Client::try_from(config)?)
+    Ok(Client::try_from(config().await)?)
 }
 
 /// Installs (server-side apply, idempotent) the generated CRD and waits until the API

@@ -12,19 +12,22 @@ use thumbnail_api::crd::Phase;
 use tokio_util::io::ReaderStream;
 
 use super::thumbnails::IdPath;
-use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
+use crate::error::{redact, ApiError, ApiResult, ErrorBody};
 use crate::model::phase_of;
 use crate::state::AppState;
-use crate::store::GetError;
+use crate::store::{GetError, Got};
 
-/// A rendered thumbnail never changes under its key for a given ETag; clients and
-/// proxies may keep it for a year and revalidate with If-None-Match after that.
-/// `private` when tokens guard the API, so shared caches do not hand it to others.
-fn cache_control(authenticated: bool) -> &'static str {
+/// The download URL stays the same across re-renders (an edit of the Thumbnail makes a
+/// new image under the same URL), so a cache may keep the image but must revalidate it
+/// on every use: it then gets 304 with no body while the image is the same, and the new
+/// image as soon as there is one. (The alternative, a new URL per render, would change
+/// the links every client and the controller's status.links hold.) `private` when
+/// tokens guard the API, so shared caches do not hand the image to others.
+pub fn cache_control(authenticated: bool) -> &'static str {
     if authenticated {
-        "private, max-age=31536000"
+        "private, no-cache"
     } else {
-        "public, max-age=31536000"
+        "no-cache"
     }
 }
 
@@ -38,8 +41,11 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
 
 /// Download the thumbnail.
 ///
-/// Streams the image with its Content-Type, Content-Length and ETag. Send the ETag
-/// back in If-None-Match to get 304 when you have it already. Before the status is
+/// Streams the image with its Content-Type, Content-Length and ETag. The URL stays
+/// the same when the thumbnail is re-rendered, so the answer is `Cache-Control:
+/// no-cache`: keep the image, but send its ETag back in If-None-Match on every use to
+/// get 304 (with the current ETag) while it is unchanged, and the new image once it
+/// changed. Before the status is
 /// `success` the answer is 409 with the current status (`not_ready`), and after an
 /// `error` too (`thumbnail_failed`, with the resizer's reason): the request is fine,
 /// the thumbnail's state is what prevents the download.
@@ -52,13 +58,14 @@ fn matches_etag(if_none_match: &str, etag: &str) -> bool {
         (status = 200, description = "The thumbnail image",
             content(("image/jpeg"), ("image/png"), ("image/webp")),
             headers(("ETag" = String), ("Cache-Control" = String), ("Content-Length" = u64))),
-        (status = 304, description = "Not modified (If-None-Match matched)"),
+        (status = 304, description = "Not modified: If-None-Match matched the image's current ETag, which the answer carries",
+            headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 307, description = "Redirect to a presigned URL of the image (when enabled)",
             headers(("Location" = String))),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id, or its image is gone", body = ErrorBody),
         (status = 409, description = "Not ready yet (code not_ready), or the thumbnail could not be made (code thumbnail_failed, with the reason); the body has the current status", body = ErrorBody),
-        (status = 503, description = "The object store or the Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The object store or the Kubernetes API server is unavailable (code store_unavailable or api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -67,12 +74,7 @@ pub async fn download(
     Path(IdPath { id }): Path<IdPath>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    super::check_id(&id)?;
-    let t = state
-        .thumbnails
-        .get(&id)
-        .await
-        .map_err(|e| from_kube(e, &id))?;
+    let t = super::get_served(&state, &id).await?;
     let phase = phase_of(&t);
     let status = t.status.as_ref();
     let output = status.and_then(|s| s.output.as_ref());
@@ -80,7 +82,10 @@ pub async fn download(
         (Phase::Succeeded, Some(o)) => o,
         (Phase::Failed, _) => {
             let reason = status.and_then(|s| s.reason.clone());
-            let message = status.and_then(|s| s.message.clone()).unwrap_or_default();
+            let message = status
+                .and_then(|s| s.message.as_deref())
+                .map(redact)
+                .unwrap_or_default();
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "thumbnail_failed",
@@ -120,16 +125,20 @@ pub async fn download(
 
     let if_none_match = headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok());
     let cache = cache_control(state.settings.tokens.is_some());
-    let object = match state
+    let mut got = state
         .store
         .get(&output.bucket, &output.key, if_none_match)
-        .await
-    {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            // The store answered 304 itself; pass on the validator the client sent.
+        .await;
+    if let Ok(Got::NotModified { e_tag: None }) = got {
+        // A 304 must name the object's validator, not repeat the client's (which may
+        // be a list or `*`): without it from the store, ask for the object and compare.
+        got = state.store.get(&output.bucket, &output.key, None).await;
+    }
+    let object = match got {
+        Ok(Got::Object(o)) => o,
+        Ok(Got::NotModified { e_tag }) => {
             let mut r = StatusCode::NOT_MODIFIED.into_response();
-            if let Some(tag) = if_none_match.and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(tag) = e_tag.and_then(|v| HeaderValue::from_str(&v).ok()) {
                 r.headers_mut().insert(ETAG, tag);
             }
             r.headers_mut()

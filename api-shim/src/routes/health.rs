@@ -21,7 +21,11 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn check<F, E>(f: F) -> Check
+/// Runs one check. The answer says only that it failed: /readyz is open to anyone,
+/// and the error names addresses and identities. The error itself is logged.
+/// A failing store does not make the shim unready, so its failures are logged at
+/// DEBUG (`quiet`): at WARN every probe would log one during a store outage.
+async fn check<F, E>(what: &str, quiet: bool, f: F) -> Check
 where
     F: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
@@ -31,10 +35,17 @@ where
             ok: true,
             error: None,
         },
-        Ok(Err(e)) => Check {
-            ok: false,
-            error: Some(e.to_string()),
-        },
+        Ok(Err(e)) => {
+            if quiet {
+                tracing::debug!(error = %e, "readiness: {what} failed");
+            } else {
+                tracing::warn!(error = %e, "readiness: {what} failed");
+            }
+            Check {
+                ok: false,
+                error: Some(format!("{what} failed; the shim's log says why")),
+            }
+        }
         Err(_) => Check {
             ok: false,
             error: Some(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
@@ -52,19 +63,16 @@ where
     (status = 503, description = "The Kubernetes API is unavailable", body = Readiness),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let api = check(async {
+    let api = check("the Kubernetes API server", false, async {
         state
             .thumbnails
             .list_metadata(&ListParams::default().limit(1))
             .await
             .map(drop)
     });
-    let store = check(state.store.check());
+    let store = check("the object store", true, state.store.check());
     let (api_server, store) = tokio::join!(api, store);
     let ready = api_server.ok;
-    if !store.ok {
-        tracing::debug!(error = ?store.error, "readiness: the object store is unreachable");
-    }
     let code = if ready {
         StatusCode::OK
     } else {

@@ -5,7 +5,46 @@ pub mod health;
 pub mod thumbnails;
 pub mod upload;
 
-use crate::error::ApiError;
+use kube::ResourceExt as _;
+use thumbnail_api::crd::Thumbnail;
+use thumbnail_api::metadata::LABEL_CREATED_BY;
+
+use crate::error::{from_kube, ApiError};
+use crate::state::AppState;
+
+/// The label selector of the Thumbnails the shim serves: those it created. Others in
+/// its namespace (applied with kubectl, or by another tool) are their owners' business:
+/// the shim neither lists, shows, serves nor deletes them, so its clients — anonymous
+/// or holding a shared token — cannot reach what someone else made. The label is not a
+/// secret: whoever can create Thumbnails in the namespace can label one so, and could
+/// read it with kubectl anyway.
+pub fn served_selector() -> String {
+    format!("{LABEL_CREATED_BY}={}", upload::CREATED_BY)
+}
+
+/// Whether the shim serves `t` (see [`served_selector`]).
+pub fn served(t: &Thumbnail) -> bool {
+    t.labels().get(LABEL_CREATED_BY).map(String::as_str) == Some(upload::CREATED_BY)
+}
+
+/// The Thumbnail `id` if the shim serves it; 404 otherwise, the same answer as for one
+/// that does not exist, so a client learns nothing about the others.
+pub async fn get_served(state: &AppState, id: &str) -> Result<Thumbnail, ApiError> {
+    check_id(id)?;
+    let t = state
+        .thumbnails
+        .get(id)
+        .await
+        .map_err(|e| from_kube(e, id))?;
+    if served(&t) {
+        Ok(t)
+    } else {
+        Err(ApiError::not_found(id).with_detail(format!(
+            "the Thumbnail {id} exists but was not created by the shim (no label {})",
+            served_selector()
+        )))
+    }
+}
 
 /// OpenAPI tag of the thumbnail routes.
 pub const TAG: &str = "thumbnails";

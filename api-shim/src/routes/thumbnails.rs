@@ -3,7 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, Preconditions};
 use serde::Deserialize;
 use thumbnail_api::crd::{Phase, Thumbnail};
 use utoipa::IntoParams;
@@ -86,7 +86,7 @@ fn parse_status(raw: Option<&str>) -> ApiResult<Option<Phase>> {
         (status = 200, description = "The thumbnail", body = ThumbnailView),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -95,16 +95,11 @@ pub async fn get_one(
     BaseUrl(base): BaseUrl,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<Json<ThumbnailView>> {
-    super::check_id(&id)?;
-    let t = state
-        .thumbnails
-        .get(&id)
-        .await
-        .map_err(|e| from_kube(e, &id))?;
+    let t = super::get_served(&state, &id).await?;
     Ok(Json(ThumbnailView::from_resource(&t, &base)))
 }
 
-/// All thumbnails, newest API-server order, a page at a time.
+/// All thumbnails made through this API, in API-server order, a page at a time.
 ///
 /// Pass the `continue` value of a page to get the next one; the last page has none.
 /// With `status`, a page holds only matching thumbnails and may be shorter than
@@ -120,7 +115,7 @@ pub async fn get_one(
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 410, description = "The continue token has expired; start again", body = ErrorBody),
         (status = 422, description = "limit or status is invalid", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -145,7 +140,9 @@ pub async fn list(
     let mut items: Vec<Thumbnail> = Vec::new();
     for _ in 0..MAX_SCANS {
         let room = limit - items.len() as u32;
-        let mut params = ListParams::default().limit(room);
+        let mut params = ListParams::default()
+            .labels(&super::served_selector())
+            .limit(room);
         if let Some(t) = &token {
             params = params.continue_token(t);
         }
@@ -205,7 +202,7 @@ pub async fn list(
         (status = 204, description = "Deleted (stored objects are removed in the background)"),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 404, description = "No thumbnail with this id", body = ErrorBody),
-        (status = 503, description = "The Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
 )]
@@ -213,12 +210,24 @@ pub async fn delete(
     State(state): State<AppState>,
     Path(IdPath { id }): Path<IdPath>,
 ) -> ApiResult<StatusCode> {
-    super::check_id(&id)?;
+    let t = super::get_served(&state, &id).await?;
+    // Only the resource just checked: were it replaced in between by one the shim did
+    // not create, the API server refuses (409) rather than delete that one.
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: t.metadata.uid.clone(),
+            resource_version: None,
+        }),
+        ..DeleteParams::background()
+    };
     state
         .thumbnails
-        .delete(&id, &DeleteParams::background())
+        .delete(&id, &params)
         .await
-        .map_err(|e| from_kube(e, &id))?;
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 409 => ApiError::not_found(&id),
+            other => from_kube(other, &id),
+        })?;
     tracing::info!(%id, "thumbnail deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -99,7 +99,7 @@ struct Stored {
         (status = 413, description = "The file is over the size limit", body = ErrorBody),
         (status = 415, description = "The file is not an image of a supported format", body = ErrorBody),
         (status = 422, description = "A parameter is out of range or the combination is not allowed", body = ErrorBody),
-        (status = 503, description = "The object store or the Kubernetes API server is unavailable", body = ErrorBody),
+        (status = 503, description = "The object store or the Kubernetes API server is unavailable (code store_unavailable or api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
         (status = 504, description = "The upload took longer than the time limit; nothing was kept", body = ErrorBody),
     ),
     security((), ("bearer" = [])),

@@ -38,6 +38,9 @@ pub struct Options {
     pub store_down: bool,
     /// Point the shim's Kubernetes client at a closed port.
     pub api_down: bool,
+    /// Run the shim's Kubernetes client as this user (impersonation), e.g. a
+    /// ServiceAccount without rights: the API server then answers Forbidden.
+    pub kube_user: Option<String>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
             settings: Box::new(|_| {}),
             store_down: false,
             api_down: false,
+            kube_user: None,
         }
     }
 }
@@ -75,6 +79,10 @@ impl Shim {
         let shim_kube = if opts.api_down {
             let config = kube::Config::new(closed_port_url().parse().unwrap());
             kube::Client::try_from(config).unwrap()
+        } else if let Some(user) = &opts.kube_user {
+            let mut config = testkit::kube::config().await;
+            config.auth_info.impersonate = Some(user.clone());
+            kube::Client::try_from(config).unwrap()
         } else {
             kube.clone()
         };
@@ -86,11 +94,17 @@ impl Shim {
                 bucket: bucket.clone(),
             },
         );
+        let header_read_timeout = state.settings.header_read_timeout;
         let router = api_shim::app::router(state);
         let server = tokio::spawn(async move {
-            api_shim::app::serve(listener, router, std::future::pending())
-                .await
-                .unwrap();
+            api_shim::app::serve(
+                listener,
+                router,
+                header_read_timeout,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
         Shim {
             url,
@@ -153,11 +167,46 @@ impl Shim {
     /// object and writes status.output through the status subresource.
     pub async fn complete(&self, id: &str, bytes: Vec<u8>, content_type: &str, format: &str) {
         let key = format!("thumbnails/{id}.{format}");
+        self.complete_at(id, &key, bytes, content_type, format)
+            .await;
+    }
+
+    /// Creates a Thumbnail directly in the API server, as a kubectl user would: with
+    /// `labels` (none: not made by the shim), its source the original `key` in the
+    /// test bucket.
+    pub async fn create_directly(&self, name: &str, labels: &[(&str, &str)], key: &str) {
+        let labels: serde_json::Map<String, serde_json::Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let t: Thumbnail = serde_json::from_value(json!({
+            "apiVersion": "thumbnails.dev/v1alpha1",
+            "kind": "Thumbnail",
+            "metadata": {"name": name, "namespace": self.namespace, "labels": labels},
+            "spec": {"source": {"s3": {"bucket": self.bucket, "key": key}}, "width": 64},
+        }))
+        .expect("a Thumbnail");
+        self.thumbnails
+            .create(&Default::default(), &t)
+            .await
+            .expect("creating a Thumbnail directly");
+    }
+
+    /// Stores `bytes` under `key` and marks `id` Succeeded with that output, as the
+    /// controller does after a render (a re-render writes a new key).
+    pub async fn complete_at(
+        &self,
+        id: &str,
+        key: &str,
+        bytes: Vec<u8>,
+        content_type: &str,
+        format: &str,
+    ) {
         let len = bytes.len();
         self.s3
             .put_object()
             .bucket(&self.bucket)
-            .key(&key)
+            .key(key)
             .content_type(content_type)
             .body(bytes.into())
             .send()
@@ -201,6 +250,26 @@ impl Shim {
             )
             .await
             .expect("removing the finalizer");
+    }
+
+    /// The value of one sample line of /metrics (`name{labels}`), if present.
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self
+            .http
+            .get(self.at("/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .unwrap();
+        text.lines().find_map(|l| {
+            l.strip_prefix(sample)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
     }
 
     pub async fn patch_status(&self, id: &str, status: serde_json::Value) {

@@ -46,6 +46,13 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "thumbnail-operator.shimName" -}}
 {{- printf "%s-api-shim" (include "thumbnail-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
+{{/* Secret of the shim's bearer tokens (key `tokens`): the administrator's
+shim.tokensSecret, else the generated one with shim.requireToken, else none (open API). */}}
+{{- define "thumbnail-operator.shimTokensSecret" -}}
+{{- if .Values.shim.tokensSecret }}{{ .Values.shim.tokensSecret }}
+{{- else if .Values.shim.requireToken }}{{ printf "%s-api-shim-tokens" (include "thumbnail-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
 {{- define "thumbnail-operator.seaweedfsName" -}}
 {{- printf "%s-seaweedfs" (include "thumbnail-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
