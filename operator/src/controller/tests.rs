@@ -170,7 +170,11 @@ async fn context_and_wakes(
     // Wake-ups are not followed here: a reconcile is run by hand.
     let (queue, wakes) = Queue::new(reader, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
-    (Arc::new(ctx), ApiServer(handle, Default::default()), Box::pin(wakes))
+    (
+        Arc::new(ctx),
+        ApiServer(handle, Default::default()),
+        Box::pin(wakes),
+    )
 }
 
 fn thumbnail(name: &str, generation: i64, created: &str, status: Option<Value>) -> Thumbnail {
