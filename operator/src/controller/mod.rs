@@ -423,10 +423,7 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         // writes to, is the result.
         RunState::Absent => match ctx
             .objects
-            .stored_thumbnail(
-                &invocation::output_location(thumb, &ctx.config),
-                thumb.spec.format,
-            )
+            .stored_thumbnail(&run_location(thumb, run, ctx), thumb.spec.format)
             .await?
         {
             Some(output) => Transition::Succeeded { run_name: run.into(), output },
@@ -439,10 +436,7 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
             },
         },
         // Trusted only at the location this run was told to write to.
-        RunState::Finished(outcome) => match invocation::expect_output(
-            outcome,
-            &invocation::output_location(thumb, &ctx.config),
-        ) {
+        RunState::Finished(outcome) => match invocation::expect_output(outcome, &run_location(thumb, run, ctx)) {
             RunOutcome::Succeeded(output) => Transition::Succeeded { run_name: run.into(), output },
             RunOutcome::Failed { reason, message } => {
                 Transition::Failed { run_name: Some(run.into()), reason, message }
@@ -472,6 +466,26 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         }
     }
     Ok(Action::await_change())
+}
+
+/// Where the run `run` was told to write: status.runOutput, recorded when it started;
+/// for a run started by an operator that did not record it yet, the key its generation's
+/// spec gives (the run's name changes with the spec, so that is the same spec).
+fn run_location(
+    thumb: &Thumbnail,
+    run: &str,
+    ctx: &Context,
+) -> thumbnail_api::contract::ObjectLocation {
+    match thumb.status.as_ref() {
+        Some(s) if s.job_name.as_deref() == Some(run) => match &s.run_output {
+            Some(at) => thumbnail_api::contract::ObjectLocation {
+                bucket: at.bucket.clone(),
+                key: at.key.clone(),
+            },
+            None => invocation::output_location(thumb, &ctx.config),
+        },
+        _ => invocation::output_location(thumb, &ctx.config),
+    }
 }
 
 /// The objects the status records for the run it names: its result (status.output)

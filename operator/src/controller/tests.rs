@@ -1254,3 +1254,303 @@ async fn a_permanent_store_refusal_leaves_the_object_with_a_warning_and_removes_
         "{notes:?}"
     );
 }
+
+fn status_failure(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code,
+           "reason": reason, "message": message})
+}
+
+/// Issue 12: a Job the API server refuses (here a 422, as a label value over 63
+/// characters got) fails the Thumbnail with the server's words, instead of keeping it
+/// at the head of the queue forever, and the next waiting Thumbnail is woken.
+#[tokio::test]
+async fn a_job_the_api_server_refuses_fails_the_thumbnail_and_frees_its_place() {
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let newer = thumbnail("newer", 1, "2026-11-28T11:00:00Z", None);
+    let (ctx, server, mut wakes) = context_and_wakes(1, &[thumb.clone(), newer]).await;
+    let run = crate::naming::run_name(&thumb);
+    let action = run_reconcile(thumb, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let refused = status_failure(
+            422,
+            "Invalid",
+            "Job.batch \"x\" is invalid: metadata.labels: Invalid value: must be no more than 63 characters",
+        );
+        let applied = s.answer(StatusCode::UNPROCESSABLE_ENTITY, refused).await;
+        assert_eq!((applied.method, applied.path), (Method::PATCH, format!("{JOBS}/{run}")));
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/cat/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Failed", "{status}");
+        assert_eq!(status["reason"], "LaunchRejected");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("422 Invalid") && message.contains("must be no more than 63 characters"),
+            "{message}"
+        );
+        // Nothing was created, so no run is recorded.
+        assert!(status.get("jobName").is_none(), "{status}");
+        s.expect_silence().await;
+    })
+    .await
+    .expect("a refusal is the Thumbnail's failure, not the reconcile's");
+    assert_eq!(action, kube::runtime::controller::Action::await_change());
+    use futures::{FutureExt, StreamExt};
+    let woken = wakes
+        .next()
+        .now_or_never()
+        .flatten()
+        .expect("the next one is woken");
+    assert_eq!(woken.name, "newer");
+}
+
+/// Issue 12: the cap counts resizer runs (Jobs a Thumbnail controls), not every Job
+/// carrying the operator's label.
+#[tokio::test]
+async fn a_foreign_job_with_the_operators_label_takes_no_slot() {
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", None);
+    let (ctx, server) = context(1, std::slice::from_ref(&thumb)).await;
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let mut not_controller = job("not-controller", json!({"active": 1}));
+        not_controller["metadata"]["ownerReferences"][0]["controller"] = json!(false);
+        let mut other_group = job("other-group", json!({"active": 1}));
+        other_group["metadata"]["ownerReferences"][0]["apiVersion"] = json!("example.com/v1");
+        let foreign = vec![
+            foreign_job("squatter", json!({"active": 1})),
+            not_controller,
+            other_group,
+        ];
+        s.answer(StatusCode::OK, job_list(foreign)).await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("cat-g1-x", json!({})))
+            .await;
+        assert_eq!(applied.method, Method::PATCH);
+        assert!(
+            applied.path.starts_with(&format!("{JOBS}/cat-g1-")),
+            "{}",
+            applied.path
+        );
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// The Job's result comes from a pod it owns (by uid); a pod that merely carries its
+/// label — anyone may create one — is ignored, however new.
+#[tokio::test]
+async fn a_pod_with_the_jobs_label_but_another_owner_is_ignored() {
+    let (ctx, server) = context(4, &[]).await;
+    let (thumb, run) = processing_cat();
+    let key = crate::naming::output_key(&thumb, 1);
+    let real = crate::invocation::tests_support::success_json("thumbs", &key, 256, 171, 12345);
+    let forged = crate::invocation::tests_support::success_json("thumbs", &key, 999, 999, 1);
+    let r = run.clone();
+    run_reconcile(thumb, ctx, server, |mut s| async move {
+        let done = job(
+            &r,
+            json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+        );
+        s.answer(StatusCode::OK, done).await;
+        let mut pods = pod_list(0, &real, "Completed");
+        let mut impostor = pods["items"][0].clone();
+        impostor["metadata"]["name"] = json!("impostor");
+        impostor["metadata"]["creationTimestamp"] = json!("2026-11-28T10:05:00Z");
+        impostor["metadata"]["ownerReferences"][0]["uid"] = json!("another-job-uid");
+        impostor["status"]["containerStatuses"][0]["state"]["terminated"]["message"] =
+            json!(forged);
+        pods["items"].as_array_mut().unwrap().push(impostor);
+        s.answer(StatusCode::OK, pods).await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Succeeded", "{status}");
+        assert_eq!(status["output"]["width"], 256);
+        assert_eq!(status["output"]["bytes"], 12345);
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A result naming any other object than the one the run was told to write is refused:
+/// the Thumbnail fails and points at nothing.
+#[tokio::test]
+async fn a_result_at_another_location_is_refused() {
+    for (bucket, key) in [
+        ("thumbs", "thumbnails/other-team/secret/aaaa-g1.webp"),
+        ("payroll", "thumbnails/media/cat/x.webp"),
+    ] {
+        let (ctx, server) = context(4, &[]).await;
+        let (thumb, run) = processing_cat();
+        let expected = crate::naming::output_key(&thumb, 1);
+        let result = crate::invocation::tests_support::success_json(bucket, key, 256, 171, 10);
+        let (r, b, k) = (run.clone(), bucket.to_string(), key.to_string());
+        run_reconcile(thumb, ctx, server, |mut s| async move {
+            let done = job(
+                &r,
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+            );
+            s.answer(StatusCode::OK, done).await;
+            s.answer(StatusCode::OK, pod_list(0, &result, "Completed"))
+                .await;
+            let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+            let status = status_of(&st);
+            assert_eq!(status["phase"], "Failed", "{status}");
+            assert_eq!(status["reason"], "UnexpectedOutput");
+            assert!(status.get("output").is_none(), "{status}");
+            let message = status["message"].as_str().unwrap();
+            assert!(
+                message.contains(&format!("s3://{b}/{k}")) && message.contains(&expected),
+                "{message}"
+            );
+            assert!(status["links"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["rel"] != "download"));
+            s.expect_silence().await;
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Issue 12: after an operator restart, local runs interrupted by it are resumed through
+/// the queue — under the cap — not all at once next to the runs admitted meanwhile.
+#[tokio::test]
+async fn interrupted_local_runs_resume_only_under_the_cap() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("thumb-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join(NS)).unwrap();
+    // A resizer that keeps running: the first resumed run holds the only slot.
+    let bin = dir.join("resizer");
+    std::fs::write(&bin, "#!/bin/sh\nexec sleep 60\n").unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut config = config(1);
+    config.executor = crate::config::ExecutorKind::Local;
+    config.resizer_bin = bin;
+    config.local_state_dir = dir.clone();
+
+    // Two runs the previous operator process started, as it recorded them.
+    let started = |name: &str| {
+        let probe = thumbnail(name, 1, "2026-11-28T10:00:00Z", None);
+        let run = crate::naming::run_name(&probe);
+        let invocation = crate::invocation::build(&probe, &config).unwrap();
+        std::fs::write(
+            dir.join(NS).join(format!("{run}.invocation.json")),
+            serde_json::to_vec(&invocation).unwrap(),
+        )
+        .unwrap();
+        thumbnail(name, 1, "2026-11-28T10:00:00Z", Some(processing(&run)))
+    };
+    let (a, b) = (started("a"), started("b"));
+    let run_a = a.status.as_ref().unwrap().job_name.clone().unwrap();
+
+    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = Client::new(service, NS);
+    let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
+    let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
+        &config.store,
+        credentials,
+    ));
+    let (reader, mut writer) = reflector::store::<Thumbnail>();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    for t in [&a, &b] {
+        writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
+    }
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    let executor = Box::new(crate::executor::local::LocalExecutor::new(&config).unwrap());
+    let (queue, _wakes) = Queue::new(reader, 1);
+    let ctx = Arc::new(Context::new(
+        client,
+        config,
+        executor,
+        objects,
+        Metrics::default(),
+        queue,
+    ));
+    let server = ApiServer(handle, Default::default());
+
+    // The first takes the free slot and is resumed...
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let r = run_a.clone();
+    run_reconcile(a, ctx.clone(), server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/a/status"));
+        assert_eq!(status_of(&st)["phase"], "Processing");
+        assert_eq!(status_of(&st)["jobName"], r.as_str());
+        s.expect_silence().await;
+        let _ = tx.send(s);
+    })
+    .await
+    .unwrap();
+    let server = rx.await.unwrap();
+    assert_eq!(ctx.executor.active().await.unwrap(), 1);
+    // ...the second waits for it: resumed at once, it would have been a second run
+    // with a cap of one.
+    run_reconcile(b, ctx.clone(), server, |mut s| async move {
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/b/status"));
+        let status = status_of(&st);
+        assert_eq!(status["phase"], "Pending", "{status}");
+        assert_eq!(status["reason"], "Queued");
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(ctx.executor.active().await.unwrap(), 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A run is held to the location recorded in status.runOutput when it started, not to
+/// one recomputed now: an operator upgraded while a run went on (with another key
+/// scheme) still accepts the run's result where that run was told to write, and refuses
+/// the key it would compute today.
+#[tokio::test]
+async fn a_run_is_held_to_the_location_recorded_when_it_started() {
+    let recorded = "thumbnails/media/cat/recorded-by-an-older-operator.webp";
+    for (reported, phase) in [
+        (recorded.to_string(), "Succeeded"),
+        (String::new(), "Failed"),
+    ] {
+        let (ctx, server) = context(4, &[]).await;
+        let (mut thumb, run) = processing_cat();
+        let computed = crate::naming::output_key(&thumb, 1);
+        let reported = if reported.is_empty() {
+            computed
+        } else {
+            reported
+        };
+        let status = thumb.status.as_mut().unwrap();
+        status.run_output = Some(thumbnail_api::crd::OutputLocation {
+            bucket: "thumbs".into(),
+            key: recorded.into(),
+        });
+        let result =
+            crate::invocation::tests_support::success_json("thumbs", &reported, 256, 171, 10);
+        let r = run.clone();
+        run_reconcile(thumb, ctx, server, move |mut s| async move {
+            let done = job(
+                &r,
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+            );
+            s.answer(StatusCode::OK, done).await;
+            s.answer(StatusCode::OK, pod_list(0, &result, "Completed"))
+                .await;
+            let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+            let status = status_of(&st);
+            assert_eq!(status["phase"], phase, "{status}");
+            if phase == "Succeeded" {
+                assert_eq!(status["output"]["key"], recorded, "{status}");
+            } else {
+                assert_eq!(status["reason"], "UnexpectedOutput", "{status}");
+            }
+            s.expect_silence().await;
+        })
+        .await
+        .unwrap();
+    }
+}
