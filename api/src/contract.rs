@@ -119,7 +119,8 @@ pub struct Limits {
     #[arg(long, env = "RESIZER_MAX_INPUT_BYTES", default_value_t = 64 << 20)]
     pub max_input_bytes: u64,
     /// Largest decoded image, in pixels (width x height, read from the header before
-    /// decoding); larger ones fail with TooManyPixels. Bounds memory: about 4 bytes a pixel.
+    /// decoding); larger ones fail with TooManyPixels. The resizer Job's memory limit is
+    /// derived from it (operator/src/invocation.rs, measured by bench/memory.sh).
     #[arg(long, env = "RESIZER_MAX_PIXELS", default_value_t = 100_000_000)]
     pub max_pixels: u64,
 }

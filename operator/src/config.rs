@@ -222,6 +222,32 @@ pub fn quantity(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// The value of a quantity [`quantity`] accepted, in its base unit (bytes, cores), for
+/// comparing a request with a limit; decimal exponents (`1e3`) are not accepted above.
+fn quantity_value(s: &str) -> f64 {
+    const SCALE: &[(&str, f64)] = &[
+        ("Ki", 1024.0),
+        ("Mi", 1048576.0),
+        ("Gi", 1073741824.0),
+        ("Ti", 1099511627776.0),
+        ("Pi", 1125899906842624.0),
+        ("Ei", 1152921504606846976.0),
+        ("m", 1e-3),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+        ("P", 1e15),
+        ("E", 1e18),
+    ];
+    let s = s.trim();
+    let (number, scale) = SCALE
+        .iter()
+        .find_map(|(suffix, scale)| Some((s.strip_suffix(suffix)?, *scale)))
+        .unwrap_or((s, 1.0));
+    number.parse::<f64>().unwrap_or(f64::NAN) * scale
+}
+
 fn optional_quantity(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Ok(String::new())
@@ -246,6 +272,25 @@ impl Config {
         }
     }
 
+    /// What flags cannot check one by one: a resizer request above its limit makes the
+    /// API server refuse every Job (each Thumbnail would fail with LaunchRejected), so
+    /// the operator refuses to start instead, saying which values to change.
+    pub fn check(&self) -> Result<(), String> {
+        let memory_limit = crate::invocation::resizer_memory_limit(self);
+        let pairs = [
+            ("memory", &self.resizer_memory_request, &memory_limit, "resizer.resources.limits.memory (--resizer-memory-limit), or raise resizer.maxPixels for a larger derived limit"),
+            ("cpu", &self.resizer_cpu_request, &self.resizer_cpu_limit, "resizer.resources.limits.cpu (--resizer-cpu-limit)"),
+        ];
+        for (what, request, limit, raise) in pairs {
+            if !limit.is_empty() && quantity_value(request) > quantity_value(limit) {
+                return Err(format!(
+                    "the resizer's {what} request {request} is above its limit {limit}: Kubernetes would refuse every Job; lower resizer.resources.requests.{what} (--resizer-{what}-request) or raise {raise}"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub fn job_deadline(&self) -> Duration {
         Duration::from_secs(self.job_deadline_seconds.max(1) as u64)
     }
@@ -267,6 +312,47 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a Kubernetes quantity"), "{err}");
+    }
+
+    /// A request above its limit (given, or derived from the pixel limit) stops the
+    /// operator at start with what to change, instead of every Job being refused.
+    #[test]
+    fn a_resizer_request_above_its_limit_is_refused_at_start() {
+        let check = |args: &[&str]| {
+            let mut argv = vec!["thumbnail-operator"];
+            argv.extend_from_slice(args);
+            Config::try_parse_from(argv).unwrap().check()
+        };
+        assert_eq!(check(&[]), Ok(()));
+        assert_eq!(
+            check(&["--resizer-memory-request=1Gi", "--resizer-memory-limit=1Gi"]),
+            Ok(())
+        );
+        assert_eq!(
+            check(&["--resizer-cpu-request=500m", "--resizer-cpu-limit=0.5"]),
+            Ok(())
+        );
+        let err = check(&[
+            "--resizer-memory-request=2Gi",
+            "--resizer-memory-limit=1024Mi",
+        ])
+        .unwrap_err();
+        assert!(
+            err.contains("memory request 2Gi is above its limit 1024Mi")
+                && err.contains("--resizer-memory-request"),
+            "{err}"
+        );
+        let err = check(&["--resizer-cpu-request=2", "--resizer-cpu-limit=1500m"]).unwrap_err();
+        assert!(
+            err.contains("cpu request 2 is above its limit 1500m"),
+            "{err}"
+        );
+        // The derived limit: 158Mi at one megapixel (invocation.rs).
+        let err = check(&["--max-pixels=1000000", "--resizer-memory-request=512Mi"]).unwrap_err();
+        assert!(
+            err.contains("above its limit 158Mi") && err.contains("resizer.maxPixels"),
+            "{err}"
+        );
     }
 
     /// Nothing assumes a kind cluster: no fixed public URL (links stay relative to the

@@ -95,7 +95,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
             .iter()
             .map(|s| s.to_string())
             .collect(),
-        memory_limit: memory_limit(config.limits.max_pixels, config.limits.max_input_bytes),
+        memory_limit: resizer_memory_limit(config),
     })
 }
 
@@ -124,6 +124,16 @@ const ENCODE_BYTES_PER_PIXEL: u64 = 25;
 /// The resizer without an image (runtime, S3 client, code), rounded up from the 10-16
 /// MiB measured.
 const RUNTIME_MIB: u64 = 64;
+
+/// The resizer container's memory limit: the operator's --resizer-memory-limit, or the
+/// one derived from the pixel and input limits.
+pub fn resizer_memory_limit(config: &Config) -> String {
+    if config.resizer_memory_limit.is_empty() {
+        memory_limit(config.limits.max_pixels, config.limits.max_input_bytes)
+    } else {
+        config.resizer_memory_limit.clone()
+    }
+}
 
 /// The container memory limit for the worst image the limits accept: the measured peak
 /// of decoding or encoding, whichever is larger, plus a quarter for headroom, plus the

@@ -384,14 +384,7 @@ fn is_finished(job: &Job) -> bool {
 /// pixel limit applies, so a decompression bomb is OOM-killed rather than the node.
 fn resources(invocation: &Invocation, config: &Config) -> ResourceRequirements {
     let quantity = |s: &str| Quantity(s.to_string());
-    let mut limits = BTreeMap::from([(
-        "memory".to_string(),
-        quantity(if config.resizer_memory_limit.is_empty() {
-            &invocation.memory_limit
-        } else {
-            &config.resizer_memory_limit
-        }),
-    )]);
+    let mut limits = BTreeMap::from([("memory".to_string(), quantity(&invocation.memory_limit))]);
     if !config.resizer_cpu_limit.is_empty() {
         limits.insert("cpu".into(), quantity(&config.resizer_cpu_limit));
     }
