@@ -16,6 +16,10 @@ APT_PACKAGES=(
 	dpkg-dev        # dpkg-deb: unpacking Debian's Go packages for the CRD API server build
 	python3-venv    # the SeaweedFS wheel, schemathesis and checkov are installed into venvs
 	cmake nasm      # libjpeg-turbo 3 is built from source (turbojpeg crate) with its SIMD code
+	meson           # dav1d (AVIF decoding) is built from source with meson + ninja (libdav1d-sys)
+	ninja-build
+	libavif-bin     # avifenc/avifdec: independent AVIF encoder and decoder for the resizer's tests
+	libheif-examples # heif-enc: real HEIC (and libheif-written AVIF) files for the resizer's tests
 	chromium        # the Swagger UI test opens the page in headless Chromium
 	# The Kubernetes node of the cluster tests (hack/cluster.sh; Kubernetes itself is
 	# built from the Go module proxy):

@@ -31,7 +31,14 @@ mod tests {
             Some("image/webp")
         );
         assert_eq!(image_content_type(b"RIFF\0\0\0\0WAVEfmt "), None);
-        assert_eq!(image_content_type(b"\0\0\0\x1cftypavif\0\0\0\0"), None);
+        assert_eq!(
+            image_content_type(b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf"),
+            Some("image/avif")
+        );
+        assert_eq!(
+            image_content_type(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic"),
+            None
+        );
         assert_eq!(image_content_type(b"hello, not an image"), None);
         assert_eq!(image_content_type(b""), None);
     }

@@ -426,6 +426,30 @@ async fn non_images_are_415() {
     assert!(shim.resources().await.is_empty());
 }
 
+/// A phone's HEIC photo is an image, just not one the resizer decodes: the 415 says
+/// which format it is and what to convert it to (the head is an iPhone's ftyp box).
+#[tokio::test]
+async fn heic_is_415_naming_the_format() {
+    let shim = Shim::start().await;
+    let mut heic = b"\0\0\0\x1cftypheic\0\0\0\0mif1MiHEmiafheic".to_vec();
+    heic.resize(4096, 0);
+    let r = shim
+        .upload(Some(("IMG_0001.HEIC", heic)), &[("width", "64")])
+        .await;
+    let b = expect_error(
+        r,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    let message = b["message"].as_str().unwrap();
+    assert!(
+        message.contains("the file is HEIC") && message.contains("JPEG") && message.contains("AVIF"),
+        "{message}"
+    );
+    assert!(shim.objects().await.is_empty());
+}
+
 #[tokio::test]
 async fn bad_parameters_are_rejected_with_the_field_and_nothing_is_kept() {
     let shim = Shim::start().await;

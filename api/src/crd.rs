@@ -58,7 +58,7 @@ pub const CONDITION_TYPES: [&str; 2] = [CONDITION_READY, CONDITION_CLEANUP];
     printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1,"description":"Why the resource is in its phase"}"#
 )]
 #[x_kube(validation = Rule::new("has(self.width) || has(self.height)").message(format!("set spec.width, spec.height, or both (pixels, 1-{MAX_DIMENSION})").as_str()))]
-#[x_kube(validation = Rule::new("!has(self.quality) || self.format != 'png'").message("spec.quality applies only to lossy formats (jpeg, webp); remove it when format is png"))]
+#[x_kube(validation = Rule::new("!has(self.quality) || self.format != 'png'").message("spec.quality applies only to lossy formats (jpeg, webp, avif); remove it when format is png"))]
 #[x_kube(validation = Rule::new("self.fit == 'inside' || (has(self.width) && has(self.height))").message("fit cover, contain and fill need both spec.width and spec.height; use fit: inside to scale by one side"))]
 #[serde(rename_all = "camelCase")]
 pub struct ThumbnailSpec {
@@ -86,12 +86,14 @@ pub struct ThumbnailSpec {
     #[serde(default)]
     pub fit: Fit,
 
-    /// Output encoding: "jpeg" (default), "png" or "webp" (lossy).
+    /// Output encoding: "jpeg" (default), "png", "webp" (lossy) or "avif" (lossy AV1; the
+    /// smallest files at a given visual quality, shown by every current browser).
     #[serde(default)]
     pub format: Format,
 
-    /// Encoder quality for jpeg and webp, 1 (smallest) to 100 (best). Default 80.
-    /// Not allowed with png, which is lossless.
+    /// Encoder quality for jpeg, webp and avif, 1 (smallest) to 100 (best). Default 80
+    /// for jpeg and webp, 50 for avif (whose scale gives about the look of jpeg 80 at 50,
+    /// as in sharp and avifenc). Not allowed with png, which is lossless.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 100))]
     pub quality: Option<u8>,

@@ -18,6 +18,7 @@ pub enum SourceFormat {
     Webp,
     Bmp,
     Tiff,
+    Avif,
 }
 
 impl SourceFormat {
@@ -30,6 +31,7 @@ impl SourceFormat {
             SourceFormat::Webp => "image/webp",
             SourceFormat::Bmp => "image/bmp",
             SourceFormat::Tiff => "image/tiff",
+            SourceFormat::Avif => "image/avif",
         }
     }
 
@@ -41,14 +43,15 @@ impl SourceFormat {
             SourceFormat::Webp => "WebP",
             SourceFormat::Bmp => "BMP",
             SourceFormat::Tiff => "TIFF",
+            SourceFormat::Avif => "AVIF",
         }
     }
 }
 
 /// The formats the resizer decodes, for messages.
-pub const SUPPORTED: &str = "JPEG, PNG, GIF, WebP, BMP or TIFF";
+pub const SUPPORTED: &str = "JPEG, PNG, GIF, WebP, AVIF, BMP or TIFF";
 
-/// Detects the format of `bytes`. Recognised but undecodable formats (AVIF, HEIC, JPEG XL,
+/// Detects the format of `bytes`. Recognised but undecodable formats (HEIC, JPEG XL,
 /// SVG, PDF, ...) fail with UnsupportedFormat; anything else with NotAnImage.
 pub fn detect(bytes: &[u8]) -> Result<SourceFormat> {
     let b = bytes;
@@ -76,7 +79,10 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat> {
     if b.starts_with(b"II*\0") || b.starts_with(b"MM\0*") {
         return Ok(SourceFormat::Tiff);
     }
-    if let Some(name) = unsupported(b) {
+    if heif_brands(b).is_some_and(|mut brands| brands.any(|x| x == *b"avif" || x == *b"avis")) {
+        return Ok(SourceFormat::Avif);
+    }
+    if let Some(name) = unsupported_kind(b) {
         return Err(Failed::new(
             Reason::UnsupportedFormat,
             format!("the source is {name}, which the resizer does not decode; convert it to {SUPPORTED}"),
@@ -88,12 +94,45 @@ pub fn detect(bytes: &[u8]) -> Result<SourceFormat> {
     ))
 }
 
-fn unsupported(b: &[u8]) -> Option<&'static str> {
-    if b.len() >= 12 && &b[4..8] == b"ftyp" {
-        return Some(match &b[8..12] {
-            b"avif" | b"avis" => "AVIF",
-            b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" => "HEIF/HEIC",
-            _ => "an ISO media file (video?)",
+/// The brands of an ISO base media file (HEIF, AVIF, MP4, ...): the major brand and the
+/// compatible brands of its leading `ftyp` box, as far as `b` holds them. A file is
+/// AVIF or HEIC by a brand anywhere in the list: AVIF files may have the generic major
+/// brand `mif1` and name `avif` only among the compatible ones.
+fn heif_brands(b: &[u8]) -> Option<impl Iterator<Item = [u8; 4]> + '_> {
+    if b.len() < 12 || &b[4..8] != b"ftyp" {
+        return None;
+    }
+    let declared = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    let end = declared.clamp(12, b.len());
+    let compatible = b.get(16..end).unwrap_or_default();
+    Some(
+        std::iter::once(&b[8..12])
+            .chain(compatible.chunks_exact(4))
+            .map(|x| [x[0], x[1], x[2], x[3]]),
+    )
+}
+
+/// What a recognised but undecodable file is ("HEIC (...)", "a PDF document", ...), for
+/// messages; None for decodable formats and for bytes no format matches.
+pub fn unsupported(b: &[u8]) -> Option<&'static str> {
+    if detect(b).is_ok() {
+        return None;
+    }
+    unsupported_kind(b)
+}
+
+fn unsupported_kind(b: &[u8]) -> Option<&'static str> {
+    if let Some(brands) = heif_brands(b) {
+        let brands: Vec<[u8; 4]> = brands.collect();
+        let has = |names: &[&[u8; 4]]| brands.iter().any(|x| names.contains(&x));
+        // HEVC-coded HEIF (iPhone photos): docs/DESIGN.md "Formats" says why it is
+        // not decoded. The word HEIC is the one users know (the file extension).
+        return Some(if has(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"]) {
+            "HEIC (HEVC-coded HEIF, the default format of iPhone photos)"
+        } else if has(&[b"mif1", b"msf1"]) {
+            "HEIF"
+        } else {
+            "an ISO media file (video?)"
         });
     }
     if b.starts_with(&[0xFF, 0x0A]) || b.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
@@ -163,6 +202,15 @@ mod tests {
             detect(&[b"BM".as_slice(), &[0u8; 30]].concat()).unwrap(),
             SourceFormat::Bmp
         );
+        // AVIF as avifenc and libheif write it (major brand avif), as some other writers
+        // do (major mif1, avif compatible), and image sequences (avis).
+        for head in [
+            b"\0\0\0\x1cftypavif\0\0\0\0avifmif1miaf".as_slice(),
+            b"\0\0\0\x1cftypmif1\0\0\0\0mif1avifmiaf",
+            b"\0\0\0\x20ftypavis\0\0\0\0avisavifmsf1iso8",
+        ] {
+            assert_eq!(detect(head).unwrap(), SourceFormat::Avif, "{head:?}");
+        }
     }
 
     #[test]
@@ -173,13 +221,15 @@ mod tests {
             detect(b"hello, world\n").unwrap_err().reason,
             Reason::NotAnImage
         );
-        assert_eq!(
-            detect(b"\0\0\0\x1cftypavif\0\0\0\0").unwrap_err().reason,
-            Reason::UnsupportedFormat
-        );
-        let heic = detect(b"\0\0\0\x18ftypheic\0\0\0\0").unwrap_err();
+        let heic = detect(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap_err();
         assert_eq!(heic.reason, Reason::UnsupportedFormat);
-        assert!(heic.message.contains("HEIC"), "{}", heic.message);
+        assert!(heic.message.contains("the source is HEIC"), "{}", heic.message);
+        // Brand order as iOS writes it: major mif1, HEVC named among the compatible ones.
+        let heic = detect(b"\0\0\0\x1cftypmif1\0\0\0\0mif1heicmiaf").unwrap_err();
+        assert!(heic.message.contains("the source is HEIC"), "{}", heic.message);
+        let mp4 = detect(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2").unwrap_err();
+        assert_eq!(mp4.reason, Reason::UnsupportedFormat);
+        assert!(mp4.message.contains("video"), "{}", mp4.message);
         assert_eq!(
             detect(b"<?xml version=\"1.0\"?><svg xmlns=")
                 .unwrap_err()

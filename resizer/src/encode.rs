@@ -1,6 +1,7 @@
 //! Encoding: JPEG through libjpeg-turbo (4:2:0, like sharp's default), PNG through the
-//! `png` encoder of `image`, lossy WebP through libwebp (`image` only writes lossless).
-//! JPEG has no alpha: transparent pixels are composited on white.
+//! `png` encoder of `image`, lossy WebP through libwebp (`image` only writes lossless),
+//! AVIF through libavif with libaom. JPEG has no alpha: transparent pixels are composited
+//! on white.
 
 use turbojpeg::{Compressor, PixelFormat, Subsamp};
 
@@ -20,6 +21,7 @@ pub fn encode(img: Pixels, format: Format, quality: u8) -> Result<Vec<u8>> {
         Format::Jpeg => jpeg(img.flatten_on_white(), quality),
         Format::Png => png(img),
         Format::Webp => webp(img, quality),
+        Format::Avif => avif(img, quality),
     }
 }
 
@@ -72,6 +74,99 @@ fn webp(img: Pixels, quality: u8) -> Result<Vec<u8>> {
     Ok(out.to_vec())
 }
 
+/// libaom's speed for AVIF (0 slowest .. 10 fastest; libavif uses its all-intra mode for
+/// a still image). Measured on the corpus at 256 and 1024 px (docs/DESIGN.md "Formats"):
+/// see there for the time and size at each speed and why this one.
+pub const AVIF_SPEED: i32 = 8;
+
+/// AVIF chroma: 4:4:4, sharp's and avifenc's default. AV1 codes full-resolution chroma
+/// cheaply, and thumbnails are small enough that 4:2:0's colour bleeding on edges shows.
+const AVIF_YUV: libavif_sys::avifPixelFormat = libavif_sys::AVIF_PIXEL_FORMAT_YUV444;
+
+fn avif(img: Pixels, quality: u8) -> Result<Vec<u8>> {
+    use libavif_sys as a;
+    let img = img.into_rgb_or_rgba();
+    let fail = |what: &str, r: a::avifResult| {
+        // SAFETY: libavif returns a static string for every result code.
+        let text = unsafe { std::ffi::CStr::from_ptr(a::avifResultToString(r)) };
+        failed(Format::Avif, format!("{what}: {}", text.to_string_lossy()))
+    };
+    // Owners of libavif's allocations, freed on every path.
+    struct Image(*mut a::avifImage);
+    impl Drop for Image {
+        fn drop(&mut self) {
+            unsafe { a::avifImageDestroy(self.0) }
+        }
+    }
+    struct Encoder(*mut a::avifEncoder);
+    impl Drop for Encoder {
+        fn drop(&mut self) {
+            unsafe { a::avifEncoderDestroy(self.0) }
+        }
+    }
+    struct Output(a::avifRWData);
+    impl Drop for Output {
+        fn drop(&mut self) {
+            unsafe { a::avifRWDataFree(&mut self.0) }
+        }
+    }
+    // SAFETY: every pointer below is checked for null or owned by a guard above; the RGB
+    // view borrows `img.data`, which outlives the conversion; libavif copies the pixels
+    // into its own planes (avifImageRGBToYUV) before encoding.
+    unsafe {
+        let image = Image(a::avifImageCreate(img.width, img.height, 8, AVIF_YUV));
+        if image.0.is_null() {
+            return Err(failed(Format::Avif, "libavif could not allocate the image"));
+        }
+        // sRGB, as every thumbnail is: BT.709 primaries, the sRGB transfer curve, and
+        // BT.601 coefficients for the RGB->YUV matrix (avifenc's choice for sRGB input),
+        // full range. Written as an nclx box, so browsers need no guess.
+        let im = &mut *image.0;
+        im.colorPrimaries = a::AVIF_COLOR_PRIMARIES_BT709 as _;
+        im.transferCharacteristics = a::AVIF_TRANSFER_CHARACTERISTICS_SRGB as _;
+        im.matrixCoefficients = a::AVIF_MATRIX_COEFFICIENTS_BT601 as _;
+        im.yuvRange = a::AVIF_RANGE_FULL;
+        let mut rgb = a::avifRGBImage::default();
+        a::avifRGBImageSetDefaults(&mut rgb, image.0);
+        rgb.depth = 8;
+        rgb.format = match img.layout {
+            Layout::Rgba => a::AVIF_RGB_FORMAT_RGBA,
+            _ => a::AVIF_RGB_FORMAT_RGB,
+        };
+        rgb.pixels = img.data.as_ptr() as *mut u8;
+        rgb.rowBytes = img.width * img.layout.channels() as u32;
+        let r = a::avifImageRGBToYUV(image.0, &rgb);
+        if r != a::AVIF_RESULT_OK {
+            return Err(fail("converting to YUV", r));
+        }
+        let encoder = Encoder(a::avifEncoderCreate());
+        if encoder.0.is_null() {
+            return Err(failed(Format::Avif, "libavif could not allocate an encoder"));
+        }
+        let e = &mut *encoder.0;
+        e.codecChoice = a::AVIF_CODEC_CHOICE_AOM;
+        // One thread: a Job is sized for one core, and the bench runs one thumbnail per
+        // core; AV1 tiles of a thumbnail are too few to share out anyway.
+        e.maxThreads = 1;
+        e.speed = AVIF_SPEED;
+        // libavif's scale (also sharp's and avifenc's): quantizer = (100 - quality) * 63 / 100.
+        // Alpha keeps libavif's default, lossless: edges of cut-outs stay clean.
+        e.quality = i32::from(quality.clamp(1, 100));
+        let mut out = Output(a::avifRWData {
+            data: std::ptr::null_mut(),
+            size: 0,
+        });
+        let r = a::avifEncoderWrite(encoder.0, image.0, &mut out.0);
+        if r != a::AVIF_RESULT_OK {
+            return Err(fail("libaom", r));
+        }
+        if out.0.data.is_null() || out.0.size == 0 {
+            return Err(failed(Format::Avif, "libavif returned no data"));
+        }
+        Ok(std::slice::from_raw_parts(out.0.data, out.0.size).to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,6 +213,28 @@ mod tests {
                     "{format:?} {layout:?}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn avif_round_trips_with_its_layout() {
+        for layout in [Layout::Gray, Layout::Rgb, Layout::Rgba] {
+            let source = gradient(layout);
+            let bytes = encode(source.clone(), Format::Avif, 90).unwrap();
+            assert_eq!(&bytes[4..12], b"ftypavif");
+            let (back, orientation) = crate::decode::decode_avif(&bytes, 1 << 20).unwrap();
+            assert_eq!((back.width, back.height), (64, 48), "{layout:?}");
+            assert_eq!(orientation.value(), 1);
+            let want = source.into_rgb_or_rgba();
+            assert_eq!(back.layout, want.layout, "{layout:?}");
+            let diff = back
+                .data
+                .iter()
+                .zip(&want.data)
+                .map(|(a, b)| a.abs_diff(*b) as u64)
+                .sum::<u64>() as f64
+                / want.data.len() as f64;
+            assert!(diff < 3.0, "{layout:?}: mean abs diff {diff:.2}");
         }
     }
 }

@@ -13,9 +13,6 @@ use crate::geometry;
 use crate::orient;
 use crate::resize;
 
-/// Encoder quality when the request gives none (sharp's default).
-pub const DEFAULT_QUALITY: u8 = 80;
-
 #[derive(Clone, Debug)]
 pub struct Thumbnail {
     pub bytes: Vec<u8>,
@@ -80,6 +77,11 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
                 }
             }
         }
+        SourceFormat::Avif => {
+            let (pixels, orientation) = decode::decode_avif(source, request.limits.max_pixels)?;
+            let plan = plan_for(orientation.displayed(stored));
+            (pixels, orientation, plan)
+        }
         other => {
             let (pixels, orientation) =
                 decode::decode_other(source, other, request.limits.max_pixels)?;
@@ -115,7 +117,10 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
     let bytes = encode::encode(
         canvas,
         request.format,
-        request.quality.unwrap_or(DEFAULT_QUALITY),
+        request
+            .quality
+            .or(request.format.default_quality())
+            .unwrap_or(100),
     )?;
     let displayed = orientation.displayed(stored);
     Ok(Thumbnail {

@@ -57,7 +57,7 @@ pub struct UploadForm {
     fit: Option<Fit>,
     /// Output encoding (default jpeg).
     format: Option<Format>,
-    /// Encoder quality 1-100 for jpeg and webp (not png). Default 80.
+    /// Encoder quality 1-100 for jpeg, webp and avif (not png). Default 80; avif 50.
     #[schema(minimum = 1, maximum = 100)]
     quality: Option<u8>,
 }
@@ -293,15 +293,15 @@ async fn store_file(state: &AppState, id: &str, mut field: Field<'_>) -> ApiResu
         }
     }
     let content_type = crate::sniff::image_content_type(&head).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!(
-                "the file is not an image in a supported format ({}); upload one of those",
-                crate::sniff::SUPPORTED
-            ),
-        )
-        .with_field("file")
+        let supported = crate::sniff::SUPPORTED;
+        // A format we recognise but do not decode (HEIC, PDF, ...) is named, so the
+        // client knows what to convert rather than being told it sent no image.
+        let message = match thumbnail_api::detect::unsupported(&head) {
+            Some(what) => format!("the file is {what}, which is not supported; convert it to {supported}"),
+            None => format!("the file is not an image in a supported format ({supported}); upload one of those"),
+        };
+        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+            .with_field("file")
     })?;
 
     // The one location the operator recognises as this Thumbnail's own original

@@ -33,6 +33,8 @@ fn image_format(format: SourceFormat) -> image::ImageFormat {
         SourceFormat::Webp => image::ImageFormat::WebP,
         SourceFormat::Bmp => image::ImageFormat::Bmp,
         SourceFormat::Tiff => image::ImageFormat::Tiff,
+        // Never routed here (decode::avif); `image` is built without its AVIF decoder.
+        SourceFormat::Avif => image::ImageFormat::Avif,
     }
 }
 

@@ -5,16 +5,19 @@
 //! - [`progressive_dc`]: the bitstream rewrite that lets a progressive JPEG decoded at
 //!   1/8 skip its AC scans;
 //! - [`webp`]: still WebP through libwebp, shrunk while decoding;
+//! - [`avif`]: AVIF through libavif and dav1d, with its orientation (irot/imir);
 //! - [`generic`]: everything else through the `image` crate.
 //!
 //! Callers check the header's pixel count first ([`crate::detect::check_pixels`]); the
 //! `image` limits are a second guard.
 
+pub mod avif;
 pub mod generic;
 pub mod jpeg;
 pub mod progressive_dc;
 pub mod webp;
 
+pub use avif::{avif_dimensions, decode_avif};
 pub use generic::{decode_other, other_dimensions, other_orientation};
 pub use jpeg::{
     adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions, MAX_SCANS,
@@ -30,6 +33,7 @@ use crate::error::{Failed, Result};
 pub fn dimensions(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
     match format {
         SourceFormat::Jpeg => jpeg_dimensions(bytes),
+        SourceFormat::Avif => avif_dimensions(bytes),
         other => other_dimensions(bytes, other),
     }
 }
