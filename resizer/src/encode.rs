@@ -21,7 +21,7 @@ pub fn encode(img: Pixels, format: Format, quality: u8) -> Result<Vec<u8>> {
         Format::Jpeg => jpeg(img.flatten_on_white(), quality),
         Format::Png => png(img),
         Format::Webp => webp(img, quality),
-        Format::Avif => avif(img, quality),
+        Format::Avif => avif(img, quality, AVIF_SPEED),
     }
 }
 
@@ -83,7 +83,9 @@ pub const AVIF_SPEED: i32 = 8;
 /// cheaply, and thumbnails are small enough that 4:2:0's colour bleeding on edges shows.
 const AVIF_YUV: libavif_sys::avifPixelFormat = libavif_sys::AVIF_PIXEL_FORMAT_YUV444;
 
-fn avif(img: Pixels, quality: u8) -> Result<Vec<u8>> {
+/// AVIF at a given libaom speed (0-10); [`encode`] uses [`AVIF_SPEED`]. Public for the
+/// speed measurement (resizer/examples/avif_speed.rs).
+pub fn avif(img: Pixels, quality: u8, speed: i32) -> Result<Vec<u8>> {
     use libavif_sys as a;
     let img = img.into_rgb_or_rgba();
     let fail = |what: &str, r: a::avifResult| {
@@ -148,7 +150,7 @@ fn avif(img: Pixels, quality: u8) -> Result<Vec<u8>> {
         // One thread: a Job is sized for one core, and the bench runs one thumbnail per
         // core; AV1 tiles of a thumbnail are too few to share out anyway.
         e.maxThreads = 1;
-        e.speed = AVIF_SPEED;
+        e.speed = speed.clamp(0, 10);
         // libavif's scale (also sharp's and avifenc's): quantizer = (100 - quality) * 63 / 100.
         // Alpha keeps libavif's default, lossless: edges of cut-outs stay clean.
         e.quality = i32::from(quality.clamp(1, 100));
