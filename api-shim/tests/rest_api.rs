@@ -444,7 +444,9 @@ async fn heic_is_415_naming_the_format() {
     .await;
     let message = b["message"].as_str().unwrap();
     assert!(
-        message.contains("the file is HEIC") && message.contains("JPEG") && message.contains("AVIF"),
+        message.contains("the file is HEIC")
+            && message.contains("JPEG")
+            && message.contains("AVIF"),
         "{message}"
     );
     assert!(shim.objects().await.is_empty());

@@ -127,13 +127,15 @@ fn unsupported_kind(b: &[u8]) -> Option<&'static str> {
         let has = |names: &[&[u8; 4]]| brands.iter().any(|x| names.contains(&x));
         // HEVC-coded HEIF (iPhone photos): docs/DESIGN.md "Formats" says why it is
         // not decoded. The word HEIC is the one users know (the file extension).
-        return Some(if has(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"]) {
-            "HEIC (HEVC-coded HEIF, the default format of iPhone photos)"
-        } else if has(&[b"mif1", b"msf1"]) {
-            "HEIF"
-        } else {
-            "an ISO media file (video?)"
-        });
+        return Some(
+            if has(&[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx"]) {
+                "HEIC (HEVC-coded HEIF, the default format of iPhone photos)"
+            } else if has(&[b"mif1", b"msf1"]) {
+                "HEIF"
+            } else {
+                "an ISO media file (video?)"
+            },
+        );
     }
     if b.starts_with(&[0xFF, 0x0A]) || b.starts_with(b"\0\0\0\x0cJXL \r\n\x87\n") {
         return Some("JPEG XL");
@@ -223,10 +225,18 @@ mod tests {
         );
         let heic = detect(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic").unwrap_err();
         assert_eq!(heic.reason, Reason::UnsupportedFormat);
-        assert!(heic.message.contains("the source is HEIC"), "{}", heic.message);
+        assert!(
+            heic.message.contains("the source is HEIC"),
+            "{}",
+            heic.message
+        );
         // Brand order as iOS writes it: major mif1, HEVC named among the compatible ones.
         let heic = detect(b"\0\0\0\x1cftypmif1\0\0\0\0mif1heicmiaf").unwrap_err();
-        assert!(heic.message.contains("the source is HEIC"), "{}", heic.message);
+        assert!(
+            heic.message.contains("the source is HEIC"),
+            "{}",
+            heic.message
+        );
         let mp4 = detect(b"\0\0\0\x18ftypisom\0\0\x02\0isomiso2").unwrap_err();
         assert_eq!(mp4.reason, Reason::UnsupportedFormat);
         assert!(mp4.message.contains("video"), "{}", mp4.message);

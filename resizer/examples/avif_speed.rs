@@ -25,7 +25,9 @@ const FILES: [&str; 6] = [
 ];
 
 fn main() {
-    let quality: u8 = std::env::args().nth(1).map_or(50, |q| q.parse().expect("quality 1-100"));
+    let quality: u8 = std::env::args()
+        .nth(1)
+        .map_or(50, |q| q.parse().expect("quality 1-100"));
     let out_dir = std::env::args().nth(2);
     let corpus = std::env::var("THUMBNAIL_CORPUS").expect("THUMBNAIL_CORPUS");
     for size in [256u32, 1024] {

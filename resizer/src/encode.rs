@@ -143,7 +143,10 @@ pub fn avif(img: Pixels, quality: u8, speed: i32) -> Result<Vec<u8>> {
         }
         let encoder = Encoder(a::avifEncoderCreate());
         if encoder.0.is_null() {
-            return Err(failed(Format::Avif, "libavif could not allocate an encoder"));
+            return Err(failed(
+                Format::Avif,
+                "libavif could not allocate an encoder",
+            ));
         }
         let e = &mut *encoder.0;
         e.codecChoice = a::AVIF_CODEC_CHOICE_AOM;
@@ -152,8 +155,11 @@ pub fn avif(img: Pixels, quality: u8, speed: i32) -> Result<Vec<u8>> {
         e.maxThreads = 1;
         e.speed = speed.clamp(0, 10);
         // libavif's scale (also sharp's and avifenc's): quantizer = (100 - quality) * 63 / 100.
-        // Alpha keeps libavif's default, lossless: edges of cut-outs stay clean.
         e.quality = i32::from(quality.clamp(1, 100));
+        // Alpha lossless (avifenc's default): edges of cut-outs stay clean, and a
+        // thumbnail's alpha is usually simple enough to cost little. libavif's own default
+        // when `quality` is set is lossy.
+        e.qualityAlpha = 100;
         let mut out = Output(a::avifRWData {
             data: std::ptr::null_mut(),
             size: 0,

@@ -297,11 +297,19 @@ async fn store_file(state: &AppState, id: &str, mut field: Field<'_>) -> ApiResu
         // A format we recognise but do not decode (HEIC, PDF, ...) is named, so the
         // client knows what to convert rather than being told it sent no image.
         let message = match thumbnail_api::detect::unsupported(&head) {
-            Some(what) => format!("the file is {what}, which is not supported; convert it to {supported}"),
-            None => format!("the file is not an image in a supported format ({supported}); upload one of those"),
+            Some(what) => {
+                format!("the file is {what}, which is not supported; convert it to {supported}")
+            }
+            None => format!(
+                "the file is not an image in a supported format ({supported}); upload one of those"
+            ),
         };
-        ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
-            .with_field("file")
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
+        .with_field("file")
     })?;
 
     // The one location the operator recognises as this Thumbnail's own original

@@ -70,8 +70,9 @@ fn parse(bytes: &[u8], max_pixels: u64) -> Result<Decoder> {
         // Metadata is never copied into a thumbnail; orientation comes from irot/imir.
         d.ignoreExif = avif::AVIF_TRUE as avif::avifBool;
         d.ignoreXMP = avif::AVIF_TRUE as avif::avifBool;
-        // libavif's own allocation guard, in addition to the caller's header check.
-        d.imageSizeLimit = max_pixels.min(u32::MAX as u64) as u32;
+        // libavif's own allocation guard, in addition to the caller's header check. It
+        // refuses limits above its default (16384 x 16384) as not implemented.
+        d.imageSizeLimit = max_pixels.min(u64::from(avif::AVIF_DEFAULT_IMAGE_SIZE_LIMIT)) as u32;
         let r = avif::avifDecoderSetIOMemory(decoder.0, bytes.as_ptr(), bytes.len());
         if r != avif::AVIF_RESULT_OK {
             return Err(failed(&decoder, r));
@@ -95,12 +96,15 @@ pub fn avif_dimensions(bytes: &[u8]) -> Result<(u32, u32)> {
 /// The EXIF orientation equal to HEIF's transforms: `irot` (anticlockwise quarter
 /// turns) applied first, then `imir` (axis 0: top and bottom exchanged; 1: left and
 /// right), as ISO/IEC 23008-12 orders them.
-pub fn heif_orientation(quarter_turns_anticlockwise: Option<u8>, mirror_axis: Option<u8>) -> Orientation {
+pub fn heif_orientation(
+    quarter_turns_anticlockwise: Option<u8>,
+    mirror_axis: Option<u8>,
+) -> Orientation {
     let value = match (quarter_turns_anticlockwise.unwrap_or(0) % 4, mirror_axis) {
         (0, None) => 1,
         (1, None) => 8,
         (2, None) => 3,
-        (3, None) => 6,
+        (_, None) => 6,
         (0, Some(0)) | (2, Some(1)) => 4,
         (0, Some(_)) | (2, Some(_)) => 2,
         (1, Some(0)) | (3, Some(1)) => 5,
@@ -178,7 +182,11 @@ mod tests {
         let mut out = vec![0; w * h];
         for y in 0..h {
             for x in 0..w {
-                let (sx, sy) = if axis == 0 { (x, h - 1 - y) } else { (w - 1 - x, y) };
+                let (sx, sy) = if axis == 0 {
+                    (x, h - 1 - y)
+                } else {
+                    (w - 1 - x, y)
+                };
                 out[y * w + x] = p.data[sy * w + sx];
             }
         }
