@@ -19,8 +19,11 @@ fn scratch(test: &str) -> PathBuf {
     dir
 }
 
+/// A command-line argument: a word or a path.
+type Arg<'a> = &'a dyn AsRef<std::ffi::OsStr>;
+
 /// Runs a format tool; a missing tool fails the test with what to install.
-fn tool(name: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) {
+fn tool(name: &str, args: &[Arg]) {
     let out = Command::new(name)
         .args(args.iter().map(|a| a.as_ref()))
         .output()
@@ -227,7 +230,7 @@ fn avif_input_from_other_encoders_round_trips() {
     let rgba_png = dir.join("astronaut-alpha.png");
     write_png(&rgba_png, &rgba);
 
-    let cases: [(&str, &Pixels, Vec<&dyn AsRef<std::ffi::OsStr>>, &str); 4] = [
+    let cases: [(&str, &Pixels, Vec<Arg>, &str); 4] = [
         (
             "avifenc",
             &rgb,
@@ -313,15 +316,14 @@ fn avif_irot_and_imir_are_applied() {
         (None, Some("0"), (128, 64)),
     ] {
         let out = dir.join(format!("strip-{irot:?}-{imir:?}.avif"));
-        let mut args: Vec<&dyn AsRef<std::ffi::OsStr>> =
-            vec![&"--min", &"0", &"--max", &"0", &"-s", &"9"];
+        let mut args: Vec<Arg> = vec![&"--min", &"0", &"--max", &"0", &"-s", &"9"];
         if let Some(r) = &irot {
-            args.extend([&"--irot" as &dyn AsRef<std::ffi::OsStr>, r]);
+            args.extend([&"--irot" as Arg, r]);
         }
         if let Some(m) = &imir {
-            args.extend([&"--imir" as &dyn AsRef<std::ffi::OsStr>, m]);
+            args.extend([&"--imir" as Arg, m]);
         }
-        args.extend([&png as &dyn AsRef<std::ffi::OsStr>, &out]);
+        args.extend([&png as Arg, &out]);
         tool("avifenc", &args);
         let bytes = std::fs::read(&out).unwrap();
         let mut r = request(displayed.0, Format::Png);
