@@ -385,7 +385,7 @@ async fn kubectl_explain_shows_the_docs() {
     for text in [
         "Desired thumbnail: where the original is",
         "\"cover\" keeps the aspect ratio and crops the centre",
-        "Encoder quality for jpeg and webp",
+        "Encoder quality for jpeg, webp and avif",
         "source\t<Object> -required-",
     ] {
         assert!(
