@@ -1374,3 +1374,108 @@ fn an_oom_killed_resizer_fails_once_with_one_pod() {
     assert_eq!(failed, "PodFailurePolicy", "{}", release.describe());
     assert_eq!(pods_of_job(&release, &jobs[0]).len(), 1, "not retried");
 }
+
+/// Issue 12's critical and high findings, tried as a tenant would with kubectl: a
+/// Thumbnail that names another bucket (with the annotation that used to mean "the
+/// shim's, delete it with me") or another namespace's upload, and a shim-made Thumbnail
+/// edited to point elsewhere. None of them runs or reads anything (SourceNotAllowed,
+/// no Job, nothing about the object in the message), the shim does not serve them, and
+/// deleting them leaves the other objects where they were.
+#[test]
+fn a_tenant_cannot_make_the_operator_read_or_delete_what_is_not_theirs() {
+    let release = Release::install("tenant", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let photo = std::fs::read(corpus_file("j07_colorfulcups_2560x1600_prog.jpg")).unwrap();
+    let finance = thumbnail_api::ownership::shim_original_key("finance", "report");
+    rt.block_on(async {
+        store
+            .client
+            .create_bucket()
+            .bucket("payroll")
+            .send()
+            .await
+            .unwrap();
+        store.put("payroll", "2025.jpg", photo.clone()).await;
+        store.put("thumbnails", &finance, photo.clone()).await;
+    });
+    let id = upload(
+        &shim,
+        &corpus_file("j07_colorfulcups_2560x1600_prog.jpg"),
+        &["width=64"],
+    );
+    assert_eq!(wait_finished(&shim, &id, &release)["status"], "success");
+
+    let forged = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+         "metadata": {"name": "steal-payroll", "annotations": {"thumbnails.dev/source-owned-by-shim": "true"}},
+         "spec": {"source": {"s3": {"bucket": "payroll", "key": "2025.jpg"}}, "width": 8192}},
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+         "metadata": {"name": "steal-finance", "annotations": {"thumbnails.dev/source-owned-by-shim": "true"}},
+         "spec": {"source": {"s3": {"key": "originals/finance/report"}}, "width": 8192}}]}"#;
+    let manifest = std::env::temp_dir().join(format!("{ns}-forged.json"));
+    std::fs::write(&manifest, forged).unwrap();
+    kubectl_ok(&["apply", "-n", &ns, "-f", manifest.to_str().unwrap()]);
+    // The shim's own Thumbnail, edited to point at the payroll object.
+    kubectl_ok(&[
+        "patch",
+        "thumbnail",
+        &id,
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec": {"source": {"s3": {"bucket": "payroll", "key": "2025.jpg"}}}}"#,
+    ]);
+    release.wait_until(DONE_WITHIN, "all three refused", || {
+        let s = statuses(&release);
+        ["steal-payroll", "steal-finance", id.as_str()]
+            .iter()
+            .all(|n| s[n]["reason"] == "SourceNotAllowed" && s[n]["phase"] == "Failed")
+    });
+    let s = statuses(&release);
+    for name in ["steal-payroll", "steal-finance"] {
+        let message = s[name]["message"].as_str().unwrap();
+        assert!(
+            message.contains("operator.sourcePolicy.allow") && !message.contains("bytes"),
+            "{name}: {message}"
+        );
+        assert!(jobs_of(&release, name).is_empty(), "{name} got a Job");
+        // Not the shim's: not served (else a width-8192 copy would be downloadable).
+        let (code, _) = curl(&[&format!("{shim}/api/v1/thumbnails/{name}")]);
+        assert_eq!(code, "404", "{name} is served by the shim");
+    }
+    assert_eq!(
+        jobs_of(&release, &id).len(),
+        1,
+        "only the first generation ran"
+    );
+
+    kubectl_ok(&[
+        "delete",
+        "thumbnails",
+        "steal-payroll",
+        "steal-finance",
+        &id,
+        "-n",
+        &ns,
+        "--timeout=120s",
+    ]);
+    rt.block_on(async {
+        assert!(
+            store.exists("payroll", "2025.jpg").await,
+            "the operator deleted the payroll object"
+        );
+        assert!(
+            store.exists("thumbnails", &finance).await,
+            "the operator deleted another namespace's upload"
+        );
+        // The shim-made Thumbnail's own output and original went with it.
+        let left = store.list("thumbnails", "thumbnails/").await;
+        assert!(left.is_empty(), "outputs left behind: {left:?}");
+        let own = thumbnail_api::ownership::shim_original_key(&ns, &id);
+        assert!(!store.exists("thumbnails", &own).await, "{own} left behind");
+    });
+}

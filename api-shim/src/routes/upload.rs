@@ -31,7 +31,7 @@ use crate::state::AppState;
 use crate::store::{ObjectWriter, PutError};
 
 /// Value of [`LABEL_CREATED_BY`] on resources this shim creates.
-pub const CREATED_BY: &str = "api-shim";
+pub use thumbnail_api::metadata::CREATED_BY_SHIM as CREATED_BY;
 
 /// Bytes looked at to recognise the image format (enough for every magic number the
 /// resizer knows).
