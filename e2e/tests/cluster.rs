@@ -1284,15 +1284,17 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
     // Every port SeaweedFS serves (its defaults, the chart's loopback S3 port 8334 and
     // their gRPC ports at +10000), then S3. busybox wget says "Connection refused" only
     // when nothing listens; an HTTP error or a gRPC server's garbage means it answered.
+    // (No `wget -T`: Debian's static busybox crashes with it; the Pod's deadline bounds
+    // a port that accepted and then said nothing.)
     let closed = [
         9333, 19333, 8080, 18080, 8888, 18888, 8334, 18334, 18333, 9340, 19340, 7333,
     ];
     let ports: Vec<String> = closed.iter().map(u16::to_string).collect();
     let script = format!(
         "for p in {} 8333; do \
-           if out=$(wget -T 5 -O /dev/null http://{ip}:$p/healthz 2>&1); then echo \"$p: answers 200\"; \
+           if out=$(wget -O /dev/null http://{ip}:$p/healthz 2>&1); then echo \"$p: answers 200\"; \
            else case $out in *'Connection refused'*) echo \"$p: refused\";; \
-             *) echo \"$p: answers: $(echo $out | tr '\\n' ' ')\";; esac; fi; \
+             *) echo \"$p: answers:\" $out;; esac; fi; \
          done",
         ports.join(" ")
     );
@@ -1302,6 +1304,7 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
         "metadata": {"name": "port-probe", "namespace": ns},
         "spec": {
             "restartPolicy": "Never",
+            "activeDeadlineSeconds": 100,
             "automountServiceAccountToken": false,
             "securityContext": {
                 "runAsNonRoot": true,

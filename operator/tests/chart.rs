@@ -1019,7 +1019,12 @@ fn check_store_listens_on_loopback(set: &str, spec: &PodSpec, args: &str) {
     let ports: Vec<(&str, i32)> = spec
         .containers
         .iter()
-        .flat_map(|c| c.ports.iter().flatten().map(|p| (c.name.as_str(), p.container_port)))
+        .flat_map(|c| {
+            c.ports
+                .iter()
+                .flatten()
+                .map(|p| (c.name.as_str(), p.container_port))
+        })
         .collect();
     assert_eq!(
         ports,
