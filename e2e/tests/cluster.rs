@@ -1479,3 +1479,136 @@ fn a_tenant_cannot_make_the_operator_read_or_delete_what_is_not_theirs() {
         assert!(!store.exists("thumbnails", &own).await, "{own} left behind");
     });
 }
+
+/// Issue 12, the bundled store: only its S3 API leaves the Pod. SeaweedFS's master,
+/// volume and filer (HTTP and gRPC) and the S3 gateway's own gRPC (which can rewrite
+/// identities) check no credentials, so a Pod of the cluster that reached them (a
+/// resizer decoding a hostile file, say) would bypass every identity: from a Pod of the
+/// release's namespace each of them is refused on the store Pod's IP, while S3 answers
+/// there. And the store is Ready only once its bucket exists: the first upload, sent the
+/// moment `helm install --wait` returns, is stored (not 503 NoSuchBucket).
+#[test]
+fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
+    let release = Release::install("storeports", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    // At once, before anything else: the race the readiness probe closes.
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+
+    let store = format!("{RELEASE}-seaweedfs");
+    let ip = kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns,
+        "-l",
+        "app.kubernetes.io/component=seaweedfs",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let ip = ip.trim();
+    assert!(
+        !ip.is_empty(),
+        "the store Pod has an IP\n{}",
+        release.describe()
+    );
+    // The store's own image: busybox `wget`, already on the node.
+    let image = kubectl_ok(&[
+        "get",
+        "deployment",
+        &store,
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    // Every port SeaweedFS serves (its defaults, the chart's loopback S3 port 8334 and
+    // their gRPC ports at +10000), then S3. busybox wget says "Connection refused" only
+    // when nothing listens; an HTTP error or a gRPC server's garbage means it answered.
+    // (No `wget -T`: Debian's static busybox crashes with it; the Pod's deadline bounds
+    // a port that accepted and then said nothing.)
+    let closed = [
+        9333, 19333, 8080, 18080, 8888, 18888, 8334, 18334, 18333, 9340, 19340, 7333,
+    ];
+    let ports: Vec<String> = closed.iter().map(u16::to_string).collect();
+    let script = format!(
+        "for p in {} 8333; do \
+           if out=$(wget -O /dev/null http://{ip}:$p/healthz 2>&1); then echo \"$p: answers 200\"; \
+           else case $out in *'Connection refused'*) echo \"$p: refused\";; \
+             *) echo \"$p: answers:\" $out;; esac; fi; \
+         done",
+        ports.join(" ")
+    );
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "port-probe", "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": 100,
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 65532,
+                "runAsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"}
+            },
+            "containers": [{
+                "name": "probe",
+                "image": image.trim(),
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", script],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]}
+                }
+            }]
+        }
+    });
+    let manifest = std::env::temp_dir().join(format!("{ns}-port-probe.json"));
+    std::fs::write(&manifest, pod.to_string()).unwrap();
+    kubectl_ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    std::fs::remove_file(&manifest).ok();
+    release.wait_until(
+        Duration::from_secs(120),
+        "the port probe Pod finished",
+        || {
+            let phase = kubectl_ok(&[
+                "get",
+                "pod",
+                "port-probe",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.status.phase}",
+            ]);
+            matches!(phase.trim(), "Succeeded" | "Failed")
+        },
+    );
+    let log = release.pod_log("port-probe");
+    println!("from a Pod of {ns} to the store Pod {ip}:\n{log}");
+    let answer = |port: u16| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(&format!("{port}: ")))
+            .unwrap_or_else(|| panic!("no line for port {port}: {log}"))
+            .to_string()
+    };
+    for port in closed {
+        assert_eq!(
+            answer(port),
+            "refused",
+            "the store's port {port} is reachable from other Pods, bypassing the S3 \
+             identities:\n{log}"
+        );
+    }
+    assert_eq!(answer(8333), "answers 200", "S3 is reachable:\n{log}");
+
+    // The upload sent at once went through: stored, resized, downloadable.
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "success", "{status}");
+}
