@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{download, health, thumbnails, upload};
+use crate::routes::{download, events, health, limits, thumbnails, upload};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -53,6 +53,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload::upload, thumbnails::list))
         .routes(routes!(thumbnails::get_one, thumbnails::delete))
         .routes(routes!(download::download))
+        .routes(routes!(events::events))
+        .routes(routes!(limits::limits))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }
