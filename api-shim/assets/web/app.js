@@ -423,14 +423,16 @@ function galleryChanged() {
 }
 
 // A thumbnail the gallery does not show yet: on the first page, if it matches the
-// filter, it goes first (newest first).
+// filter, it goes in its place (newest first).
 function maybeAdd(view) {
   if (gallery.index !== 0 || (gallery.status && view.status !== gallery.status)) return;
   const list = $("gallery");
   if ([...list.children].some((li) => li.dataset.id === view.id)) return;
   const li = newCard(view.filename || view.id);
   track(view.id, li);
-  list.prepend(li);
+  // Ids sort newest first (the API lists in that order): keep the page so.
+  const after = [...list.children].find((other) => other.dataset.id > view.id);
+  list.insertBefore(li, after || null);
   render(li, view);
   galleryChanged();
 }
@@ -454,8 +456,9 @@ function dispatch(type, data) {
     const view = JSON.parse(data);
     latest.set(view.id, view);
     if (snapshot) snapshot.add(view.id);
-    if (cards.has(view.id) && cards.get(view.id).size) show(view);
-    else if (!snapshot) maybeAdd(view);
+    show(view);
+    // New since the snapshot: the gallery's first page gets it (maybeAdd checks).
+    if (!snapshot) maybeAdd(view);
   } else if (type === "deleted") {
     const { id } = JSON.parse(data);
     latest.delete(id);
