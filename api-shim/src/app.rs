@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
-use crate::state::AppState;
 use crate::routes::events;
+use crate::state::AppState;
 use crate::{auth, metrics, openapi, request_id, swagger, web};
 
 /// Room for the form's text fields and multipart framing on top of the file's limit.

@@ -3,7 +3,9 @@
 //! step, no CDN, works offline. The page uses only the public API (the limits, the
 //! list, the event stream, uploads, downloads, deletes), with the same token.
 
-use axum::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS,
+};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -41,7 +43,10 @@ fn asset(content_type: &'static str, bytes: &'static [u8]) -> Response {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(|| async { asset("text/html; charset=utf-8", INDEX) }))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX) }),
+        )
         .route(
             "/ui/app.js",
             get(|| async { asset("text/javascript; charset=utf-8", APP) }),

@@ -23,7 +23,7 @@ use axum::http::header::{AUTHORIZATION, RETRY_AFTER};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures::{SinkExt as _, StreamExt as _};
+use futures::StreamExt as _;
 use kube::api::{ListParams, WatchEvent, WatchParams};
 use serde::Serialize;
 use thumbnail_api::crd::Thumbnail;
@@ -139,18 +139,21 @@ pub async fn events(
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .map(String::from);
-    // A channel between the watch and the response body: when the client goes, the
-    // body (receiver) is dropped, the next send fails and the task ends, releasing the
-    // stream's permit.
-    let (tx, rx) = futures::channel::mpsc::channel::<Event>(16);
+    // A channel between the watch and the response body: when the client goes, hyper
+    // drops the body (the receiver; at the latest when a heartbeat cannot be written),
+    // and the task ends at once, releasing the stream's permit, even while the watch
+    // is quiet.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(16);
     state.metrics.event_streams.inc();
     let task_state = state.clone();
     tokio::spawn(async move {
         let _permit = permit;
         let gauge = task_state.metrics.event_streams.clone();
         let shutdown = task_state.shutdown.clone();
+        let gone = tx.clone();
         tokio::select! {
             () = follow(&task_state, &base, resume, token, tx) => {}
+            () = gone.closed() => {}
             () = shutdown.cancelled() => {}
         }
         gauge.dec();
@@ -158,7 +161,8 @@ pub async fn events(
     let keep_alive = KeepAlive::new()
         .interval(state.settings.event_heartbeat)
         .text("heartbeat");
-    Sse::new(rx.map(Ok::<_, Infallible>))
+    let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Sse::new(events.map(Ok::<_, Infallible>))
         .keep_alive(keep_alive)
         .into_response()
 }
@@ -171,7 +175,7 @@ fn valid_version(v: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
-type Sender = futures::channel::mpsc::Sender<Event>;
+type Sender = tokio::sync::mpsc::Sender<Event>;
 
 /// Client gone: the stream ends.
 struct Gone;
