@@ -24,6 +24,9 @@ shim's log has the details an answer leaves out. The API serves only the thumbna
         (name = "thumbnails", description = "Upload, inspect, list, download and delete thumbnails"),
         (name = "probes", description = "Liveness and readiness"),
     ),
+    // The data of the event stream's events (its response is text, so no route
+    // references them).
+    components(schemas(events::Deleted, events::Synced, events::StreamError)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -309,6 +309,9 @@ async function uploadAll(files) {
 
 async function uploadOne(file, fields) {
   const li = newCard(file.name);
+  // The uploads' statuses are announced as they change (the gallery's are not: a page of
+  // them arriving at once would drown a screen reader).
+  li.querySelector(".status").setAttribute("role", "status");
   li.dataset.status = "sending";
   li.querySelector(".status").textContent = "sending";
   $("uploads").prepend(li);

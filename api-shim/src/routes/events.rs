@@ -43,6 +43,7 @@ pub const THUMBNAIL: &str = "thumbnail";
 pub const DELETED: &str = "deleted";
 pub const RESET: &str = "reset";
 pub const SYNCED: &str = "synced";
+pub const ERROR: &str = "error";
 
 /// How long a client waits before reconnecting (the `retry:` field sent first).
 const RETRY: Duration = Duration::from_secs(2);
@@ -81,15 +82,15 @@ pub struct StreamError {
 /// as `Last-Event-ID` when you reconnect, and you get what you missed, in order):
 ///
 /// - `thumbnail`: a thumbnail was created or changed; data: the same JSON as
-///   `GET /api/v1/thumbnails/{id}`. Transitions (uploaded, processing, success, error)
+///   `GET /api/v1/thumbnails/{id}` (schema ThumbnailView). Transitions (uploaded, processing, success, error)
 ///   arrive in the order they happened.
-/// - `deleted`: data `{"id": ...}`.
+/// - `deleted`: data `{"id": ...}` (schema Deleted).
 /// - `reset`, then one `thumbnail` per existing thumbnail, then `synced`
-///   (`{"count": N}`): a snapshot of all of them. Sent first when the request has no
+///   (`{"count": N}`, schema Synced): a snapshot of all of them. Sent first when the request has no
 ///   `Last-Event-ID`, or when the one given is too old to resume from; after `synced`,
 ///   a thumbnail the client knows of that was not in the snapshot is gone.
-/// - `error`: the shim ends the stream (`{"code": "unauthorized", ...}`: the token
-///   was revoked).
+/// - `error`: the shim ends the stream (`{"code": "unauthorized", ...}`, schema
+///   StreamError: the token was revoked).
 ///
 /// Lines starting with `:` are heartbeats. The number of streams open at once is
 /// limited: over it, 503 `overloaded` with Retry-After. The shim ends streams when it
@@ -255,7 +256,7 @@ async fn run(
                 item = watch.next() => item,
                 _ = recheck.tick() => {
                     if !still_authorized(state, token.as_deref()) {
-                        let _ = send(tx, Event::default().event("error").json_data(StreamError {
+                        let _ = send(tx, Event::default().event(ERROR).json_data(StreamError {
                             code: "unauthorized".into(),
                             message: "the token of this stream is no longer accepted; reconnect with a valid one".into(),
                         }).expect("serializes")).await;
