@@ -478,3 +478,40 @@ async fn the_page_and_its_assets_are_served_without_a_token_and_only_from_the_sh
         }
     }
 }
+
+#[tokio::test]
+async fn the_stream_and_the_limits_are_in_the_openapi_document() {
+    let shim = Shim::start().await;
+    let doc: Value = shim
+        .http
+        .get(shim.at("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let op = &doc["paths"]["/api/v1/thumbnails/events"]["get"];
+    assert!(
+        op["responses"]["200"]["content"]["text/event-stream"].is_object(),
+        "{op}"
+    );
+    assert_eq!(op["parameters"][0]["name"], "Last-Event-ID");
+    assert_eq!(op["parameters"][0]["in"], "header");
+    for code in ["401", "503"] {
+        assert!(op["responses"][code].is_object(), "{code}");
+    }
+    for schema in [
+        "ThumbnailView",
+        "Deleted",
+        "Synced",
+        "StreamError",
+        "Limits",
+    ] {
+        assert!(
+            doc["components"]["schemas"][schema].is_object(),
+            "{schema} is not described"
+        );
+    }
+    assert!(doc["paths"]["/api/v1/limits"]["get"]["responses"]["200"].is_object());
+}

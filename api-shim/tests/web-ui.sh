@@ -36,8 +36,15 @@ rm -rf "$ARTIFACTS"
 mkdir -p "$ARTIFACTS"
 
 operator_pid=
+watcher_pid=
 stop_all() {
-	[ -z "$operator_pid" ] || { kill "$operator_pid" 2>/dev/null; wait "$operator_pid" 2>/dev/null; }
+	# Everything, whatever fails: a killed process's wait is non-zero.
+	set +e
+	[ -z "$watcher_pid" ] || { kill "$watcher_pid"; wait "$watcher_pid"; } 2>/dev/null
+	# The shim may have been restarted by the watcher: its pid is in the control folder.
+	if [ -n "${control:-}" ] && [ -s "$control/pid" ]; then kill "$(cat "$control/pid")" 2>/dev/null || true; fi
+	[ -z "${tokens:-}" ] || rm -f "$tokens"
+	[ -z "$operator_pid" ] || { kill "$operator_pid"; wait "$operator_pid"; } 2>/dev/null
 	# Keep the logs next to the screenshots: what the page showed and why.
 	[ -z "${work:-}" ] || cp "$work"/*.log "$ARTIFACTS/" 2>/dev/null || true
 	stop_shim
@@ -48,7 +55,40 @@ token=$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 tokens=$(mktemp)
 echo "$token" >"$tokens"
 start_shim --token-file "$tokens"
-rm -f "$tokens" # the shim read it at start; an unreadable file keeps the tokens it has
+
+# The browser test stops and starts the shim (to see the page reconnect) by creating
+# files in $control: stop -> stopped, start -> started. Same command line, same port.
+control=$work/control
+mkdir -p "$control"
+echo "$shim_pid" >"$control/pid"
+shim_again() {
+	KUBECONFIG=$THUMBNAIL_TEST_KUBECONFIG \
+		S3_ENDPOINT=$THUMBNAIL_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=$THUMBNAIL_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$THUMBNAIL_TEST_S3_SECRET_KEY \
+		"$SHIM_BIN" --listen "127.0.0.1:${base##*:}" --namespace "$namespace" --bucket "$bucket" \
+		--public-base-url "$base" --token-file "$tokens" >>"$work/shim.log" 2>&1 &
+	echo $! >"$control/pid"
+	for _ in $(seq 100); do curl -fs "$base/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	log "the restarted shim is not ready"; return 1
+}
+(
+	while :; do
+		if [ -e "$control/stop" ]; then
+			rm "$control/stop"
+			pid=$(cat "$control/pid")
+			kill "$pid"
+			# Stopped serving once its port refuses (it closes the listener first; the
+			# first shim is not this subshell's child, so its exit cannot be waited for).
+			while curl -fs -o /dev/null "$base/healthz" 2>/dev/null; do sleep 0.1; done
+			touch "$control/stopped"
+		fi
+		if [ -e "$control/start" ]; then
+			rm "$control/start"
+			shim_again && touch "$control/started"
+		fi
+		sleep 0.1
+	done
+) &
+watcher_pid=$!
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 KUBECONFIG=$THUMBNAIL_TEST_KUBECONFIG \
 	S3_ENDPOINT=$THUMBNAIL_TEST_S3_ENDPOINT AWS_ACCESS_KEY_ID=$THUMBNAIL_TEST_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$THUMBNAIL_TEST_S3_SECRET_KEY \
@@ -62,5 +102,6 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 log "shim at $base (token required), operator in local mode in namespace $namespace"
-node api-shim/tests/web/browser-test.mjs "$base" "$token" "$THUMBNAIL_CORPUS" "$ARTIFACTS"
+SHIM_CONTROL=$control SHIM_NAMESPACE=$namespace KUBECTL=${KUBECTL:-kubectl} \
+	node api-shim/tests/web/browser-test.mjs "$base" "$token" "$THUMBNAIL_CORPUS" "$ARTIFACTS"
 log "screenshots in $ARTIFACTS"

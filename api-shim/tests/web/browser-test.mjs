@@ -8,7 +8,8 @@
 // failed check, saying which (and a screenshot of that moment, failure.png).
 
 import { createRequire } from "node:module";
-import { readFileSync, mkdirSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, unlinkSync, mkdirSync, existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 
@@ -60,6 +61,20 @@ const shot = async (name) => {
 
 async function apiFetch(path, options = {}) {
   return fetch(`${base}${path}`, { ...options, headers: { Authorization: `Bearer ${token}`, ...(options.headers || {}) } });
+}
+
+// Stops or starts the shim through web-ui.sh's watcher (a file each way).
+async function shim(action) {
+  const control = process.env.SHIM_CONTROL;
+  assert.ok(control, "SHIM_CONTROL is not set: run this from api-shim/tests/web-ui.sh");
+  const done = join(control, action === "stop" ? "stopped" : "started");
+  writeFileSync(join(control, action), "");
+  const deadline = Date.now() + LONG;
+  while (!existsSync(done)) {
+    assert.ok(Date.now() < deadline, `the shim did not ${action}`);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  unlinkSync(done);
 }
 
 const card = (list, name) => page.locator(`#${list} .card`).filter({ has: page.locator(".name", { hasText: name }) });
@@ -193,6 +208,7 @@ try {
   log("60 more thumbnails uploaded through the API");
   await page.reload();
   await page.waitForSelector("body[data-ready=true]", { timeout: LONG });
+  await page.evaluate(() => { window.__notReloaded = true; });
   assert.equal(await dialog.isVisible(), false, "the token is asked for once per tab, not again on reload");
   // What the API lists (63 in the test's own namespace: 2 photos, the corrupt one, 60).
   let total = 0;
@@ -253,18 +269,38 @@ try {
   }
   log("the error filter shows only the failed one; deleted after a confirmation, gone from the API");
 
+  // ------------------------------------------------------------ the shim restarts
+  // The page reconnects by itself; what happened while the shim was down arrives.
+  await page.getByLabel("Status").selectOption("");
+  await page.locator("#page-number", { hasText: "Page 1" }).waitFor();
+  await page.waitForSelector("#gallery[aria-busy=false]");
+  const gone = await page.locator("#gallery .card").first().getAttribute("data-id");
+  await shim("stop");
+  await page.waitForSelector("#live[data-state=down]", { timeout: LONG });
+  await shot("06-shim-down");
+  // Deleted with kubectl while the shim is away (the operator finishes the deletion).
+  execFileSync(process.env.KUBECTL || "kubectl", [
+    "--kubeconfig", process.env.THUMBNAIL_TEST_KUBECONFIG, "-n", process.env.SHIM_NAMESPACE,
+    "delete", "thumbnail", gone, "--wait=true", "--timeout=60s",
+  ], { stdio: ["ignore", "ignore", "inherit"] });
+  await shim("start");
+  await page.waitForSelector("#live[data-state=live]", { timeout: LONG });
+  await page.locator(`#gallery .card[data-id="${gone}"]`).waitFor({ state: "detached", timeout: LONG });
+  assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page was reloaded");
+  log("the shim stopped and started again: the page said so, reconnected, and removed what was deleted meanwhile");
+
   // ------------------------------------------------------------ looks: dark mode, phone
   await page.getByLabel("Status").selectOption("");
   await page.locator("#gallery .card").first().waitFor();
   await page.emulateMedia({ colorScheme: "dark" });
   const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
   assert.equal(bg, "rgb(15, 18, 22)", "dark mode follows the system");
-  await shot("06-dark");
+  await shot("07-dark");
   await page.emulateMedia({ colorScheme: "light" });
   await page.setViewportSize({ width: 375, height: 800 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone screen`);
-  await page.screenshot({ path: join(artifacts, "07-phone.png") });
+  await page.screenshot({ path: join(artifacts, "08-phone.png") });
   log("dark mode follows the system; a 375 px wide screen has no horizontal scroll");
 
   assert.deepEqual(foreign, [], "requests to other origins");
