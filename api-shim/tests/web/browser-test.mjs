@@ -127,7 +127,23 @@ try {
   log("every control is labelled and reached with Tab");
 
   // ------------------------------------------------------------ uploads
-  await page.evaluate(() => { window.__notReloaded = true; });
+  await page.evaluate(() => {
+    window.__notReloaded = true;
+    // Every status each gallery card shows, in order, as the page draws it.
+    window.__statuses = {};
+    new MutationObserver((records) => {
+      // Records come in batches: the text each set put in is its added text node (the
+      // element's text now may be a later one).
+      for (const r of records) {
+        const status = r.target.closest?.(".status");
+        const card = r.target.closest?.(".card");
+        const text = r.addedNodes[0]?.data;
+        if (!status || !card?.dataset.id || text === undefined) continue;
+        const seen = (window.__statuses[card.dataset.id] ||= []);
+        if (seen[seen.length - 1] !== text) seen.push(text);
+      }
+    }).observe(document.getElementById("gallery"), { subtree: true, childList: true, characterData: true });
+  });
   await page.getByLabel(/^Width/).fill("320");
   await page.getByLabel(/^Quality/).fill("70");
   // Two real photos dropped at once (drag and drop of files, as a person would).
@@ -186,10 +202,17 @@ try {
   await page.screenshot({ path: join(artifacts, "readme.png") });
   log("2 photos success, corrupt.jpg error with its reason, notes.txt refused with the API's words; images rendered (naturalWidth 320); no reload");
 
-  // The gallery shows them too (they arrived on the stream), newest first.
+  // The gallery shows them too (they arrived on the stream), newest first, and each
+  // card went through every status live.
   for (const id of firstIds) await page.locator(`#gallery .card[data-id="${id}"]`).waitFor({ timeout: LONG });
+  const statuses = await page.evaluate(() => window.__statuses);
+  const photoIds = await page.locator("#uploads .card[data-status=success]").evaluateAll((cs) => cs.map((c) => c.dataset.id));
+  const corruptId = await card("uploads", "corrupt.jpg").getAttribute("data-id");
+  for (const id of photoIds) assert.deepEqual(statuses[id], ["uploaded", "processing", "success"], `statuses shown for ${id}`);
+  assert.deepEqual(statuses[corruptId], ["uploaded", "processing", "error"], "statuses shown for corrupt.jpg");
   const order = await page.locator("#gallery .card").evaluateAll((cs) => cs.map((c) => c.dataset.id));
   assert.deepEqual(order.slice(0, 3), [...firstIds].sort(), "the gallery's first cards are the new uploads, newest first");
+  log("their gallery cards showed uploaded, processing, then success or error, as each happened");
   const galleryImg = page.locator("#gallery .card[data-status=success] img").first();
   await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await galleryImg.elementHandle(), { timeout: LONG });
 
