@@ -17,7 +17,7 @@ APT_PACKAGES=(
 	python3-venv    # the SeaweedFS wheel, schemathesis and checkov are installed into venvs
 	cmake nasm      # libjpeg-turbo 3 is built from source (turbojpeg crate) with its SIMD code
 	chromium        # the web page and Swagger UI tests open the pages in headless Chromium
-	nodejs          # ... driven by playwright-core (npm), which never downloads a browser
+	nodejs          # ... driven by playwright-core (npm), which never downloads a browser (needs Node.js >= 20)
 	# The Kubernetes node of the cluster tests (hack/cluster.sh; Kubernetes itself is
 	# built from the Go module proxy):
 	containerd runc                 # the container runtime (CRI) and the OCI runtime

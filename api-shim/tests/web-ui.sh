@@ -19,6 +19,9 @@ CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || tru
 [ -n "$CHROMIUM" ] || { log "chromium is missing: apt-get install chromium (make deps), or set CHROMIUM"; exit 1; }
 command -v node >/dev/null || { log "node is missing: apt-get install nodejs (make deps)"; exit 1; }
 command -v npm >/dev/null || { log "npm is missing: apt-get install npm (make deps)"; exit 1; }
+# playwright-core 1.65 needs Node.js 20 or later (Debian 12's own nodejs is 18).
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+[ "$node_major" -ge 20 ] || { log "Node.js $(node --version) is too old for playwright-core: install Node.js 20 or later"; exit 1; }
 export CHROMIUM
 
 target=${CARGO_TARGET_DIR:-$root/target}/debug
