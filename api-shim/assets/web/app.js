@@ -253,22 +253,30 @@ function placeholder(status) {
 
 // Images are fetched with the token (an <img src> cannot send one) and shown from a
 // blob: URL; a re-render (new bytes) is fetched again, an unchanged one is not.
+// Cards of the same thumbnail share one download (a promise of its blob: URL).
 async function loadImage(view, href, box) {
   const key = `${view.output.bytes}:${view.completed || ""}`;
   let entry = imageUrls.get(view.id);
   if (!entry || entry.key !== key) {
-    const response = await api(href);
-    if (!response.ok) {
-      box.replaceChildren(placeholder("error"));
-      return;
-    }
-    const url = URL.createObjectURL(await response.blob());
-    if (entry) URL.revokeObjectURL(entry.url);
-    entry = { key, url };
+    const previous = entry;
+    entry = {
+      key,
+      url: api(href)
+        .then(async (response) => (response.ok ? URL.createObjectURL(await response.blob()) : null))
+        .catch(() => null),
+    };
     imageUrls.set(view.id, entry);
+    if (previous) previous.url.then((url) => url && URL.revokeObjectURL(url));
+  }
+  const url = await entry.url;
+  if (!url) {
+    // Tried again at the next change or page.
+    if (imageUrls.get(view.id) === entry) imageUrls.delete(view.id);
+    box.replaceChildren(placeholder("error"));
+    return;
   }
   const img = document.createElement("img");
-  img.src = entry.url;
+  img.src = url;
   img.alt = `Thumbnail of ${view.filename || view.id}, ${view.output.width}×${view.output.height}`;
   img.width = view.output.width;
   img.height = view.output.height;
@@ -279,7 +287,7 @@ function forget(id) {
   for (const li of cards.get(id) || []) li.remove();
   cards.delete(id);
   const entry = imageUrls.get(id);
-  if (entry) URL.revokeObjectURL(entry.url);
+  if (entry) entry.url.then((url) => url && URL.revokeObjectURL(url));
   imageUrls.delete(id);
 }
 
