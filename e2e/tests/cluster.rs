@@ -1612,3 +1612,79 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
     let status = wait_finished(&shim, &id, &release);
     assert_eq!(status["status"], "success", "{status}");
 }
+
+/// Issue 15: the event stream through the NodePort, as the chart installs the shim (its
+/// token, its Role, which must allow `watch`): a client sees an upload's every status in
+/// order, and a request without the token is refused.
+#[test]
+fn the_event_stream_follows_an_upload_through_the_nodeport() {
+    use std::io::BufRead as _;
+    let release = Release::install("events", &[]);
+    let shim = release.shim_url();
+    let url = format!("{shim}/api/v1/thumbnails/events");
+    let (code, body) = curl(&["-H", "Authorization: Bearer not-the-token", &url]);
+    assert_eq!(code, "401", "{body}");
+
+    let mut client = std::process::Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "300", "-H"])
+        .arg(format!("Authorization: Bearer {}", release.shim_token()))
+        .arg(&url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = client.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // One event (event name, data) at a time: fields until a blank line.
+    let next_event = || -> (String, String) {
+        let (mut event, mut data) = (String::new(), String::new());
+        loop {
+            let line = rx
+                .recv_timeout(DONE_WITHIN)
+                .unwrap_or_else(|e| panic!("no event ({e}):\n{}", release.logs("api-shim")));
+            if line.is_empty() {
+                if !data.is_empty() {
+                    return (event, data);
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = v.to_string();
+            }
+        }
+    };
+    // The snapshot of an empty namespace, then live changes.
+    assert_eq!(next_event().0, "reset");
+    assert_eq!(
+        next_event(),
+        ("synced".to_string(), r#"{"count":0}"#.to_string())
+    );
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=128"],
+    );
+    let mut statuses: Vec<String> = Vec::new();
+    while statuses.last().map(String::as_str) != Some("success") {
+        let (event, data) = next_event();
+        assert_eq!(event, "thumbnail", "{data}");
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["id"], id.as_str());
+        let status = v["status"].as_str().unwrap().to_string();
+        assert_ne!(status, "error", "{v}");
+        if statuses.last() != Some(&status) {
+            statuses.push(status);
+        }
+    }
+    assert_eq!(statuses, ["uploaded", "processing", "success"]);
+    let _ = client.kill();
+    let _ = client.wait();
+}

@@ -1493,6 +1493,11 @@ fn the_shim_requires_a_token_by_default() {
             Some("10"),
             "{set}"
         );
+        assert_eq!(
+            env_of(shim, "SHIM_MAX_EVENT_STREAMS").as_deref(),
+            Some("32"),
+            "{set}"
+        );
     }
     // Two renderings without a cluster generate two different tokens (in a cluster the
     // Secret's own is reused: e2e helm_upgrade_and_uninstall_leave_nothing_behind).
