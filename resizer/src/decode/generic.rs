@@ -10,18 +10,32 @@ use crate::error::{Failed, Result};
 use crate::orient::Orientation;
 use crate::pixels::{Layout, Pixels};
 
-/// The EXIF orientation of a non-JPEG image, from its metadata chunks (no decoding).
-pub fn other_orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
+/// What a non-JPEG image says about its pixels besides them: EXIF orientation, ICC
+/// profile.
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    pub orientation: Orientation,
+    pub icc: Option<Vec<u8>>,
+}
+
+fn metadata(decoder: &mut impl image::ImageDecoder) -> Metadata {
+    Metadata {
+        orientation: decoder
+            .orientation()
+            .map(|o| Orientation::new(o.to_exif() as u16))
+            .unwrap_or_default(),
+        // An unreadable profile is no profile (the pixels are then taken as sRGB).
+        icc: decoder.icc_profile().ok().flatten(),
+    }
+}
+
+/// The EXIF orientation and ICC profile of a non-JPEG image, from its metadata chunks
+/// (no decoding).
+pub fn other_metadata(bytes: &[u8], format: SourceFormat) -> Metadata {
     let reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     match reader.into_decoder() {
-        Ok(mut decoder) => {
-            use image::ImageDecoder as _;
-            decoder
-                .orientation()
-                .map(|o| Orientation::new(o.to_exif() as u16))
-                .unwrap_or_default()
-        }
-        Err(_) => Orientation::NORMAL,
+        Ok(mut decoder) => metadata(&mut decoder),
+        Err(_) => Metadata::default(),
     }
 }
 
@@ -57,23 +71,20 @@ pub fn other_dimensions(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)
         .map_err(|e| image_error(format, e))
 }
 
-/// Decodes a non-JPEG image (the first frame of an animation) with its EXIF orientation.
-/// `max_pixels` bounds the decoder's allocations (16-bit RGBA is 8 bytes a pixel).
+/// Decodes a non-JPEG image (the first frame of an animation) with its EXIF orientation
+/// and ICC profile. `max_pixels` bounds the decoder's allocations (16-bit RGBA is 8
+/// bytes a pixel).
 pub fn decode_other(
     bytes: &[u8],
     format: SourceFormat,
     max_pixels: u64,
-) -> Result<(Pixels, Orientation)> {
+) -> Result<(Pixels, Metadata)> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     reader.limits(limits);
     let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
-    use image::ImageDecoder as _;
-    let orientation = decoder
-        .orientation()
-        .map(|o| Orientation::new(o.to_exif() as u16))
-        .unwrap_or_default();
+    let metadata = metadata(&mut decoder);
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
     let (w, h) = (img.width(), img.height());
     let pixels = match img {
@@ -89,5 +100,5 @@ pub fn decode_other(
         }
         other => Pixels::new(w, h, Layout::Rgb, other.to_rgb8().into_raw()),
     };
-    Ok((pixels, orientation))
+    Ok((pixels, metadata))
 }

@@ -1,5 +1,5 @@
 //! JPEG through libjpeg-turbo: shrunk during the decode by DCT scaling, CMYK/YCCK
-//! converted to RGB, progressive files at 1/8 scale read through [`progressive_dc_only`].
+//! converted to sRGB (through the embedded CMYK profile when there is one), progressive files at 1/8 scale read through [`progressive_dc_only`].
 
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
@@ -132,7 +132,10 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     }
     let (w, h) = (scaled.width as u32, scaled.height as u32);
     if format == PixelFormat::CMYK {
-        data = cmyk_to_rgb(&data, adobe_marker(bytes));
+        let inverted = adobe_marker(bytes);
+        data = crate::colour::jpeg_icc(original)
+            .and_then(|icc| crate::colour::cmyk_to_srgb(&data, inverted, &icc))
+            .unwrap_or_else(|| cmyk_to_rgb(&data, inverted));
     }
     Ok(Pixels::new(w, h, layout, data))
 }
@@ -153,7 +156,7 @@ pub fn adobe_marker(jpeg: &[u8]) -> bool {
         .any(|s| s.marker == jpeg_markers::APP14 && s.payload.starts_with(b"Adobe"))
 }
 
-/// Naive CMYK to RGB (no ICC profile): R = (1 - C)(1 - K), likewise G and B.
+/// Naive CMYK to RGB, for CMYK without a profile: R = (1 - C)(1 - K), likewise G and B.
 pub fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {

@@ -15,7 +15,7 @@ pub mod jpeg;
 pub mod progressive_dc;
 pub mod webp;
 
-pub use generic::{decode_other, other_dimensions, other_orientation};
+pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
 pub use jpeg::{
     adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions, MAX_SCANS,
 };
