@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-banned='^(resizer|turbojpeg|turbojpeg-sys|libwebp-sys|webp|image|fast_image_resize|lcms2|lcms2-sys) '
+banned='^(resizer|turbojpeg|turbojpeg-sys|libwebp-sys|webp|image|fast_image_resize|lcms2|lcms2-sys|tiff) '
 status=0
 for pkg in operator api-shim api store; do
 	found=$(cargo tree --locked -e normal -p "$pkg" --prefix none --format '{p}' | grep -E "$banned" | sort -u || true)

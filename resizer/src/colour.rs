@@ -70,11 +70,9 @@ fn parse(icc: &[u8]) -> Option<Profile> {
 /// sRGB's grey: the sRGB curve (IEC 61966-2-1, a parametric curve of type 4) with a D65
 /// white, so grey stays one channel and sRGB grey stays unchanged.
 fn srgb_grey() -> Option<Profile> {
-    let curve = ToneCurve::new_parametric(
-        4,
-        &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045],
-    )
-    .ok()?;
+    let curve =
+        ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045])
+            .ok()?;
     let d65 = lcms2::CIExyY {
         x: 0.3127,
         y: 0.3290,
@@ -97,7 +95,11 @@ pub fn to_srgb(mut img: Pixels, icc: &[u8]) -> Pixels {
         return img;
     };
     let (space, format, target) = match img.layout {
-        Layout::Gray => (ColorSpaceSignature::GrayData, PixelFormat::GRAY_8, srgb_grey()),
+        Layout::Gray => (
+            ColorSpaceSignature::GrayData,
+            PixelFormat::GRAY_8,
+            srgb_grey(),
+        ),
         Layout::Rgb => (
             ColorSpaceSignature::RgbData,
             PixelFormat::RGB_8,
@@ -207,7 +209,10 @@ mod tests {
         assert_eq!(jpeg_icc(&j).as_deref(), Some(&b"hello world"[..]));
         // A missing or repeated chunk makes no profile.
         assert_eq!(jpeg_icc(&jpeg_with_app2(&[(1, 2, b"a")])), None);
-        assert_eq!(jpeg_icc(&jpeg_with_app2(&[(1, 2, b"a"), (1, 2, b"b")])), None);
+        assert_eq!(
+            jpeg_icc(&jpeg_with_app2(&[(1, 2, b"a"), (1, 2, b"b")])),
+            None
+        );
         assert_eq!(jpeg_icc(&jpeg_with_app2(&[(0, 1, b"a")])), None);
         assert_eq!(jpeg_icc(&[0xFF, 0xD8, 0xFF, 0xDA, 0, 2]), None);
     }
@@ -265,7 +270,11 @@ mod tests {
                     Y: 1.0,
                 },
             },
-            &[&ToneCurve::new(1.0), &ToneCurve::new(1.0), &ToneCurve::new(1.0)],
+            &[
+                &ToneCurve::new(1.0),
+                &ToneCurve::new(1.0),
+                &ToneCurve::new(1.0),
+            ],
         )
         .unwrap()
         .icc()
@@ -274,7 +283,11 @@ mod tests {
             Pixels::new(1, 1, Layout::Rgba, vec![128, 128, 128, 77]),
             &linear_rgb,
         );
-        assert!(p.data[..3].iter().all(|c| c.abs_diff(188) <= 1), "{:?}", p.data);
+        assert!(
+            p.data[..3].iter().all(|c| c.abs_diff(188) <= 1),
+            "{:?}",
+            p.data
+        );
         assert_eq!(p.data[3], 77);
     }
 

@@ -257,7 +257,8 @@ fn converting_after_the_resize_is_as_good_as_before() {
     let decoded = resizer::decode::decode_jpeg(&jpeg, 8).unwrap();
     let whole = (0.0, 0.0, decoded.width as f64, decoded.height as f64);
     let to = (256, 160);
-    let after = resizer::colour::to_srgb(resizer::resize::resize(&decoded, whole, to).unwrap(), &icc);
+    let after =
+        resizer::colour::to_srgb(resizer::resize::resize(&decoded, whole, to).unwrap(), &icc);
     let before =
         resizer::resize::resize(&resizer::colour::to_srgb(decoded.clone(), &icc), whole, to)
             .unwrap();

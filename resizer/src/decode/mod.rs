@@ -5,7 +5,8 @@
 //! - [`progressive_dc`]: the bitstream rewrite that lets a progressive JPEG decoded at
 //!   1/8 skip its AC scans;
 //! - [`webp`]: still WebP through libwebp, shrunk while decoding;
-//! - [`generic`]: everything else through the `image` crate.
+//! - [`generic`]: everything else through the `image` crate;
+//! - [`tiff`]: the JPEG-compressed (YCbCr) TIFF pages `image` refuses.
 //!
 //! Callers check the header's pixel count first ([`crate::detect::check_pixels`]); the
 //! `image` limits are a second guard.
@@ -13,6 +14,7 @@
 pub mod generic;
 pub mod jpeg;
 pub mod progressive_dc;
+pub mod tiff;
 pub mod webp;
 
 pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
