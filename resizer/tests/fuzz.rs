@@ -412,3 +412,51 @@ fn mutated_files_of_every_format_never_crash() {
         crashes.join("\n")
     );
 }
+
+/// Damaged ICC profiles (Little CMS parses them from untrusted uploads): every profile
+/// kind the fixtures carry, mutated, never crashes the conversion; a profile it cannot
+/// read leaves the pixels as they are.
+#[test]
+fn mutated_icc_profiles_never_crash() {
+    let jpeg_profile = |name: &str| resizer::colour::jpeg_icc(&colour_fixture(name)).unwrap();
+    let profiles = [
+        ("Adobe RGB", jpeg_profile("path-adobergb.jpg"), 150),
+        ("ProPhoto", jpeg_profile("path-prophoto.jpg"), 200),
+        ("Display P3", jpeg_profile("path-displayp3.jpg"), 200),
+        ("grey L*", jpeg_profile("path-grey-lstar.jpg"), 300),
+        // 187 KB of 4-D tables: ~0.1 s a round (two transforms), so few rounds.
+        ("SWOP CMYK", jpeg_profile("wood-swop-cmyk.jpg"), 12),
+    ];
+    let (w, h, rgb) = pixels(3);
+    let (_, _, rgba) = pixels(4);
+    let (_, _, grey) = pixels(1);
+    let (_, _, cmyk) = pixels(4);
+    let mut rng = Rng(env_u64("FUZZ_SEED", 0x5EED_0013));
+    let mut runs = 0;
+    for (name, profile, rounds) in profiles {
+        let started = std::time::Instant::now();
+        for round in 0..rounds {
+            let (bad, what) = mutate(&profile, &mut rng);
+            let outcome = std::panic::catch_unwind(|| {
+                for (layout, data) in [
+                    (resizer::pixels::Layout::Rgb, &rgb),
+                    (resizer::pixels::Layout::Rgba, &rgba),
+                    (resizer::pixels::Layout::Gray, &grey),
+                ] {
+                    let img = resizer::pixels::Pixels::new(w, h, layout, data.clone());
+                    let out = resizer::colour::to_srgb(img, &bad);
+                    assert_eq!((out.width, out.height, out.layout), (w, h, layout));
+                }
+                for inverted in [false, true] {
+                    if let Some(out) = resizer::colour::cmyk_to_srgb(&cmyk, inverted, &bad) {
+                        assert_eq!(out.len(), cmyk.len() / 4 * 3);
+                    }
+                }
+            });
+            runs += 1;
+            assert!(outcome.is_ok(), "{name} profile, round {round} ({what})");
+        }
+        eprintln!("{name}: {rounds} in {:?}", started.elapsed());
+    }
+    eprintln!("{runs} mutated profiles");
+}
