@@ -249,6 +249,33 @@ fn jpeg_compressed_tiffs_decode() {
     }
 }
 
+/// A TIFF's ICC profile is applied like any other (here Adobe RGB, made from the same
+/// pixels as the lossless RGB page by Pillow's ImageCms).
+#[test]
+fn a_tiff_with_an_icc_profile_is_converted() {
+    let reference = decoded(&make(
+        &tiff_fixture("storm-2pages.tif"),
+        Some(120),
+        None,
+        Format::Png,
+    ));
+    let t = make(
+        &tiff_fixture("storm-adobergb.tif"),
+        Some(120),
+        None,
+        Format::Png,
+    );
+    let diff = mean_abs_diff(&decoded(&t), &reference);
+    // Read without colour management (as `image` alone does), the pixels are far off.
+    let raw = |f: &str| image::load_from_memory(&tiff_fixture(f)).unwrap();
+    let ignored = mean_abs_diff(&raw("storm-adobergb.tif"), &raw("storm-2pages.tif"));
+    eprintln!("Adobe RGB TIFF: {diff:.2} from the sRGB page (profile ignored: {ignored:.2})");
+    assert!(
+        diff <= 2.0 && ignored >= diff + 1.0,
+        "{diff:.2} {ignored:.2}"
+    );
+}
+
 /// A TIFF variant the resizer cannot read is refused as UnsupportedFormat, saying which
 /// variant it is and what is read: scikit-image's multipage_rgb.tif (64-bit float RGB in
 /// separate planes, which the issue found refused in a decoder's words).

@@ -101,14 +101,11 @@ pub fn decode_other(
 ) -> Result<(Pixels, Metadata)> {
     if format == SourceFormat::Tiff && super::tiff::is_ycbcr(bytes) {
         let pixels = super::tiff::decode_ycbcr(bytes, max_pixels)?;
-        let orientation = super::tiff::orientation(bytes);
-        return Ok((
-            pixels,
-            Metadata {
-                orientation,
-                icc: None,
-            },
-        ));
+        let metadata = Metadata {
+            orientation: super::tiff::orientation(bytes),
+            icc: super::tiff::icc(bytes),
+        };
+        return Ok((pixels, metadata));
     }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut limits = image::Limits::default();

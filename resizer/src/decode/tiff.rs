@@ -72,6 +72,11 @@ pub fn orientation(bytes: &[u8]) -> Orientation {
         .unwrap_or_default()
 }
 
+/// The ICC profile of the first page (for the pages `image` does not read).
+pub fn icc(bytes: &[u8]) -> Option<Vec<u8>> {
+    decoder(bytes)?.get_tag_u8_vec(Tag::IccProfile).ok()
+}
+
 /// The first page's variant in words ("64-bit floating-point RGB, one plane per
 /// channel"), for the message that refuses it.
 pub fn describe(bytes: &[u8]) -> Option<String> {
