@@ -30,7 +30,10 @@
 //!   and, on a wide-gamut display, convert them from sRGB like any tagged image; an
 //!   embedded sRGB profile would add ~3 KB to a ~10 KB thumbnail for nothing.
 
-use lcms2::{ColorSpaceSignature, Flags, Intent, PixelFormat, Profile, ToneCurve, Transform};
+use lcms2::{
+    ColorSpaceSignature, Flags, Intent, PixelFormat, Profile, Tag, TagSignature, ToneCurve,
+    Transform,
+};
 
 use crate::jpeg_markers;
 use crate::pixels::{Layout, Pixels};
@@ -85,11 +88,54 @@ fn flags() -> Flags {
     Flags::BLACKPOINT_COMPENSATION | Flags::COPY_ALPHA
 }
 
+/// Whether the matrix/TRC profile `p` has `target`'s colorants and curves (to within
+/// what cannot move an 8-bit value by a level): sRGB under another name, as most
+/// cameras and phones embed it. Checked on the tags, without building a transform
+/// (Little CMS takes about a millisecond for that, half the cost of a small thumbnail).
+fn same_matrix_shaper(p: &Profile, target: &Profile, layout: Layout) -> bool {
+    let xyz = |sig| match (p.read_tag(sig), target.read_tag(sig)) {
+        (Tag::CIEXYZ(a), Tag::CIEXYZ(b)) => {
+            (a.X - b.X).abs() < 0.001 && (a.Y - b.Y).abs() < 0.001 && (a.Z - b.Z).abs() < 0.001
+        }
+        _ => false,
+    };
+    // Near black one 8-bit sRGB level is 0.0003 of linear light.
+    let curve = |sig| match (p.read_tag(sig), target.read_tag(sig)) {
+        (Tag::ToneCurve(a), Tag::ToneCurve(b)) => (0..=255).all(|i| {
+            let v = i as f32 / 255.0;
+            let (x, y) = (a.eval(v), b.eval(v));
+            (x - y).abs() <= 0.0001 + 0.002 * y
+        }),
+        _ => false,
+    };
+    match layout {
+        Layout::Gray => curve(TagSignature::GrayTRCTag),
+        Layout::Rgb | Layout::Rgba => {
+            p.is_matrix_shaper()
+                && [
+                    TagSignature::RedColorantTag,
+                    TagSignature::GreenColorantTag,
+                    TagSignature::BlueColorantTag,
+                ]
+                .into_iter()
+                .all(xyz)
+                && [
+                    TagSignature::RedTRCTag,
+                    TagSignature::GreenTRCTag,
+                    TagSignature::BlueTRCTag,
+                ]
+                .into_iter()
+                .all(curve)
+        }
+    }
+}
+
 /// `img` (RGB, RGBA or grey, straight alpha) converted from the ICC profile `icc` to
 /// sRGB. Returned as it is when the profile does not apply (see the module doc), and when
-/// it is sRGB in all but name: a probe of colours through the transform moves none by
-/// more than one level (the standard sRGB profiles differ from Little CMS's own by
-/// rounding), so an sRGB-tagged image comes out exactly as an untagged one.
+/// it is sRGB in all but name: its colorants and curves are sRGB's
+/// ([`same_matrix_shaper`]), or (a table-based profile) a probe of colours through the
+/// transform moves none by more than one level. So an sRGB-tagged image comes out
+/// exactly as an untagged one.
 pub fn to_srgb(mut img: Pixels, icc: &[u8]) -> Pixels {
     let Some(source) = parse(icc) else {
         return img;
@@ -114,7 +160,7 @@ pub fn to_srgb(mut img: Pixels, icc: &[u8]) -> Pixels {
     let Some(target) = target else {
         return img;
     };
-    if source.color_space() != space {
+    if source.color_space() != space || same_matrix_shaper(&source, &target, img.layout) {
         return img;
     }
     let Ok(transform) = Transform::<u8, u8>::new_flags(
@@ -127,7 +173,8 @@ pub fn to_srgb(mut img: Pixels, icc: &[u8]) -> Pixels {
     ) else {
         return img;
     };
-    if is_identity(&transform, img.layout) {
+    // A matrix/TRC profile was compared above; a table-based one is probed.
+    if !source.is_matrix_shaper() && is_identity(&transform, img.layout) {
         return img;
     }
     transform.transform_in_place(&mut img.data);
