@@ -318,13 +318,14 @@ fn request(n: usize) -> Request {
     }
 }
 
-/// Runs one input; `Err` describes a crash.
-fn run(bytes: &[u8], n: usize) -> Result<(), String> {
+/// Runs one input: what came of it ("thumbnail" or the failure's reason); `Err`
+/// describes a crash.
+fn run(bytes: &[u8], n: usize) -> Result<&'static str, String> {
     let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
         resizer::pipeline::make_thumbnail(bytes, &request(n))
     }));
     match result {
-        Ok(Ok(_)) => Ok(()),
+        Ok(Ok(_)) => Ok("thumbnail"),
         Ok(Err(failed)) if failed.reason == Reason::InternalError => Err(failed.to_string()),
         Ok(Err(failed)) => {
             assert!(!failed.reason.is_transient(), "{failed}");
@@ -332,7 +333,7 @@ fn run(bytes: &[u8], n: usize) -> Result<(), String> {
                 failed.message.len() > 20,
                 "a message that says something: {failed}"
             );
-            Ok(())
+            Ok(failed.reason.as_str())
         }
         Err(panic) => Err(panic
             .downcast_ref::<&str>()
@@ -373,6 +374,7 @@ fn mutated_files_of_every_format_never_crash() {
     let mut rng = Rng(env_u64("FUZZ_SEED", 0x5EED_0013));
     let started = std::time::Instant::now();
     let mut runs = 0;
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
     for (name, seed) in &seeds {
         for round in 0..rounds {
             // Mostly one mutation, sometimes several on top of each other.
@@ -386,7 +388,11 @@ fn mutated_files_of_every_format_never_crash() {
                 what = format!("{what}, then {also}");
             }
             runs += 1;
-            if let Err(crash) = run(&bytes, round) {
+            let outcome = run(&bytes, round);
+            if let Ok(what) = outcome {
+                *outcomes.entry(what).or_default() += 1;
+            }
+            if let Err(crash) = outcome {
                 let file = std::env::temp_dir().join(format!(
                     "resizer-fuzz-{}-{round}.bin",
                     name.replace(' ', "-")
@@ -401,7 +407,7 @@ fn mutated_files_of_every_format_never_crash() {
     }
     let _ = std::panic::take_hook();
     eprintln!(
-        "{runs} mutated inputs and {} kept ones in {:?}",
+        "{runs} mutated inputs and {} kept ones in {:?}: {outcomes:?}",
         regressions.len(),
         started.elapsed()
     );
