@@ -60,7 +60,7 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
             .expect("width or height is set")
     };
     // `icc`: the embedded profile, applied after the resize (`colour`); a CMYK JPEG's
-    // is applied while decoding, and then no longer matches the (RGB) pixels.
+    // is applied while decoding.
     let (pixels, orientation, icc, plan) = match format {
         SourceFormat::Jpeg => {
             let orientation = orient::jpeg_orientation(source);
@@ -68,7 +68,9 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
             let eighths =
                 geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
             let pixels = decode::decode_jpeg(source, eighths)?;
-            (pixels, orientation, colour::jpeg_icc(source), plan)
+            // A CMYK JPEG's profile was applied (or was not a CMYK one): none is left.
+            let icc = colour::jpeg_icc(source).filter(|_| !decode::is_cmyk(source));
+            (pixels, orientation, icc, plan)
         }
         SourceFormat::Webp => {
             let meta = decode::other_metadata(source, format);

@@ -148,6 +148,15 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
+/// Whether the JPEG's frame has four components (CMYK or YCCK): its pixels leave the
+/// decoder as sRGB already (through its profile, when it is a CMYK one).
+pub fn is_cmyk(jpeg: &[u8]) -> bool {
+    jpeg_markers::header_segments(jpeg)
+        .map_while(Result::ok)
+        .find(|s| matches!(s.marker, 0xC0..=0xCF) && !matches!(s.marker, 0xC4 | 0xC8 | 0xCC))
+        .is_some_and(|sof| sof.payload.get(5) == Some(&4))
+}
+
 /// Whether the JPEG carries an Adobe APP14 segment. Adobe's applications (and Pillow,
 /// ImageMagick) store CMYK inverted (255 = no ink) and mark it so.
 pub fn adobe_marker(jpeg: &[u8]) -> bool {
@@ -204,6 +213,20 @@ mod tests {
         assert!(!tolerable_warning("Premature end of JPEG file"));
         assert!(!tolerable_warning("Corrupt JPEG data: bad Huffman code"));
         assert!(!tolerable_warning("Not a JPEG file: starts with 0x00 0x00"));
+    }
+
+    #[test]
+    fn four_component_frames_are_cmyk() {
+        let sof = |marker: u8, nf: u8| {
+            vec![
+                0xFF, 0xD8, 0xFF, 0xC4, 0, 2, 0xFF, marker, 0, 8, 8, 0, 1, 0, 1, nf,
+            ]
+        };
+        assert!(is_cmyk(&sof(0xC0, 4)));
+        assert!(is_cmyk(&sof(0xC2, 4)));
+        assert!(!is_cmyk(&sof(0xC0, 3)));
+        assert!(!is_cmyk(&sof(0xC0, 1)));
+        assert!(!is_cmyk(&[0xFF, 0xD8]));
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod webp;
 
 pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
 pub use jpeg::{
-    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions, MAX_SCANS,
+    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, is_cmyk, jpeg_dimensions, MAX_SCANS,
 };
 pub use progressive_dc::progressive_dc_only;
 pub use webp::decode_webp;
