@@ -10,7 +10,7 @@ Measures, per output size (default 256 and 1024 px, fit inside, JPEG q80):
     --rounds interleaved rounds.
   - peak RSS per file (ru_maxrss of the process that made the thumbnail).
   - for JPEGs, the decode-only floor: libjpeg-turbo alone at the DCT scale the resizer
-    picks (resizer/examples/jpeg_decode_only.rs, also a process per run), and the
+    picks (resizer/src/bin/jpeg-decode-only.rs, also a process per run), and the
     resizer's CPU over it.
   - SSIM (RGB, scikit-image) of each tool's thumbnail against a reference made by a full
     decode (Pillow, EXIF-transposed) and Pillow's Lanczos to that thumbnail's exact size.

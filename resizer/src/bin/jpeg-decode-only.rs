@@ -4,7 +4,7 @@
 //! resizer's progressive DC-only shortcut: libjpeg-turbo alone). The resizer's CPU over
 //! this one's is how close it gets to the decoder's floor.
 //!
-//!     jpeg_decode_only FILE SIZE
+//!     jpeg-decode-only FILE SIZE   (cargo build --release -p resizer --features bench)
 
 use resizer::contract::Fit;
 use resizer::{decode, geometry, orient, pipeline};
@@ -12,7 +12,7 @@ use resizer::{decode, geometry, orient, pipeline};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let [_, file, size] = args.as_slice() else {
-        eprintln!("usage: jpeg_decode_only FILE SIZE");
+        eprintln!("usage: jpeg-decode-only FILE SIZE");
         std::process::exit(2);
     };
     let size: u32 = size.parse().expect("SIZE is a number of pixels");
