@@ -201,7 +201,8 @@ def main():
             max_rss["sharp"] = max(max_rss["sharp"], srss)
             max_rss["resizer"] = max(max_rss["resizer"], rrss)
             if not (r_ssim >= s_ssim):
-                ssim_miss.append(f"{name} ({r_ssim:.4f} < {s_ssim:.4f})")
+                below = "" if r_ssim >= s_ssim - 0.001 else " **by more than 0.001**"
+                ssim_miss.append(f"{name} ({r_ssim:.4f} < {s_ssim:.4f}{below})")
             fmt = lambda v, p=2: "ERR" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"
             dash = lambda v, p: "–" if v is None else fmt(v, p)
             print(f"| {name} | {fmt(sc, 1)} | {fmt(rc, 1)} | {fmt(ratio)} | {dash(dc, 1)} | {dash(over, 2)} | {srss / 1024:.0f} | {rrss / 1024:.0f} | {fmt(s_ssim, 4)} | {fmt(r_ssim, 4)} |", flush=True)
