@@ -228,6 +228,23 @@ function render(li, view) {
   if (self) {
     doc.href = self.href;
     doc.hidden = false;
+    // A plain link sends no token: with one, the document is fetched with it and
+    // shown here (its URL too, for curl), instead of a tab that would get 401.
+    doc.onclick = async (event) => {
+      if (!token()) return;
+      event.preventDefault();
+      const response = await api(self.href);
+      const text = await response.text();
+      let shown = text;
+      try {
+        shown = JSON.stringify(JSON.parse(text), null, 2);
+      } catch {
+        // Not JSON (an error page): shown as it came.
+      }
+      $("doc-url").textContent = new URL(self.href, window.location.href).href;
+      $("doc-body").textContent = shown;
+      $("doc-dialog").showModal();
+    };
     doc.setAttribute("aria-label", `API document of ${view.filename || view.id}`);
   }
   const del = li.querySelector(".delete");

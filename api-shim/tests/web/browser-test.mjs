@@ -312,6 +312,19 @@ try {
   assert.equal(await page.evaluate(() => window.__notReloaded), true, "the page was reloaded");
   log("the shim stopped and started again: the page said so, reconnected, and removed what was deleted meanwhile");
 
+  // ------------------------------------------------------------ a card's API document
+  // Shown with the token (a plain link would get 401 from a shim that requires one).
+  const first = page.locator("#gallery .card").first();
+  const firstId = await first.getAttribute("data-id");
+  await first.locator(".doc").click();
+  await page.locator("#doc-dialog[open]").waitFor({ timeout: LONG });
+  const apiDoc = JSON.parse(await page.locator("#doc-body").innerText());
+  assert.equal(apiDoc.id, firstId, "the API document of the card");
+  await shot("07-api-document");
+  await page.getByRole("button", { name: "Close" }).click();
+  await page.locator("#doc-dialog[open]").waitFor({ state: "detached", timeout: LONG });
+  log("a card's API link shows its JSON document, fetched with the token");
+
   // ------------------------------------------------------------ looks: dark mode, phone
   await page.getByLabel("Status").selectOption("");
   await page.locator("#gallery .card").first().waitFor();
