@@ -33,9 +33,9 @@ if [ ! -x "$cache/venv/bin/python" ] || ! "$cache/venv/bin/python" -c 'import sk
 	"$cache/venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
 fi
 
-log "building the release resizer"
-cargo build --release -p resizer --bin resizer
+log "building the release resizer and its decode-only reference"
+cargo build --release -p resizer --bins --features bench
 log "thumbnails in $out"
 exec "$cache/venv/bin/python" bench/bench.py \
-	--resizer "$target/release/resizer" --sharp-dir "$cache/node" --corpus "$corpus" --out "$out" \
+	--resizer "$target/release/resizer" --decode-only "$target/release/jpeg-decode-only" --sharp-dir "$cache/node" --corpus "$corpus" --out "$out" \
 	--sizes "${BENCH_SIZES:-256,1024}" --iters "${BENCH_ITERS:-5}" ${BENCH_FILES:+--files "$BENCH_FILES"}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # hack/check-deps.sh — the operator and the REST shim must not link the resizer's image
-# libraries (libjpeg-turbo, libwebp, image, ...): their dependency graphs (normal
+# libraries (libjpeg-turbo, libwebp, Little CMS, image, ...): their dependency graphs (normal
 # dependencies, as their release binaries are built) must not contain them, nor the
 # resizer crate itself. Run by hack/test.sh; fails with the path that pulls one in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-banned='^(resizer|turbojpeg|turbojpeg-sys|libwebp-sys|webp|image|fast_image_resize|libavif-sys|libaom-sys|libdav1d-sys) '
+banned='^(resizer|turbojpeg|turbojpeg-sys|libwebp-sys|webp|image|fast_image_resize|lcms2|lcms2-sys|tiff|libavif-sys|libaom-sys|libdav1d-sys) '
 status=0
 for pkg in operator api-shim api store; do
 	found=$(cargo tree --locked -e normal -p "$pkg" --prefix none --format '{p}' | grep -E "$banned" | sort -u || true)

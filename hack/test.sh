@@ -94,13 +94,17 @@ log "chart checks (helm 3 and 4 lint/template, schema, checkov)"
 bash hack/chart-check.sh
 export THUMBNAIL_CORPUS=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
 
-# The REST shim seen from outside, against the same servers: Swagger UI in headless
-# Chromium, and schemathesis fuzzing the OpenAPI document. (Before nextest, whose
-# summary closes the run.)
-if [ "$*" = --workspace ]; then
+# The REST shim seen from outside, against the same servers: its web page and Swagger UI
+# in headless Chromium (also with -p api-shim), and schemathesis fuzzing the OpenAPI
+# document. (Before nextest, whose summary closes the run.)
+if [ "$*" = --workspace ] || [[ " $* " == *" api-shim "* ]]; then
 	export SHIM_BIN=${CARGO_TARGET_DIR:-$root/target}/debug/api-shim
+	log "the web page in headless Chromium, against the shim, the operator (local mode) and the resizer"
+	bash api-shim/tests/web-ui.sh
 	log "Swagger UI in headless Chromium"
 	bash api-shim/tests/swagger-ui.sh
+fi
+if [ "$*" = --workspace ]; then
 	log "schemathesis against the OpenAPI document"
 	bash api-shim/tests/schemathesis.sh
 fi

@@ -13,8 +13,9 @@ use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
+use crate::routes::events;
 use crate::state::AppState;
-use crate::{auth, metrics, openapi, request_id, swagger};
+use crate::{auth, metrics, openapi, request_id, swagger, web};
 
 /// Room for the form's text fields and multipart framing on top of the file's limit.
 const FORM_OVERHEAD: u64 = 1024 * 1024;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         }),
     )
     .merge(swagger::router())
+    .merge(web::router())
     .route("/metrics", get(metrics::serve))
     .fallback(not_found)
     .layer(middleware::from_fn_with_state(
@@ -61,8 +63,12 @@ pub fn router(state: AppState) -> Router {
 
 /// Paths outside the concurrency limit: a kubelet's probe or a scrape must be answered
 /// while the API is saturated, or the kubelet would restart a shim that is merely busy.
+///
+/// Event streams stay open as long as their client wants: they have their own limit
+/// (`--max-event-streams`, in the handler) instead of holding a request permit forever.
+/// The page and its assets are static and answered at once.
 fn unlimited(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz" | "/metrics")
+    matches!(path, "/healthz" | "/readyz" | "/metrics" | events::PATH) || web::is_asset(path)
 }
 
 /// A permit of the concurrency limit, counted in the in-flight gauge while held.

@@ -68,6 +68,18 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent_requests: u32,
 
+    /// Event streams (GET /api/v1/thumbnails/events) open at once; more get 503
+    /// `overloaded`. Streams are not counted in --max-concurrent-requests: they stay open.
+    #[arg(long, env = "SHIM_MAX_EVENT_STREAMS", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_event_streams: u32,
+
+    /// Seconds between heartbeats on an idle event stream (also how often a stream's
+    /// token is checked again).
+    #[arg(long, env = "SHIM_EVENT_HEARTBEAT_SECONDS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub event_heartbeat_seconds: u64,
+
     /// Time a client has to send a request's complete header, in seconds; a slower
     /// one is disconnected (a connection that trickles its header in would otherwise be
     /// held forever).
@@ -111,6 +123,10 @@ impl Config {
 
     pub fn presign_ttl(&self) -> Duration {
         Duration::from_secs(self.presign_ttl_seconds)
+    }
+
+    pub fn event_heartbeat(&self) -> Duration {
+        Duration::from_secs(self.event_heartbeat_seconds)
     }
 
     pub fn header_read_timeout(&self) -> Duration {

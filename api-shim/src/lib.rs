@@ -18,6 +18,7 @@ pub mod sniff;
 pub mod state;
 pub mod store;
 pub mod swagger;
+pub mod web;
 
 use anyhow::Context as _;
 
@@ -36,6 +37,8 @@ impl Config {
         s.upload_timeout = self.upload_timeout();
         s.max_concurrent_requests = self.max_concurrent_requests as usize;
         s.header_read_timeout = self.header_read_timeout();
+        s.max_event_streams = self.max_event_streams as usize;
+        s.event_heartbeat = self.event_heartbeat();
         s.tokens = match &self.token_file {
             Some(path) => Some(std::sync::Arc::new(auth::Tokens::from_file(path)?)),
             None if self.allow_anonymous || self.listen.ip().is_loopback() => None,
@@ -91,11 +94,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", config.listen))?;
     tracing::info!(listen = %config.listen, namespace = %config.namespace, bucket = %config.bucket, "api-shim serving");
     let header_read_timeout = state.settings.header_read_timeout;
+    let streams = state.shutdown.clone();
     app::serve(
         listener,
         app::router(state),
         header_read_timeout,
-        shutdown_signal(),
+        async move {
+            shutdown_signal().await;
+            // Event streams never end by themselves: end them, or the graceful stop
+            // would wait for them forever.
+            streams.cancel();
+        },
     )
     .await?;
     tracing::info!("api-shim stopped");

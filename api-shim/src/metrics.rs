@@ -40,6 +40,8 @@ pub struct Metrics {
     pub in_flight: Gauge,
     /// Requests refused with 503 because the limit was reached.
     pub shed: Counter,
+    /// Event streams open.
+    pub event_streams: Gauge,
 }
 
 impl Metrics {
@@ -77,7 +79,14 @@ impl Metrics {
             "Requests answered 503 overloaded because the concurrency limit was reached",
             shed.clone(),
         );
+        let event_streams = Gauge::default();
+        registry.register(
+            "event_streams",
+            "Event streams (GET /api/v1/thumbnails/events) open",
+            event_streams.clone(),
+        );
         Metrics {
+            event_streams,
             registry,
             requests,
             durations,

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{download, health, thumbnails, upload};
+use crate::routes::{download, events, health, limits, thumbnails, upload};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -24,6 +24,9 @@ shim's log has the details an answer leaves out. The API serves only the thumbna
         (name = "thumbnails", description = "Upload, inspect, list, download and delete thumbnails"),
         (name = "probes", description = "Liveness and readiness"),
     ),
+    // The data of the event stream's events (its response is text, so no route
+    // references them).
+    components(schemas(events::Deleted, events::Synced, events::StreamError)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
@@ -53,6 +56,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(upload::upload, thumbnails::list))
         .routes(routes!(thumbnails::get_one, thumbnails::delete))
         .routes(routes!(download::download))
+        .routes(routes!(events::events))
+        .routes(routes!(limits::limits))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

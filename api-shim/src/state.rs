@@ -29,6 +29,10 @@ pub struct Settings {
     pub max_concurrent_requests: usize,
     /// Time a client has to send a request's header before it is disconnected.
     pub header_read_timeout: Duration,
+    /// Event streams open at once; more get 503.
+    pub max_event_streams: usize,
+    /// Heartbeat interval of an idle event stream.
+    pub event_heartbeat: Duration,
 }
 
 impl Settings {
@@ -47,6 +51,8 @@ impl Settings {
             upload_timeout: Duration::from_secs(300),
             max_concurrent_requests: 64,
             header_read_timeout: Duration::from_secs(10),
+            max_event_streams: 32,
+            event_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -61,6 +67,10 @@ pub struct Inner {
     pub metrics: Metrics,
     /// Permits of the requests being served (see [`crate::app`]'s concurrency limit).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Permits of the open event streams (see [`crate::routes::events`]).
+    pub event_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when the shim stops: ends the event streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -69,6 +79,8 @@ impl AppState {
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 settings.max_concurrent_requests,
             )),
+            event_streams: Arc::new(tokio::sync::Semaphore::new(settings.max_event_streams)),
+            shutdown: tokio_util::sync::CancellationToken::new(),
             thumbnails: Api::namespaced(client, &settings.namespace),
             settings,
             store,

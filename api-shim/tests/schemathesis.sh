@@ -32,12 +32,15 @@ for f in p01_astronaut_512x512.png j04_wood_2560x1920.jpg; do
 	curl -fsS -F "file=@$THUMBNAIL_CORPUS/$f" -F width=64 "$base/api/v1/thumbnails" >/dev/null
 done
 
+# The event stream is left out: it never ends (every request would time out), and its
+# one input is a header; api-shim/tests/events.rs tests it.
 log "fuzzing $base for up to ${MAX_TIME}s"
 set +e
 # From the temp dir: schemathesis keeps state in ./.schemathesis, which must not land in the repo.
 (cd "$work" && "$VENV/bin/st" run "$base/api/v1/openapi.json" \
 	--checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
 	--max-time "$MAX_TIME" --workers 2 --request-timeout 30 --suppress-health-check all \
+	--exclude-path /api/v1/thumbnails/events \
 	--generation-database none)
 rc=$?
 set -e

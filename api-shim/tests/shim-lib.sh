@@ -1,7 +1,7 @@
 # api-shim/tests/shim-lib.sh — sourced by the shim's script tests: starts the api-shim
 # binary on a free loopback port against the test servers hack/test.sh started, in a
-# namespace and bucket of its own. Sets $base (URL), $shim_pid, $work (temp dir); the
-# caller's EXIT trap must call stop_shim.
+# namespace and bucket of its own. Sets $base (URL), $shim_pid, $work (temp dir),
+# $namespace, $bucket; the caller's EXIT trap must call stop_shim.
 
 log() { printf '[%s] %s\n' "${LOG_TAG:-shim-test}" "$*" >&2; }
 
@@ -20,7 +20,8 @@ start_shim() {
 		SHIM_BIN=${CARGO_TARGET_DIR:-target}/debug/api-shim
 	fi
 	work=$(mktemp -d)
-	local suffix namespace bucket port
+	# namespace and bucket stay set for the caller (web-ui.sh starts an operator there).
+	local suffix port
 	suffix=$(date +%s)-$$
 	namespace=${LOG_TAG:-shim}-$suffix
 	bucket=${LOG_TAG:-shim}-$suffix

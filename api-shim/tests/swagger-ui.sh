@@ -24,7 +24,8 @@ profile=$work/chromium-profile
 
 fail=0
 for route in "post /api/v1/thumbnails" "get /api/v1/thumbnails" "get /api/v1/thumbnails/{id}" \
-	"delete /api/v1/thumbnails/{id}" "get /api/v1/thumbnails/{id}/download" "get /healthz" "get /readyz"; do
+	"delete /api/v1/thumbnails/{id}" "get /api/v1/thumbnails/{id}/download" "get /api/v1/thumbnails/events" \
+	"get /api/v1/limits" "get /healthz" "get /readyz"; do
 	method=${route%% *}
 	path=${route#* }
 	# Each operation renders as a block with class opblock-<method> and data-path=<path>.

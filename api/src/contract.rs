@@ -97,6 +97,12 @@ impl Format {
         }
     }
 
+    /// Whether `quality` applies (the CRD refuses it for the others: its rule on
+    /// spec.quality).
+    pub fn is_lossy(self) -> bool {
+        matches!(self, Format::Jpeg | Format::Webp)
+    }
+
     /// Conventional file extension, without the dot.
     pub fn extension(self) -> &'static str {
         match self {

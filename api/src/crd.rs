@@ -67,13 +67,15 @@ pub struct ThumbnailSpec {
     pub source: Source,
 
     /// Target width in pixels (1-8192). With fit "inside", either width or height may
-    /// be left out to keep the aspect ratio.
+    /// be left out to keep the aspect ratio; the other side then follows it, up to 8192
+    /// like a given side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = MAX_DIMENSION))]
     pub width: Option<u32>,
 
     /// Target height in pixels (1-8192). With fit "inside", either width or height may
-    /// be left out to keep the aspect ratio.
+    /// be left out to keep the aspect ratio; the other side then follows it, up to 8192
+    /// like a given side.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = MAX_DIMENSION))]
     pub height: Option<u32>,

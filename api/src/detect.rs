@@ -22,6 +22,16 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
+    /// Every format the pipeline decodes.
+    pub const ALL: [SourceFormat; 6] = [
+        SourceFormat::Jpeg,
+        SourceFormat::Png,
+        SourceFormat::Gif,
+        SourceFormat::Webp,
+        SourceFormat::Bmp,
+        SourceFormat::Tiff,
+    ];
+
     /// MIME type of the format.
     pub fn content_type(self) -> &'static str {
         match self {

@@ -20,6 +20,8 @@ pub const LABEL_GENERATION: &str = "thumbnails.dev/generation";
 
 /// `app.kubernetes.io/managed-by`-style label set on resources the REST shim created.
 pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
+/// Value of [`LABEL_CREATED_BY`] on the Thumbnails the REST shim creates.
+pub const CREATED_BY_SHIM: &str = "api-shim";
 
 /// Annotation set by the REST shim on resources whose original it uploaded.
 /// Information only: anyone may write it, so nothing depends on it. Which source the

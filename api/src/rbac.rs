@@ -88,8 +88,12 @@ pub const OPERATOR: &[Permission] = &[
 ];
 
 /// What the REST shim does: uploads create Thumbnails, GET reads one or lists them,
-/// DELETE deletes one (the operator's finalizer cleans storage).
-pub const SHIM: &[Permission] = &[p(GROUP, "thumbnails", &["create", "get", "list", "delete"])];
+/// the event stream watches them, DELETE deletes one (the operator's finalizer cleans storage).
+pub const SHIM: &[Permission] = &[p(
+    GROUP,
+    "thumbnails",
+    &["create", "get", "list", "watch", "delete"],
+)];
 
 /// What the chart's pre-delete hook (`thumbnail-operator drain`) does: list and watch
 /// the Thumbnails the operator watches, delete each; the running operator does the rest.

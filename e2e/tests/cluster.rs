@@ -1374,3 +1374,319 @@ fn an_oom_killed_resizer_fails_once_with_one_pod() {
     assert_eq!(failed, "PodFailurePolicy", "{}", release.describe());
     assert_eq!(pods_of_job(&release, &jobs[0]).len(), 1, "not retried");
 }
+
+/// Issue 12's critical and high findings, tried as a tenant would with kubectl: a
+/// Thumbnail that names another bucket (with the annotation that used to mean "the
+/// shim's, delete it with me") or another namespace's upload, and a shim-made Thumbnail
+/// edited to point elsewhere. None of them runs or reads anything (SourceNotAllowed,
+/// no Job, nothing about the object in the message), the shim does not serve them, and
+/// deleting them leaves the other objects where they were.
+#[test]
+fn a_tenant_cannot_make_the_operator_read_or_delete_what_is_not_theirs() {
+    let release = Release::install("tenant", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let photo = std::fs::read(corpus_file("j07_colorfulcups_2560x1600_prog.jpg")).unwrap();
+    let finance = thumbnail_api::ownership::shim_original_key("finance", "report");
+    rt.block_on(async {
+        store
+            .client
+            .create_bucket()
+            .bucket("payroll")
+            .send()
+            .await
+            .unwrap();
+        store.put("payroll", "2025.jpg", photo.clone()).await;
+        store.put("thumbnails", &finance, photo.clone()).await;
+    });
+    let id = upload(
+        &shim,
+        &corpus_file("j07_colorfulcups_2560x1600_prog.jpg"),
+        &["width=64"],
+    );
+    assert_eq!(wait_finished(&shim, &id, &release)["status"], "success");
+
+    let forged = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+         "metadata": {"name": "steal-payroll", "annotations": {"thumbnails.dev/source-owned-by-shim": "true"}},
+         "spec": {"source": {"s3": {"bucket": "payroll", "key": "2025.jpg"}}, "width": 8192}},
+        {"apiVersion": "thumbnails.dev/v1alpha1", "kind": "Thumbnail",
+         "metadata": {"name": "steal-finance", "annotations": {"thumbnails.dev/source-owned-by-shim": "true"}},
+         "spec": {"source": {"s3": {"key": "originals/finance/report"}}, "width": 8192}}]}"#;
+    let manifest = std::env::temp_dir().join(format!("{ns}-forged.json"));
+    std::fs::write(&manifest, forged).unwrap();
+    kubectl_ok(&["apply", "-n", &ns, "-f", manifest.to_str().unwrap()]);
+    // The shim's own Thumbnail, edited to point at the payroll object.
+    kubectl_ok(&[
+        "patch",
+        "thumbnail",
+        &id,
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec": {"source": {"s3": {"bucket": "payroll", "key": "2025.jpg"}}}}"#,
+    ]);
+    release.wait_until(DONE_WITHIN, "all three refused", || {
+        let s = statuses(&release);
+        ["steal-payroll", "steal-finance", id.as_str()]
+            .iter()
+            .all(|n| s[n]["reason"] == "SourceNotAllowed" && s[n]["phase"] == "Failed")
+    });
+    let s = statuses(&release);
+    for name in ["steal-payroll", "steal-finance"] {
+        let message = s[name]["message"].as_str().unwrap();
+        assert!(
+            message.contains("operator.sourcePolicy.allow") && !message.contains("bytes"),
+            "{name}: {message}"
+        );
+        assert!(jobs_of(&release, name).is_empty(), "{name} got a Job");
+        // Not the shim's: not served (else a width-8192 copy would be downloadable).
+        let (code, _) = curl(&[&format!("{shim}/api/v1/thumbnails/{name}")]);
+        assert_eq!(code, "404", "{name} is served by the shim");
+    }
+    // The edit (generation 2) ran nothing (the first generation's Job, superseded, may be
+    // gone already).
+    let jobs = jobs_of(&release, &id);
+    assert!(
+        jobs.iter().all(|j| !j.contains("-g2-")),
+        "the edited source got a run: {jobs:?}"
+    );
+
+    kubectl_ok(&[
+        "delete",
+        "thumbnails",
+        "steal-payroll",
+        "steal-finance",
+        &id,
+        "-n",
+        &ns,
+        "--timeout=120s",
+    ]);
+    rt.block_on(async {
+        assert!(
+            store.exists("payroll", "2025.jpg").await,
+            "the operator deleted the payroll object"
+        );
+        assert!(
+            store.exists("thumbnails", &finance).await,
+            "the operator deleted another namespace's upload"
+        );
+        // The shim-made Thumbnail's own output and original went with it.
+        let left = store.list("thumbnails", "thumbnails/").await;
+        assert!(left.is_empty(), "outputs left behind: {left:?}");
+        let own = thumbnail_api::ownership::shim_original_key(&ns, &id);
+        assert!(!store.exists("thumbnails", &own).await, "{own} left behind");
+    });
+}
+
+/// Issue 12, the bundled store: only its S3 API leaves the Pod. SeaweedFS's master,
+/// volume and filer (HTTP and gRPC) and the S3 gateway's own gRPC (which can rewrite
+/// identities) check no credentials, so a Pod of the cluster that reached them (a
+/// resizer decoding a hostile file, say) would bypass every identity: from a Pod of the
+/// release's namespace each of them is refused on the store Pod's IP, while S3 answers
+/// there. And the store is Ready only once its bucket exists: the first upload, sent the
+/// moment `helm install --wait` returns, is stored (not 503 NoSuchBucket).
+#[test]
+fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
+    let release = Release::install("storeports", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    // At once, before anything else: the race the readiness probe closes.
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+
+    let store = format!("{RELEASE}-seaweedfs");
+    let ip = kubectl_ok(&[
+        "get",
+        "pods",
+        "-n",
+        &ns,
+        "-l",
+        "app.kubernetes.io/component=seaweedfs",
+        "-o",
+        "jsonpath={.items[0].status.podIP}",
+    ]);
+    let ip = ip.trim();
+    assert!(
+        !ip.is_empty(),
+        "the store Pod has an IP\n{}",
+        release.describe()
+    );
+    // The store's own image: busybox `wget`, already on the node.
+    let image = kubectl_ok(&[
+        "get",
+        "deployment",
+        &store,
+        "-n",
+        &ns,
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    // Every port SeaweedFS serves (its defaults, the chart's loopback S3 port 8334 and
+    // their gRPC ports at +10000), then S3. busybox wget says "Connection refused" only
+    // when nothing listens; an HTTP error or a gRPC server's garbage means it answered.
+    // (No `wget -T`: Debian's static busybox crashes with it; the Pod's deadline bounds
+    // a port that accepted and then said nothing.)
+    let closed = [
+        9333, 19333, 8080, 18080, 8888, 18888, 8334, 18334, 18333, 9340, 19340, 7333,
+    ];
+    let ports: Vec<String> = closed.iter().map(u16::to_string).collect();
+    let script = format!(
+        "for p in {} 8333; do \
+           if out=$(wget -O /dev/null http://{ip}:$p/healthz 2>&1); then echo \"$p: answers 200\"; \
+           else case $out in *'Connection refused'*) echo \"$p: refused\";; \
+             *) echo \"$p: answers:\" $out;; esac; fi; \
+         done",
+        ports.join(" ")
+    );
+    let pod = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "port-probe", "namespace": ns},
+        "spec": {
+            "restartPolicy": "Never",
+            "activeDeadlineSeconds": 100,
+            "automountServiceAccountToken": false,
+            "securityContext": {
+                "runAsNonRoot": true,
+                "runAsUser": 65532,
+                "runAsGroup": 65532,
+                "seccompProfile": {"type": "RuntimeDefault"}
+            },
+            "containers": [{
+                "name": "probe",
+                "image": image.trim(),
+                "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", script],
+                "securityContext": {
+                    "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
+                    "capabilities": {"drop": ["ALL"]}
+                }
+            }]
+        }
+    });
+    let manifest = std::env::temp_dir().join(format!("{ns}-port-probe.json"));
+    std::fs::write(&manifest, pod.to_string()).unwrap();
+    kubectl_ok(&["apply", "-f", manifest.to_str().unwrap()]);
+    std::fs::remove_file(&manifest).ok();
+    release.wait_until(
+        Duration::from_secs(120),
+        "the port probe Pod finished",
+        || {
+            let phase = kubectl_ok(&[
+                "get",
+                "pod",
+                "port-probe",
+                "-n",
+                &ns,
+                "-o",
+                "jsonpath={.status.phase}",
+            ]);
+            matches!(phase.trim(), "Succeeded" | "Failed")
+        },
+    );
+    let log = release.pod_log("port-probe");
+    println!("from a Pod of {ns} to the store Pod {ip}:\n{log}");
+    let answer = |port: u16| {
+        log.lines()
+            .find_map(|l| l.strip_prefix(&format!("{port}: ")))
+            .unwrap_or_else(|| panic!("no line for port {port}: {log}"))
+            .to_string()
+    };
+    for port in closed {
+        assert_eq!(
+            answer(port),
+            "refused",
+            "the store's port {port} is reachable from other Pods, bypassing the S3 \
+             identities:\n{log}"
+        );
+    }
+    assert_eq!(answer(8333), "answers 200", "S3 is reachable:\n{log}");
+
+    // The upload sent at once went through: stored, resized, downloadable.
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "success", "{status}");
+}
+
+/// Issue 15: the event stream through the NodePort, as the chart installs the shim (its
+/// token, its Role, which must allow `watch`): a client sees an upload's every status in
+/// order, and a request without the token is refused.
+#[test]
+fn the_event_stream_follows_an_upload_through_the_nodeport() {
+    use std::io::BufRead as _;
+    let release = Release::install("events", &[]);
+    let shim = release.shim_url();
+    let url = format!("{shim}/api/v1/thumbnails/events");
+    let (code, body) = curl(&["-H", "Authorization: Bearer not-the-token", &url]);
+    assert_eq!(code, "401", "{body}");
+
+    let mut client = std::process::Command::new("curl")
+        .args(["-sS", "-N", "--max-time", "300", "-H"])
+        .arg(format!("Authorization: Bearer {}", release.shim_token()))
+        .arg(&url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let out = client.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // One event (event name, data) at a time: fields until a blank line.
+    let next_event = || -> (String, String) {
+        let (mut event, mut data) = (String::new(), String::new());
+        loop {
+            let line = rx
+                .recv_timeout(DONE_WITHIN)
+                .unwrap_or_else(|e| panic!("no event ({e}):\n{}", release.logs("api-shim")));
+            if line.is_empty() {
+                if !data.is_empty() {
+                    return (event, data);
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("event: ") {
+                event = v.to_string();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data = v.to_string();
+            }
+        }
+    };
+    // The snapshot of an empty namespace, then live changes.
+    assert_eq!(next_event().0, "reset");
+    assert_eq!(
+        next_event(),
+        ("synced".to_string(), r#"{"count":0}"#.to_string())
+    );
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=128"],
+    );
+    let mut statuses: Vec<String> = Vec::new();
+    while statuses.last().map(String::as_str) != Some("success") {
+        let (event, data) = next_event();
+        assert_eq!(event, "thumbnail", "{data}");
+        let v: Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["id"], id.as_str());
+        let status = v["status"].as_str().unwrap().to_string();
+        assert_ne!(status, "error", "{v}");
+        if statuses.last() != Some(&status) {
+            statuses.push(status);
+        }
+    }
+    assert_eq!(statuses, ["uploaded", "processing", "success"]);
+    let _ = client.kill();
+    let _ = client.wait();
+}

@@ -1033,6 +1033,60 @@ fn check_store_identities(set: &str, r: &Rendered) {
             && args.contains("-s3.config=/tmp/s3-identities.json"),
         "{set}: the store's identities come from the generator: {args}"
     );
+    check_store_listens_on_loopback(set, spec, &args);
+}
+
+/// Issue 12, the bundled store: SeaweedFS checks identities only in its S3 API, so every
+/// one of its services listens on loopback (`-ip.bind`; `-s3.ip.bind` follows it, and S3's
+/// gRPC port with it) and the Pod's only port is the forwarder's S3 port; the store is
+/// ready only once the bucket exists (the filer's listing of it, on loopback).
+fn check_store_listens_on_loopback(set: &str, spec: &PodSpec, args: &str) {
+    assert!(
+        args.contains(" server ") && args.contains("-ip.bind=127.0.0.1"),
+        "{set}: SeaweedFS binds loopback only: {args}"
+    );
+    for wide in ["0.0.0.0", "-s3.ip.bind", "-ip.bind=::", " mini "] {
+        assert!(
+            !args.contains(wide),
+            "{set}: SeaweedFS listens beyond loopback ({wide}): {args}"
+        );
+    }
+    let ports: Vec<(&str, i32)> = spec
+        .containers
+        .iter()
+        .flat_map(|c| {
+            c.ports
+                .iter()
+                .flatten()
+                .map(|p| (c.name.as_str(), p.container_port))
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        [("s3", 8333)],
+        "{set}: the store Pod exposes only the S3 forwarder"
+    );
+    let forwarder = spec
+        .containers
+        .iter()
+        .find(|c| c.name == "s3")
+        .expect("the S3 forwarder container");
+    let forward = forwarder.args.clone().unwrap_or_default().join(" ");
+    assert!(
+        forward.contains("exec nc -ll -p 8333 -e nc 127.0.0.1 \"$S3_LOOPBACK_PORT\""),
+        "{set}: the forwarder forwards to the loopback S3 port: {forward}"
+    );
+    let readiness = spec.containers[0]
+        .readiness_probe
+        .as_ref()
+        .and_then(|p| p.exec.as_ref())
+        .and_then(|e| e.command.clone())
+        .unwrap_or_default()
+        .join(" ");
+    assert!(
+        readiness.contains("http://127.0.0.1:8888/buckets/$BUCKET/"),
+        "{set}: the store is ready once its bucket exists: {readiness:?}"
+    );
 }
 
 /// A command's flags by the environment variable each reads: env name -> (long flag,
@@ -1437,6 +1491,11 @@ fn the_shim_requires_a_token_by_default() {
         assert_eq!(
             env_of(shim, "SHIM_HEADER_READ_TIMEOUT_SECONDS").as_deref(),
             Some("10"),
+            "{set}"
+        );
+        assert_eq!(
+            env_of(shim, "SHIM_MAX_EVENT_STREAMS").as_deref(),
+            Some("32"),
             "{set}"
         );
     }

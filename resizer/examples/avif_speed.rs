@@ -70,7 +70,7 @@ fn main() {
                     times.push(start.elapsed().as_secs_f64() * 1e3);
                 }
                 times.sort_by(f64::total_cmp);
-                let (back, _) = resizer::decode::decode_avif(&out, u64::MAX).unwrap();
+                let (back, _, _) = resizer::decode::decode_avif(&out, u64::MAX).unwrap();
                 // Colour channels only: an all-opaque RGBA source comes back as RGB
                 // (libavif leaves out an alpha plane that is all opaque).
                 let (bc, tc) = (back.layout.channels(), t.layout.channels());

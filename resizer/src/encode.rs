@@ -16,7 +16,32 @@ fn failed(format: Format, e: impl std::fmt::Display) -> Failed {
     )
 }
 
+/// The largest width or height each output format (as its encoder here writes it) can
+/// store: WebP's 14-bit sizes, libjpeg's JPEG_MAX_DIMENSION (the format's own field
+/// holds 65535), PNG's 31-bit sizes, AV1's 16-bit frame sizes.
+pub fn max_side(format: Format) -> u32 {
+    match format {
+        Format::Webp => 16383,
+        Format::Jpeg => 65500,
+        Format::Png => i32::MAX as u32,
+        Format::Avif => 65535,
+    }
+}
+
+/// The thumbnail `img` in `format`. A size over the format's limit ([`max_side`]) is a
+/// clear permanent failure, never an encoder's panic; the pipeline's geometry keeps every
+/// thumbnail within 8192 x 8192, so it is a guard, not a path users take.
 pub fn encode(img: Pixels, format: Format, quality: u8) -> Result<Vec<u8>> {
+    let max = max_side(format);
+    if img.width > max || img.height > max {
+        return Err(Failed::new(
+            Reason::InvalidRequest,
+            format!(
+                "a {format:?} image is at most {max} pixels wide and high, and this thumbnail would be {}x{}; ask for a smaller size or another format",
+                img.width, img.height
+            ),
+        ));
+    }
     match format {
         Format::Jpeg => jpeg(img.flatten_on_white(), quality),
         Format::Png => png(img),
@@ -67,7 +92,10 @@ fn webp(img: Pixels, quality: u8) -> Result<Vec<u8>> {
         _ => webp::Encoder::from_rgb(&img.data, img.width, img.height),
     };
     // libwebp's simple API: lossy, method 4 (its and sharp's default speed/size trade-off).
-    let out = encoder.encode(quality.clamp(1, 100) as f32);
+    // Not `encode`, which panics on any libwebp error.
+    let out = encoder
+        .encode_simple(false, quality.clamp(1, 100) as f32)
+        .map_err(|e| failed(Format::Webp, format!("{e:?}")))?;
     if out.is_empty() {
         return Err(failed(Format::Webp, "libwebp returned no data"));
     }
@@ -201,6 +229,32 @@ mod tests {
         Pixels::new(w, h, layout, data)
     }
 
+    /// Issue 13: one pixel over each format's limit is a clear permanent failure naming
+    /// the limit (libwebp used to panic with VP8_ENC_ERROR_BAD_DIMENSION); at the limit
+    /// the encoders work.
+    #[test]
+    fn sizes_over_each_encoders_limit_fail_clearly() {
+        for format in [Format::Webp, Format::Jpeg] {
+            let max = max_side(format);
+            for (w, h) in [(1, max + 1), (max + 1, 1)] {
+                let img = Pixels::new(w, h, Layout::Gray, vec![128; (w * h) as usize]);
+                let err = encode(img, format, 80).unwrap_err();
+                assert_eq!(err.reason, Reason::InvalidRequest, "{format:?}");
+                assert!(
+                    err.message.contains(&format!("at most {max} pixels"))
+                        && err.message.contains(&format!("{w}x{h}")),
+                    "{format:?}: {}",
+                    err.message
+                );
+            }
+            let img = Pixels::new(1, max, Layout::Rgb, vec![128; max as usize * 3]);
+            let bytes = encode(img, format, 80).unwrap();
+            let back = image::load_from_memory(&bytes).unwrap();
+            assert_eq!((back.width(), back.height()), (1, max), "{format:?}");
+        }
+        assert_eq!(max_side(Format::Png), (1 << 31) - 1);
+    }
+
     #[test]
     fn every_format_round_trips_through_a_decoder() {
         for layout in [Layout::Gray, Layout::Rgb, Layout::Rgba] {
@@ -233,7 +287,7 @@ mod tests {
             let source = gradient(layout);
             let bytes = encode(source.clone(), Format::Avif, 90).unwrap();
             assert_eq!(&bytes[4..12], b"ftypavif");
-            let (back, orientation) = crate::decode::decode_avif(&bytes, 1 << 20).unwrap();
+            let (back, orientation, _) = crate::decode::decode_avif(&bytes, 1 << 20).unwrap();
             assert_eq!((back.width, back.height), (64, 48), "{layout:?}");
             assert_eq!(orientation.value(), 1);
             let want = source.into_rgb_or_rgba();

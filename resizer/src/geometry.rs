@@ -9,9 +9,14 @@
 //! `contain` — `contain` always yields exactly the requested box.
 //!
 //! With only one of width/height the other follows the aspect ratio and the fit mode
-//! does not matter (as in sharp).
+//! does not matter (as in sharp), up to [`MAX_DIMENSION`] like a requested side: so no
+//! thumbnail is larger than 8192 x 8192, inside every encoder's limits (WebP 16383, JPEG
+//! 65535; issue 13: a 200x40000 PNG asked for 100 px wide would otherwise be 100x20000,
+//! which WebP cannot store) and the operator's memory model (`invocation.rs`). The
+//! result gives the size made; a user who wants the requested side exactly gives both.
 
 use crate::contract::Fit;
+pub use thumbnail_api::crd::MAX_DIMENSION;
 
 /// How to turn a source of the given size into the thumbnail.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -32,8 +37,8 @@ pub fn plan(src: (u32, u32), width: Option<u32>, height: Option<u32>, fit: Fit) 
     let whole = (sw as f64, sh as f64);
     let (tw, th, fit) = match (width, height) {
         (None, None) => return None,
-        (Some(w), None) => (w, u32::MAX, Fit::Inside),
-        (None, Some(h)) => (u32::MAX, h, Fit::Inside),
+        (Some(w), None) => (w, MAX_DIMENSION, Fit::Inside),
+        (None, Some(h)) => (MAX_DIMENSION, h, Fit::Inside),
         (Some(w), Some(h)) => (w, h, fit),
     };
     let plan = match fit {
@@ -178,6 +183,24 @@ mod tests {
                 ((160, 100), (160, 100))
             );
         }
+    }
+
+    #[test]
+    fn the_side_left_out_is_bounded_like_a_requested_one() {
+        // Issue 13: 200x40000 at 100 px wide would be 100x20000 (WebP stores 16383 at most).
+        assert_eq!(
+            dims((200, 40000), Some(100), None, Fit::Inside),
+            ((41, 8192), (41, 8192))
+        );
+        assert_eq!(
+            dims((40000, 200), None, Some(100), Fit::Inside),
+            ((8192, 41), (8192, 41))
+        );
+        // Within the bound, nothing changes.
+        assert_eq!(
+            dims((200, 16000), Some(100), None, Fit::Inside),
+            ((100, 8000), (100, 8000))
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The one walker over a JPEG's marker segments (ITU T.81 B.1), for everything that
 //! reads or rewrites a JPEG without decoding it: the EXIF orientation
-//! ([`crate::orient`]), the Adobe CMYK convention and the progressive DC-only rewrite
+//! ([`crate::orient`]), the ICC profile ([`crate::colour`]), the Adobe CMYK convention and the progressive DC-only rewrite
 //! ([`crate::decode`]).
 //!
 //! It reads untrusted uploads, so it never panics and always ends: every step moves
@@ -20,6 +20,8 @@ pub const SOF2: u8 = 0xC2;
 pub const DRI: u8 = 0xDD;
 /// APP1: EXIF (and XMP).
 pub const APP1: u8 = 0xE1;
+/// APP2: ICC profile chunks.
+pub const APP2: u8 = 0xE2;
 /// APP14: Adobe.
 pub const APP14: u8 = 0xEE;
 

@@ -1,6 +1,6 @@
 //! The resizer: the batch program a Job runs to make one thumbnail.
 //!
-//! [`detect`] -> [`decode`] -> [`geometry`] / [`resize`] / [`orient`] -> [`encode`],
+//! [`detect`] -> [`decode`] -> [`geometry`] / [`resize`] / [`colour`] / [`orient`] -> [`encode`],
 //! tied together by [`pipeline`] and run against S3 or local files by [`run`].
 //!
 //! Its contract (command line, JSON result, exit codes) and format detection are the
@@ -10,6 +10,7 @@
 
 pub use thumbnail_api::{contract, detect};
 
+pub mod colour;
 pub mod decode;
 pub mod encode;
 pub mod error;

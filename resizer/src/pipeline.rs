@@ -1,9 +1,11 @@
 //! Source bytes in, thumbnail bytes out: detect, check the declared size, decode (JPEG
-//! shrunk while decoding), resize, orient, pad, encode. No I/O: the S3 and local-file
+//! shrunk while decoding), resize, convert to sRGB (embedded ICC profile), orient, pad,
+//! encode. No I/O: the S3 and local-file
 //! runs in [`crate::run`] wrap it.
 
 use std::time::Instant;
 
+use crate::colour;
 use crate::contract::{Format, Reason, Request};
 use crate::decode;
 use crate::detect::{self, SourceFormat};
@@ -54,39 +56,44 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
         geometry::plan(displayed, request.width, request.height, request.fit)
             .expect("width or height is set")
     };
-    let (pixels, orientation, plan) = match format {
+    // `icc`: the embedded profile, applied after the resize (`colour`); a CMYK JPEG's
+    // is applied while decoding.
+    let (pixels, orientation, icc, plan) = match format {
         SourceFormat::Jpeg => {
             let orientation = orient::jpeg_orientation(source);
             let plan = plan_for(orientation.displayed(stored));
             let eighths =
                 geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
-            (decode::decode_jpeg(source, eighths)?, orientation, plan)
+            let pixels = decode::decode_jpeg(source, eighths)?;
+            // A CMYK JPEG's profile was applied (or was not a CMYK one): none is left.
+            let icc = colour::jpeg_icc(source).filter(|_| !decode::is_cmyk(source));
+            (pixels, orientation, icc, plan)
         }
         SourceFormat::Webp => {
-            let orientation = decode::other_orientation(source, format);
-            let plan = plan_for(orientation.displayed(stored));
+            let meta = decode::other_metadata(source, format);
+            let plan = plan_for(meta.orientation.displayed(stored));
             let eighths =
                 geometry::dct_scale_eighths_with(plan.crop, plan.resized, SHRINK_HEADROOM);
             match decode::decode_webp(source, eighths)? {
-                Some(pixels) => (pixels, orientation, plan),
+                Some(pixels) => (pixels, meta.orientation, meta.icc, plan),
                 None => {
                     // Animated: the first frame, through `image`.
                     let (pixels, _) =
                         decode::decode_other(source, format, request.limits.max_pixels)?;
-                    (pixels, orientation, plan)
+                    (pixels, meta.orientation, meta.icc, plan)
                 }
             }
         }
         SourceFormat::Avif => {
-            let (pixels, orientation) = decode::decode_avif(source, request.limits.max_pixels)?;
+            let (pixels, orientation, icc) =
+                decode::decode_avif(source, request.limits.max_pixels)?;
             let plan = plan_for(orientation.displayed(stored));
-            (pixels, orientation, plan)
+            (pixels, orientation, icc, plan)
         }
         other => {
-            let (pixels, orientation) =
-                decode::decode_other(source, other, request.limits.max_pixels)?;
-            let plan = plan_for(orientation.displayed(stored));
-            (pixels, orientation, plan)
+            let (pixels, meta) = decode::decode_other(source, other, request.limits.max_pixels)?;
+            let plan = plan_for(meta.orientation.displayed(stored));
+            (pixels, meta.orientation, meta.icc, plan)
         }
     };
     let decode_ms = ms(t);
@@ -108,6 +115,10 @@ pub fn make_thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
     let crop = geometry::centred((pixels.width, pixels.height), (crop_w * fx, crop_h * fy));
     let resized = resize::resize(&pixels, crop, swap(plan.resized, orientation.transposes()))?;
     drop(pixels);
+    let resized = match &icc {
+        Some(icc) => colour::to_srgb(resized, icc),
+        None => resized,
+    };
     let oriented = orientation.apply(resized);
     let canvas = oriented.pad(plan.canvas, request.format != Format::Jpeg);
     let resize_ms = ms(t);

@@ -197,7 +197,7 @@ fn avif_quality_orders_size_and_fidelity() {
         let mut r = request(400, Format::Avif);
         r.quality = Some(quality);
         let t = make_thumbnail(&source, &r).unwrap();
-        let (decoded, _) = resizer::decode::decode_avif(&t.bytes, u64::MAX).unwrap();
+        let (decoded, _, _) = resizer::decode::decode_avif(&t.bytes, u64::MAX).unwrap();
         let diff = mean_abs_diff(&decoded.data, &reference);
         eprintln!(
             "quality {quality}: {} bytes, mean abs diff {diff:.2}",
@@ -274,7 +274,7 @@ fn avif_input_from_other_encoders_round_trips() {
             (512, 512),
             "{name}"
         );
-        let (got, orientation) = resizer::decode::decode_avif(&bytes, 100_000_000).unwrap();
+        let (got, orientation, _) = resizer::decode::decode_avif(&bytes, 100_000_000).unwrap();
         assert_eq!(orientation.value(), 1, "{name}");
         assert_eq!(
             (got.width, got.height, got.layout),
@@ -344,7 +344,7 @@ fn avif_irot_and_imir_are_applied() {
             }
         );
         // The pixels: the stored strip transformed as the properties say, shrunk 4x.
-        let (stored, orientation) = resizer::decode::decode_avif(&bytes, u64::MAX).unwrap();
+        let (stored, orientation, _) = resizer::decode::decode_avif(&bytes, u64::MAX).unwrap();
         let want = orientation.apply(stored);
         let got = image::load_from_memory(&t.bytes).unwrap().to_rgb8();
         let small = image::imageops::resize(

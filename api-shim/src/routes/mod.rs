@@ -1,7 +1,9 @@
 //! HTTP handlers, one module per resource action group.
 
 pub mod download;
+pub mod events;
 pub mod health;
+pub mod limits;
 pub mod thumbnails;
 pub mod upload;
 

@@ -31,7 +31,7 @@ use crate::state::AppState;
 use crate::store::{ObjectWriter, PutError};
 
 /// Value of [`LABEL_CREATED_BY`] on resources this shim creates.
-pub const CREATED_BY: &str = "api-shim";
+pub use thumbnail_api::metadata::CREATED_BY_SHIM as CREATED_BY;
 
 /// Bytes looked at to recognise the image format (enough for every magic number the
 /// resizer knows).
@@ -73,6 +73,21 @@ fn dimension() -> utoipa::openapi::schema::Object {
         .minimum(Some(1))
         .maximum(Some(crd::MAX_DIMENSION))
         .build()
+}
+
+/// A new thumbnail id: a ULID whose time part counts down (2^48 - 1 - now in ms), so
+/// that names sort newest first. The API server lists in name order and cannot sort,
+/// so this is what makes `GET /api/v1/thumbnails` (and its `continue` pages) newest
+/// first. Lower-case, 26 characters: a valid object name.
+pub fn newest_first_id() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let countdown = ((1u64 << 48) - 1).saturating_sub(now);
+    ulid::Ulid::from_parts(countdown, ulid::Ulid::new().random())
+        .to_string()
+        .to_lowercase()
 }
 
 /// The original as stored.
@@ -118,7 +133,7 @@ pub async fn upload(
             ),
         )
     })?;
-    let id = ulid::Ulid::new().to_string().to_lowercase();
+    let id = newest_first_id();
     let mut stored: Option<Stored> = None;
     let limit = state.settings.upload_timeout;
     // The time limit is applied here rather than by the router's timeout middleware,
@@ -388,6 +403,18 @@ fn multipart_error(e: MultipartError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn later_ids_sort_first_and_are_object_names() {
+        let first = newest_first_id();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let second = newest_first_id();
+        assert!(second < first, "{second} should sort before {first}");
+        for id in [&first, &second] {
+            assert_eq!(id.len(), 26);
+            crate::routes::check_id(id).unwrap();
+        }
+    }
 
     #[test]
     fn filenames_keep_only_the_last_component() {

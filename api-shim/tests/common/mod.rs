@@ -24,12 +24,46 @@ pub struct Shim {
     pub thumbnails: Api<Thumbnail>,
     env: testkit::S3Env,
     server: tokio::task::JoinHandle<()>,
+    /// Stops the running server gracefully (as SIGTERM does the binary).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// What a restart serves again: the same settings and clients.
+    settings: Settings,
+    shim_kube: kube::Client,
+    shim_store: Store,
+    addr: std::net::SocketAddr,
 }
 
 impl Drop for Shim {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// Serves a new shim on `listener`, stopped gracefully when the returned sender fires
+/// (the event streams end first, as the binary's shutdown does).
+fn serve(
+    listener: tokio::net::TcpListener,
+    settings: Settings,
+    kube: kube::Client,
+    store: Store,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::oneshot::Sender<()>,
+) {
+    let state = AppState::new(settings, kube, store);
+    let header_read_timeout = state.settings.header_read_timeout;
+    let streams = state.shutdown.clone();
+    let router = api_shim::app::router(state);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        api_shim::app::serve(listener, router, header_read_timeout, async move {
+            let _ = stopped.await;
+            streams.cancel();
+        })
+        .await
+        .unwrap();
+    });
+    (server, stop)
 }
 
 pub struct Options {
@@ -86,27 +120,23 @@ impl Shim {
         } else {
             kube.clone()
         };
-        let state = AppState::new(
+        let shim_store = Store {
+            client: shim_s3,
+            bucket: bucket.clone(),
+        };
+        let addr = listener.local_addr().unwrap();
+        let (server, stop) = serve(
+            listener,
+            settings.clone(),
+            shim_kube.clone(),
+            shim_store.clone(),
+        );
+        Shim {
+            stop: Some(stop),
             settings,
             shim_kube,
-            Store {
-                client: shim_s3,
-                bucket: bucket.clone(),
-            },
-        );
-        let header_read_timeout = state.settings.header_read_timeout;
-        let router = api_shim::app::router(state);
-        let server = tokio::spawn(async move {
-            api_shim::app::serve(
-                listener,
-                router,
-                header_read_timeout,
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
-        });
-        Shim {
+            shim_store,
+            addr,
             url,
             http: reqwest::Client::new(),
             thumbnails: Api::namespaced(kube, &namespace),
@@ -116,6 +146,33 @@ impl Shim {
             env,
             server,
         }
+    }
+
+    /// Stops the shim gracefully, as SIGTERM does; returns once it has stopped, which
+    /// it must within 10 s whatever streams are open.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(std::time::Duration::from_secs(10), &mut self.server)
+            .await
+            .expect("the shim did not stop within 10 s of its shutdown")
+            .expect("the server task");
+    }
+
+    /// Starts the shim again at the same address (after [`Shim::stop`]).
+    pub async fn start_again(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("binding the shim's address again");
+        let (server, stop) = serve(
+            listener,
+            self.settings.clone(),
+            self.shim_kube.clone(),
+            self.shim_store.clone(),
+        );
+        self.server = server;
+        self.stop = Some(stop);
     }
 
     pub fn at(&self, path: &str) -> String {

@@ -57,6 +57,10 @@ shim.tokensSecret, else the generated one with shim.requireToken, else none (ope
 {{- printf "%s-seaweedfs" (include "thumbnail-operator.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The bundled SeaweedFS's S3 port inside its Pod (loopback; the Pod's 8333 forwards to
+it): not 8333, which the forwarder holds on every address. */}}
+{{- define "thumbnail-operator.seaweedfsS3LoopbackPort" -}}8334{{- end }}
+
 {{/* Image reference: (dict "image" .Values.x.image "ctx" $). */}}
 {{- define "thumbnail-operator.image" -}}
 {{- printf "%s:%s" .image.repository (default .ctx.Chart.AppVersion .image.tag) }}

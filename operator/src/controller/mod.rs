@@ -40,7 +40,7 @@ use crate::status::{self, Transition};
 use queue::{Admission, Queue};
 use thumbnail_api::crd::{OutputLocation, Phase, Thumbnail};
 use thumbnail_api::metadata::{FINALIZER, MANAGER};
-use thumbnail_api::ownership::is_shim_original;
+use thumbnail_api::ownership::{is_shim_original, shim_original_key};
 
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
@@ -522,20 +522,28 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
         bucket.clone(),
         output_key(thumb, thumb.metadata.generation.unwrap_or(0)),
     ));
-    // The source goes too only when it is exactly the shim's original of this Thumbnail
-    // (its uploads bucket, originals/<namespace>/<name>): a location nobody can point at
-    // someone else's object. Annotations decide nothing (issue 12).
+    // The only source that goes is the shim's original of this Thumbnail (its uploads
+    // bucket, originals/<namespace>/<name>): a location that belongs to this Thumbnail
+    // alone, so nothing a user writes can point the delete at another object.
+    // Annotations decide nothing (issue 12). It goes when the spec names it, and also
+    // when the spec was edited away from it on a Thumbnail the shim made (the label
+    // only saves a useless delete on others: the key is this Thumbnail's either way).
     let src = &thumb.spec.source.s3;
     let src_bucket = src.bucket.clone().unwrap_or_else(|| bucket.clone());
     let ns = thumb.namespace().unwrap_or_default();
-    if is_shim_original(
-        &src_bucket,
-        &src.key,
-        &ns,
-        &thumb.name_any(),
-        ctx.config.uploads_bucket(),
-    ) {
-        keys.push((src_bucket, src.key.clone()));
+    let uploads = ctx.config.uploads_bucket();
+    let made_by_shim = thumb
+        .labels()
+        .get(thumbnail_api::metadata::LABEL_CREATED_BY)
+        .map(String::as_str)
+        == Some(thumbnail_api::metadata::CREATED_BY_SHIM);
+    if is_shim_original(&src_bucket, &src.key, &ns, &thumb.name_any(), uploads)
+        || (made_by_shim && !uploads.is_empty() && !ns.is_empty())
+    {
+        keys.push((
+            uploads.to_string(),
+            shim_original_key(&ns, &thumb.name_any()),
+        ));
     }
     keys.sort();
     keys.dedup();

@@ -897,7 +897,8 @@ async fn deletion_never_removes_a_foreign_source_whatever_the_annotations_say() 
 
 /// Issue 12 (critical): a Thumbnail the shim created, whose spec.source was then edited
 /// to point at another namespace's original in the same uploads bucket: deleting it
-/// leaves that object alone.
+/// leaves that object alone, and removes its own original (the spec no longer names
+/// it, but the key is this Thumbnail's: nothing else would ever delete it).
 #[tokio::test]
 async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
     let (ctx, server, s3) = context_with_store(None).await;
@@ -929,6 +930,8 @@ async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
     );
     thumb.spec.source.s3.bucket = Some(uploads.clone());
     thumb.spec.source.s3.key = foreign.clone();
+    let own = thumbnail_api::ownership::shim_original_key(NS, "cat");
+    s3.put(&uploads, &own, b"cat's original".to_vec()).await;
     run_reconcile(being_deleted(thumb), ctx, server, |s| {
         deletion_scenario(s, run)
     })
@@ -937,6 +940,10 @@ async fn deletion_of_an_edited_shim_thumbnail_leaves_the_new_source_alone() {
     assert!(
         s3.exists(&uploads, &foreign).await,
         "another namespace's original was deleted"
+    );
+    assert!(
+        !s3.exists(&uploads, &own).await,
+        "the Thumbnail's own original was left behind"
     );
 }
 

@@ -114,9 +114,14 @@ pub fn heif_orientation(
 }
 
 /// Decodes an AVIF's primary image (the first frame of a sequence) to 8-bit RGB or RGBA,
-/// with its orientation (`irot`/`imir`). Higher bit depths are rounded to 8 bits;
-/// limited-range and any matrix coefficients are converted by libavif.
-pub fn decode_avif(bytes: &[u8], max_pixels: u64) -> Result<(Pixels, Orientation)> {
+/// with its orientation (`irot`/`imir`) and its ICC profile (`colr` prof/rICC), which
+/// the pipeline applies like any other format's. Higher bit depths are rounded to 8
+/// bits; limited-range and any matrix coefficients are converted by libavif. Primaries
+/// given only as CICP (nclx), without an ICC profile, are not converted yet.
+pub fn decode_avif(
+    bytes: &[u8],
+    max_pixels: u64,
+) -> Result<(Pixels, Orientation, Option<Vec<u8>>)> {
     let decoder = parse(bytes, max_pixels)?;
     // SAFETY: the decoder is parsed; NextImage fills `image` with the first frame's
     // planes, which stay valid until the decoder is destroyed (after the copy below).
@@ -131,6 +136,8 @@ pub fn decode_avif(bytes: &[u8], max_pixels: u64) -> Result<(Pixels, Orientation
             (flags & avif::AVIF_TRANSFORM_IROT != 0).then_some(image.irot.angle),
             (flags & avif::AVIF_TRANSFORM_IMIR != 0).then_some(image.imir.axis),
         );
+        let icc = (!image.icc.data.is_null() && image.icc.size > 0)
+            .then(|| std::slice::from_raw_parts(image.icc.data, image.icc.size).to_vec());
         let alpha = !image.alphaPlane.is_null();
         let layout = if alpha { Layout::Rgba } else { Layout::Rgb };
         let mut rgb = avif::avifRGBImage::default();
@@ -152,7 +159,11 @@ pub fn decode_avif(bytes: &[u8], max_pixels: u64) -> Result<(Pixels, Orientation
         if r != avif::AVIF_RESULT_OK {
             return Err(failed(&decoder, r));
         }
-        Ok((Pixels::new(w as u32, h as u32, layout, data), orientation))
+        Ok((
+            Pixels::new(w as u32, h as u32, layout, data),
+            orientation,
+            icc,
+        ))
     }
 }
 

@@ -10,18 +10,32 @@ use crate::error::{Failed, Result};
 use crate::orient::Orientation;
 use crate::pixels::{Layout, Pixels};
 
-/// The EXIF orientation of a non-JPEG image, from its metadata chunks (no decoding).
-pub fn other_orientation(bytes: &[u8], format: SourceFormat) -> Orientation {
+/// What a non-JPEG image says about its pixels besides them: EXIF orientation, ICC
+/// profile.
+#[derive(Clone, Debug, Default)]
+pub struct Metadata {
+    pub orientation: Orientation,
+    pub icc: Option<Vec<u8>>,
+}
+
+fn metadata(decoder: &mut impl image::ImageDecoder) -> Metadata {
+    Metadata {
+        orientation: decoder
+            .orientation()
+            .map(|o| Orientation::new(o.to_exif() as u16))
+            .unwrap_or_default(),
+        // An unreadable profile is no profile (the pixels are then taken as sRGB).
+        icc: decoder.icc_profile().ok().flatten(),
+    }
+}
+
+/// The EXIF orientation and ICC profile of a non-JPEG image, from its metadata chunks
+/// (no decoding).
+pub fn other_metadata(bytes: &[u8], format: SourceFormat) -> Metadata {
     let reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     match reader.into_decoder() {
-        Ok(mut decoder) => {
-            use image::ImageDecoder as _;
-            decoder
-                .orientation()
-                .map(|o| Orientation::new(o.to_exif() as u16))
-                .unwrap_or_default()
-        }
-        Err(_) => Orientation::NORMAL,
+        Ok(mut decoder) => metadata(&mut decoder),
+        Err(_) => Metadata::default(),
     }
 }
 
@@ -40,6 +54,10 @@ fn image_format(format: SourceFormat) -> image::ImageFormat {
 
 fn image_error(format: SourceFormat, e: image::ImageError) -> Failed {
     match e {
+        image::ImageError::Unsupported(u) if format == SourceFormat::Tiff => Failed::new(
+            Reason::UnsupportedFormat,
+            format!("this TIFF variant is not supported ({u}); the resizer reads the first page of 8- or 16-bit grey, RGB, RGBA and palette TIFFs, uncompressed or LZW-, Deflate-, PackBits- or JPEG-compressed: export the image as one of those, or as JPEG or PNG"),
+        ),
         image::ImageError::Unsupported(u) => Failed::new(
             Reason::UnsupportedFormat,
             format!("this {} variant is not supported ({u}); convert it to a baseline JPEG or 8-bit PNG", format.name()),
@@ -52,31 +70,57 @@ fn image_error(format: SourceFormat, e: image::ImageError) -> Failed {
     }
 }
 
+/// A refused TIFF's message, with its variant in words first ("64-bit floating-point RGB").
+fn describe_tiff(mut failed: Failed, bytes: &[u8], format: SourceFormat) -> Failed {
+    if format == SourceFormat::Tiff && failed.reason == Reason::UnsupportedFormat {
+        if let Some(variant) = super::tiff::describe(bytes) {
+            failed.message = format!("{variant}: {}", failed.message);
+        }
+    }
+    failed
+}
+
 /// Dimensions a non-JPEG header declares (no pixel is decoded).
 pub fn other_dimensions(bytes: &[u8], format: SourceFormat) -> Result<(u32, u32)> {
+    if format == SourceFormat::Tiff {
+        if let Some(size) = super::tiff::ycbcr_dimensions(bytes) {
+            return Ok(size);
+        }
+    }
     image::ImageReader::with_format(Cursor::new(bytes), image_format(format))
         .into_dimensions()
         .map_err(|e| image_error(format, e))
+        .map_err(|f| describe_tiff(f, bytes, format))
 }
 
-/// Decodes a non-JPEG image (the first frame of an animation) with its EXIF orientation.
-/// `max_pixels` bounds the decoder's allocations (16-bit RGBA is 8 bytes a pixel).
+/// Decodes a non-JPEG image (the first frame of an animation) with its EXIF orientation
+/// and ICC profile. `max_pixels` bounds the decoder's allocations (16-bit RGBA is 8
+/// bytes a pixel).
 pub fn decode_other(
     bytes: &[u8],
     format: SourceFormat,
     max_pixels: u64,
-) -> Result<(Pixels, Orientation)> {
+) -> Result<(Pixels, Metadata)> {
+    if format == SourceFormat::Tiff && super::tiff::is_ycbcr(bytes) {
+        let pixels = super::tiff::decode_ycbcr(bytes, max_pixels)?;
+        let metadata = Metadata {
+            orientation: super::tiff::orientation(bytes),
+            icc: super::tiff::icc(bytes),
+        };
+        return Ok((pixels, metadata));
+    }
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), image_format(format));
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(max_pixels.saturating_mul(8).saturating_add(64 << 20));
     reader.limits(limits);
-    let mut decoder = reader.into_decoder().map_err(|e| image_error(format, e))?;
-    use image::ImageDecoder as _;
-    let orientation = decoder
-        .orientation()
-        .map(|o| Orientation::new(o.to_exif() as u16))
-        .unwrap_or_default();
-    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| image_error(format, e))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| image_error(format, e))
+        .map_err(|f| describe_tiff(f, bytes, format))?;
+    let metadata = metadata(&mut decoder);
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| image_error(format, e))
+        .map_err(|f| describe_tiff(f, bytes, format))?;
     let (w, h) = (img.width(), img.height());
     let pixels = match img {
         image::DynamicImage::ImageLuma8(g) => Pixels::new(w, h, Layout::Gray, g.into_raw()),
@@ -91,5 +135,5 @@ pub fn decode_other(
         }
         other => Pixels::new(w, h, Layout::Rgb, other.to_rgb8().into_raw()),
     };
-    Ok((pixels, orientation))
+    Ok((pixels, metadata))
 }

@@ -1,5 +1,5 @@
 //! JPEG through libjpeg-turbo: shrunk during the decode by DCT scaling, CMYK/YCCK
-//! converted to RGB, progressive files at 1/8 scale read through [`progressive_dc_only`].
+//! converted to sRGB (through the embedded CMYK profile when there is one), progressive files at 1/8 scale read through [`progressive_dc_only`].
 
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
@@ -132,7 +132,10 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     }
     let (w, h) = (scaled.width as u32, scaled.height as u32);
     if format == PixelFormat::CMYK {
-        data = cmyk_to_rgb(&data, adobe_marker(bytes));
+        let inverted = adobe_marker(bytes);
+        data = crate::colour::jpeg_icc(original)
+            .and_then(|icc| crate::colour::cmyk_to_srgb(&data, inverted, &icc))
+            .unwrap_or_else(|| cmyk_to_rgb(&data, inverted));
     }
     Ok(Pixels::new(w, h, layout, data))
 }
@@ -145,6 +148,15 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
+/// Whether the JPEG's frame has four components (CMYK or YCCK): its pixels leave the
+/// decoder as sRGB already (through its profile, when it is a CMYK one).
+pub fn is_cmyk(jpeg: &[u8]) -> bool {
+    jpeg_markers::header_segments(jpeg)
+        .map_while(Result::ok)
+        .find(|s| matches!(s.marker, 0xC0..=0xCF) && !matches!(s.marker, 0xC4 | 0xC8 | 0xCC))
+        .is_some_and(|sof| sof.payload.get(5) == Some(&4))
+}
+
 /// Whether the JPEG carries an Adobe APP14 segment. Adobe's applications (and Pillow,
 /// ImageMagick) store CMYK inverted (255 = no ink) and mark it so.
 pub fn adobe_marker(jpeg: &[u8]) -> bool {
@@ -153,7 +165,7 @@ pub fn adobe_marker(jpeg: &[u8]) -> bool {
         .any(|s| s.marker == jpeg_markers::APP14 && s.payload.starts_with(b"Adobe"))
 }
 
-/// Naive CMYK to RGB (no ICC profile): R = (1 - C)(1 - K), likewise G and B.
+/// Naive CMYK to RGB, for CMYK without a profile: R = (1 - C)(1 - K), likewise G and B.
 pub fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(cmyk.len() / 4 * 3);
     for p in cmyk.chunks_exact(4) {
@@ -201,6 +213,20 @@ mod tests {
         assert!(!tolerable_warning("Premature end of JPEG file"));
         assert!(!tolerable_warning("Corrupt JPEG data: bad Huffman code"));
         assert!(!tolerable_warning("Not a JPEG file: starts with 0x00 0x00"));
+    }
+
+    #[test]
+    fn four_component_frames_are_cmyk() {
+        let sof = |marker: u8, nf: u8| {
+            vec![
+                0xFF, 0xD8, 0xFF, 0xC4, 0, 2, 0xFF, marker, 0, 8, 8, 0, 1, 0, 1, nf,
+            ]
+        };
+        assert!(is_cmyk(&sof(0xC0, 4)));
+        assert!(is_cmyk(&sof(0xC2, 4)));
+        assert!(!is_cmyk(&sof(0xC0, 3)));
+        assert!(!is_cmyk(&sof(0xC0, 1)));
+        assert!(!is_cmyk(&[0xFF, 0xD8]));
     }
 
     #[test]

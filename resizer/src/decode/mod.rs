@@ -6,7 +6,8 @@
 //!   1/8 skip its AC scans;
 //! - [`webp`]: still WebP through libwebp, shrunk while decoding;
 //! - [`avif`]: AVIF through libavif and dav1d, with its orientation (irot/imir);
-//! - [`generic`]: everything else through the `image` crate.
+//! - [`generic`]: everything else through the `image` crate;
+//! - [`tiff`]: the JPEG-compressed (YCbCr) TIFF pages `image` refuses.
 //!
 //! Callers check the header's pixel count first ([`crate::detect::check_pixels`]); the
 //! `image` limits are a second guard.
@@ -15,12 +16,13 @@ pub mod avif;
 pub mod generic;
 pub mod jpeg;
 pub mod progressive_dc;
+pub mod tiff;
 pub mod webp;
 
 pub use avif::{avif_dimensions, decode_avif};
-pub use generic::{decode_other, other_dimensions, other_orientation};
+pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
 pub use jpeg::{
-    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, jpeg_dimensions, MAX_SCANS,
+    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, is_cmyk, jpeg_dimensions, MAX_SCANS,
 };
 pub use progressive_dc::progressive_dc_only;
 pub use webp::decode_webp;
