@@ -421,7 +421,7 @@ async fn the_limits_are_the_validations_own() {
     assert_eq!(limits["maxUploadBytes"], 12345);
     assert_eq!(
         limits["qualityFormats"],
-        serde_json::json!(["jpeg", "webp"])
+        serde_json::json!(["jpeg", "webp", "avif"])
     );
     assert_eq!(
         limits["fits"],

@@ -100,7 +100,7 @@ impl Format {
     /// Whether `quality` applies (the CRD refuses it for the others: its rule on
     /// spec.quality).
     pub fn is_lossy(self) -> bool {
-        matches!(self, Format::Jpeg | Format::Webp)
+        matches!(self, Format::Jpeg | Format::Webp | Format::Avif)
     }
 
     /// Conventional file extension, without the dot.
