@@ -3,8 +3,10 @@
 //! (tests/fixtures/colour/make.py: Pillow's ImageCms, profiles from Debian's packages),
 //! come out as the sRGB original does; sRGB and untagged photos come out unchanged.
 
+mod common;
+
 use image::{DynamicImage, GenericImageView, ImageEncoder as _};
-use resizer::contract::{Fit, Format, Limits, ObjectLocation, Request};
+use resizer::contract::{Fit, Format, Request};
 use resizer::pixels::{Layout, Pixels};
 use thumbnail_testkit::corpus;
 
@@ -16,20 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn request(width: u32, format: Format) -> Request {
-    let nowhere = ObjectLocation {
-        bucket: String::new(),
-        key: String::new(),
-    };
-    Request {
-        source: nowhere.clone(),
-        output: nowhere,
-        width: Some(width),
-        height: None,
-        fit: Fit::Inside,
-        format,
-        quality: Some(90),
-        limits: Limits::default(),
-    }
+    common::request(Some(width), None, Fit::Inside, format, Some(90))
 }
 
 /// The thumbnail's bytes, `width` wide.

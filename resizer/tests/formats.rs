@@ -3,10 +3,12 @@
 //! with Debian's dav1d and libaom) and heif-enc (libheif-examples: libheif with x265).
 //! hack/install-deps.sh installs them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use resizer::contract::{Fit, Format, Limits, ObjectLocation, Reason, Request};
+use resizer::contract::{Fit, Format, Reason, Request};
 use resizer::pipeline::make_thumbnail;
 use resizer::pixels::{Layout, Pixels};
 use thumbnail_testkit::corpus;
@@ -40,16 +42,7 @@ fn tool(name: &str, args: &[Arg]) {
 }
 
 fn request(width: u32, format: Format) -> Request {
-    Request {
-        source: ObjectLocation::default(),
-        output: ObjectLocation::default(),
-        width: Some(width),
-        height: None,
-        fit: Fit::Inside,
-        format,
-        quality: None,
-        limits: Limits::default(),
-    }
+    common::request(Some(width), None, Fit::Inside, format, None)
 }
 
 /// Mean absolute difference per channel, over the channels both images have.

@@ -9,10 +9,12 @@
 //! of mutations per seed (FUZZ_ROUNDS, default 300) keeps the test under 10 s; a
 //! longer hunt: `FUZZ_ROUNDS=5000 FUZZ_SEED=7 cargo nextest run -p resizer --test fuzz`.
 
+mod common;
+
 use std::panic::AssertUnwindSafe;
 
 use image::ImageEncoder as _;
-use resizer::contract::{Fit, Format, Limits, ObjectLocation, Reason, Request};
+use resizer::contract::{Fit, Format, Reason, Request};
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);
@@ -297,25 +299,13 @@ fn mutate(bytes: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
 }
 
 fn request(n: usize) -> Request {
-    let nowhere = ObjectLocation {
-        bucket: String::new(),
-        key: String::new(),
-    };
     let fit = [Fit::Inside, Fit::Cover, Fit::Contain, Fit::Fill][n % 4];
-    Request {
-        source: nowhere.clone(),
-        output: nowhere,
-        width: Some(24 + (n % 3) as u32 * 20),
-        height: (fit != Fit::Inside).then_some(20),
-        fit,
-        format: [Format::Jpeg, Format::Png, Format::Webp][n % 3],
-        quality: None,
-        // Mutated headers declare any size: a small pixel limit keeps each run small.
-        limits: Limits {
-            max_input_bytes: 64 << 20,
-            max_pixels: 4_000_000,
-        },
-    }
+    let width = Some(24 + (n % 3) as u32 * 20);
+    let format = [Format::Jpeg, Format::Png, Format::Webp][n % 3];
+    let mut request = common::request(width, (fit != Fit::Inside).then_some(20), fit, format, None);
+    // Mutated headers declare any size: a small pixel limit keeps each run small.
+    request.limits.max_pixels = 4_000_000;
+    request
 }
 
 /// Runs one input: what came of it ("thumbnail" or the failure's reason); `Err`

@@ -2,28 +2,17 @@
 //! aspect ratios against the encoders' limits, photos carrying private metadata,
 //! multi-page and JPEG-compressed TIFF.
 
+mod common;
+
 use image::{DynamicImage, GenericImageView, ImageEncoder as _};
-use resizer::contract::{Fit, Format, Limits, ObjectLocation, Reason, Request};
+use resizer::contract::{Fit, Format, Reason, Request};
 use resizer::pipeline::Thumbnail;
 use thumbnail_testkit::corpus;
 
 const FORMATS: [Format; 3] = [Format::Jpeg, Format::Png, Format::Webp];
 
 fn request(width: Option<u32>, height: Option<u32>, format: Format) -> Request {
-    let nowhere = ObjectLocation {
-        bucket: String::new(),
-        key: String::new(),
-    };
-    Request {
-        source: nowhere.clone(),
-        output: nowhere,
-        width,
-        height,
-        fit: Fit::Inside,
-        format,
-        quality: None,
-        limits: Limits::default(),
-    }
+    common::request(width, height, Fit::Inside, format, None)
 }
 
 fn make(source: &[u8], width: Option<u32>, height: Option<u32>, format: Format) -> Thumbnail {
