@@ -100,12 +100,50 @@ fn refused<T, E: ProvideErrorMetadata + std::fmt::Debug>(
     }
 }
 
-async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), String> {
+/// The object requests the checks make, sent as the client's identity, with the SDK's
+/// own result (what [`refused`] reads the status and code from).
+type Sent<T, E> = Result<T, SdkError<E, aws_sdk_s3::config::http::HttpResponse>>;
+
+async fn get_object(
+    c: &aws_sdk_s3::Client,
+    bucket: impl Into<String>,
+    key: impl Into<String>,
+) -> Sent<
+    aws_sdk_s3::operation::get_object::GetObjectOutput,
+    aws_sdk_s3::operation::get_object::GetObjectError,
+> {
+    c.get_object().bucket(bucket).key(key).send().await
+}
+
+async fn put_object(
+    c: &aws_sdk_s3::Client,
+    bucket: impl Into<String>,
+    key: impl Into<String>,
+) -> Sent<
+    aws_sdk_s3::operation::put_object::PutObjectOutput,
+    aws_sdk_s3::operation::put_object::PutObjectError,
+> {
     c.put_object()
         .bucket(bucket)
         .key(key)
         .body(ByteStream::from_static(b"x"))
         .send()
+        .await
+}
+
+async fn delete_object(
+    c: &aws_sdk_s3::Client,
+    bucket: impl Into<String>,
+    key: impl Into<String>,
+) -> Sent<
+    aws_sdk_s3::operation::delete_object::DeleteObjectOutput,
+    aws_sdk_s3::operation::delete_object::DeleteObjectError,
+> {
+    c.delete_object().bucket(bucket).key(key).send().await
+}
+
+async fn put(c: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<(), String> {
+    put_object(c, bucket, key)
         .await
         .map(drop)
         .map_err(|e| format!("{e:?}"))
@@ -118,30 +156,17 @@ async fn refused_everywhere_else(f: &Fixture, who: Identity) {
     refused(
         who,
         "read a foreign bucket",
-        c.get_object()
-            .bucket(&f.foreign)
-            .key(FOREIGN_KEY)
-            .send()
-            .await,
+        get_object(&c, &f.foreign, FOREIGN_KEY).await,
     );
     refused(
         who,
         "write a foreign bucket",
-        c.put_object()
-            .bucket(&f.foreign)
-            .key("x")
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.foreign, "x").await,
     );
     refused(
         who,
         "delete in a foreign bucket",
-        c.delete_object()
-            .bucket(&f.foreign)
-            .key(FOREIGN_KEY)
-            .send()
-            .await,
+        delete_object(&c, &f.foreign, FOREIGN_KEY).await,
     );
     refused(
         who,
@@ -159,30 +184,17 @@ async fn refused_everywhere_else(f: &Fixture, who: Identity) {
     refused(
         who,
         "read outside originals/ and thumbnails/",
-        c.get_object()
-            .bucket(&f.bucket)
-            .key(&f.elsewhere)
-            .send()
-            .await,
+        get_object(&c, &f.bucket, &f.elsewhere).await,
     );
     refused(
         who,
         "write outside originals/ and thumbnails/",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(&f.elsewhere)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, &f.elsewhere).await,
     );
     refused(
         who,
         "delete outside originals/ and thumbnails/",
-        c.delete_object()
-            .bucket(&f.bucket)
-            .key(&f.elsewhere)
-            .send()
-            .await,
+        delete_object(&c, &f.bucket, &f.elsewhere).await,
     );
     // The shim alone lists its own bucket: HeadBucket (its readiness probe) needs
     // s3:ListBucket, which S3 cannot grant without listing.
@@ -228,10 +240,7 @@ async fn the_resizer_reads_sources_and_writes_only_thumbnails() {
         b"original"
     );
     let source = format!("{}/{SOURCE_KEY}", f.namespace);
-    c.get_object()
-        .bucket(&f.allowed_source)
-        .key(&source)
-        .send()
+    get_object(&c, &f.allowed_source, &source)
         .await
         .expect("the resizer reads an allowed source bucket");
     let output = format!("thumbnails/{}/cat/0b8f11aa-g2.webp", f.namespace);
@@ -242,59 +251,32 @@ async fn the_resizer_reads_sources_and_writes_only_thumbnails() {
     refused(
         who,
         "delete an original",
-        c.delete_object()
-            .bucket(&f.bucket)
-            .key(&f.original)
-            .send()
-            .await,
+        delete_object(&c, &f.bucket, &f.original).await,
     );
     refused(
         who,
         "delete a thumbnail",
-        c.delete_object()
-            .bucket(&f.bucket)
-            .key(&f.thumbnail)
-            .send()
-            .await,
+        delete_object(&c, &f.bucket, &f.thumbnail).await,
     );
     refused(
         who,
         "overwrite an original",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(&f.original)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, &f.original).await,
     );
     refused(
         who,
         "write a new original",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(shim_original_key(&f.namespace, "new"))
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, shim_original_key(&f.namespace, "new")).await,
     );
     refused(
         who,
         "write an allowed source",
-        c.put_object()
-            .bucket(&f.allowed_source)
-            .key(&source)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.allowed_source, &source).await,
     );
     refused(
         who,
         "delete an allowed source",
-        c.delete_object()
-            .bucket(&f.allowed_source)
-            .key(&source)
-            .send()
-            .await,
+        delete_object(&c, &f.allowed_source, &source).await,
     );
     refused(
         who,
@@ -304,11 +286,7 @@ async fn the_resizer_reads_sources_and_writes_only_thumbnails() {
     refused(
         who,
         "read a stored thumbnail",
-        c.get_object()
-            .bucket(&f.bucket)
-            .key(&f.thumbnail)
-            .send()
-            .await,
+        get_object(&c, &f.bucket, &f.thumbnail).await,
     );
     refused(
         who,
@@ -370,21 +348,12 @@ async fn the_shim_writes_and_deletes_originals_and_reads_thumbnails() {
     refused(
         who,
         "write a thumbnail",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(&f.thumbnail)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, &f.thumbnail).await,
     );
     refused(
         who,
         "delete a thumbnail",
-        c.delete_object()
-            .bucket(&f.bucket)
-            .key(&f.thumbnail)
-            .send()
-            .await,
+        delete_object(&c, &f.bucket, &f.thumbnail).await,
     );
     refused(
         who,
@@ -398,20 +367,17 @@ async fn the_shim_writes_and_deletes_originals_and_reads_thumbnails() {
     refused(
         who,
         "read an original",
-        c.get_object()
-            .bucket(&f.bucket)
-            .key(&f.original)
-            .send()
-            .await,
+        get_object(&c, &f.bucket, &f.original).await,
     );
     refused(
         who,
         "read an allowed source",
-        c.get_object()
-            .bucket(&f.allowed_source)
-            .key(format!("{}/{SOURCE_KEY}", f.namespace))
-            .send()
-            .await,
+        get_object(
+            &c,
+            &f.allowed_source,
+            format!("{}/{SOURCE_KEY}", f.namespace),
+        )
+        .await,
     );
     refused_everywhere_else(&f, who).await;
     assert_eq!(f.admin.get(&f.bucket, &f.thumbnail).await, b"thumbnail");
@@ -439,49 +405,37 @@ async fn the_operator_deletes_and_reads_back_thumbnails_and_writes_nothing() {
     refused(
         who,
         "write a thumbnail",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(&f.thumbnail)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, &f.thumbnail).await,
     );
     refused(
         who,
         "write an original",
-        c.put_object()
-            .bucket(&f.bucket)
-            .key(&f.original)
-            .body(ByteStream::from_static(b"x"))
-            .send()
-            .await,
+        put_object(&c, &f.bucket, &f.original).await,
     );
     refused(
         who,
         "read an original",
-        c.get_object()
-            .bucket(&f.bucket)
-            .key(&f.original)
-            .send()
-            .await,
+        get_object(&c, &f.bucket, &f.original).await,
     );
     refused(
         who,
         "read an allowed source",
-        c.get_object()
-            .bucket(&f.allowed_source)
-            .key(format!("{}/{SOURCE_KEY}", f.namespace))
-            .send()
-            .await,
+        get_object(
+            &c,
+            &f.allowed_source,
+            format!("{}/{SOURCE_KEY}", f.namespace),
+        )
+        .await,
     );
     refused(
         who,
         "delete an allowed source",
-        c.delete_object()
-            .bucket(&f.allowed_source)
-            .key(format!("{}/{SOURCE_KEY}", f.namespace))
-            .send()
-            .await,
+        delete_object(
+            &c,
+            &f.allowed_source,
+            format!("{}/{SOURCE_KEY}", f.namespace),
+        )
+        .await,
     );
     refused_everywhere_else(&f, who).await;
     objects
