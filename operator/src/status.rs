@@ -95,7 +95,7 @@ pub fn next(
             Phase::Pending,
             None,
             reason::QUEUED,
-            format!("waiting for a resizer slot: {running} of {cap} running, this one is number {position} in the queue"),
+            format!("waiting for a resizer slot: {running} of {cap} running, this one was number {position} in the queue when it started to wait"),
             None,
         ),
         Transition::Processing { run_name } | Transition::Started { run_name, .. } => (

@@ -17,14 +17,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
+use kube::runtime::{reflector, watcher, WatchStreamExt};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::{debug, info, warn};
@@ -117,11 +117,20 @@ pub async fn run(
     metrics: Metrics,
 ) {
     let thumbs: Api<Thumbnail> = scoped(&client, &config.namespace);
-    let controller = Controller::new(thumbs, watcher::Config::default().any_semantic());
+    // The watch built by hand (Controller::new builds the same one) so that the queue's
+    // index sees every event: positions and the head come from it, not from a scan.
+    let (queue, wakes) = Queue::new(config.max_running);
+    let (cache, writer) = reflector::store();
+    let feed = queue.clone();
+    let watch = watcher::watcher(thumbs, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .inspect_ok(move |event| feed.observe(event))
+        .applied_objects();
+    let controller = Controller::for_stream(watch, cache);
     // Besides the Thumbnails' own changes, two sources trigger reconciles: the queue
     // (its head when a slot frees, instead of at its next poll) and the executor
     // (a run whose state changed).
-    let (queue, wakes) = Queue::new(controller.store(), config.max_running);
     let controller = executor.triggers(controller.reconcile_on(wakes));
     let ctx = Arc::new(Context::new(
         client, config, executor, objects, metrics, queue,
@@ -278,15 +287,19 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
                 running: waiting.running,
                 cap: waiting.cap,
             };
-            // Rewritten only when the numbers change, to spare the API server.
-            if thumb.status.as_ref().and_then(|s| s.reason.as_deref())
-                != Some(status::reason::QUEUED)
-                || thumb.status.as_ref().and_then(|s| s.message.clone())
-                    != status::next(thumb, &queued, "", Timestamp::now()).message
-            {
+            // Written once per generation, when it starts to wait: rewriting every
+            // waiting Thumbnail's position whenever the head moves is O(n²) status
+            // writes for a backlog of n (issue 14). `kubectl get` shows where it stood
+            // when it was queued; the queue_length gauge shows the backlog now.
+            let status = thumb.status.as_ref();
+            let queued_already = status.is_some_and(|s| {
+                s.observed_generation == thumb.metadata.generation
+                    && s.reason.as_deref() == Some(status::reason::QUEUED)
+            });
+            if !queued_already {
                 write_status(thumb, &queued, ctx).await?;
             }
-            return Ok(Action::requeue(queue::POLL));
+            return Ok(Action::requeue(waiting.poll()));
         }
     };
     if let Err(e) = ctx.executor.launch(thumb, run, &invocation).await {

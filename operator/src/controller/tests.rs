@@ -13,7 +13,6 @@ use std::time::Duration;
 use http::{Method, Request, Response, StatusCode};
 use k8s_openapi::api::batch::v1::Job;
 use kube::client::Body;
-use kube::runtime::reflector;
 use kube::runtime::watcher;
 use kube::Client;
 use serde_json::{json, Value};
@@ -147,6 +146,23 @@ type Wakes = std::pin::Pin<
     Box<dyn futures::Stream<Item = kube::runtime::reflector::ObjectRef<Thumbnail>> + Send>,
 >;
 
+/// A queue whose index has seen `items` in the watch's initial list.
+fn queue_of(
+    items: &[Thumbnail],
+    cap: usize,
+) -> (
+    Queue,
+    impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<Thumbnail>> + Send + 'static,
+) {
+    let (queue, wakes) = Queue::new(cap);
+    queue.observe(&watcher::Event::Init);
+    for t in items {
+        queue.observe(&watcher::Event::InitApply(t.clone()));
+    }
+    queue.observe(&watcher::Event::InitDone);
+    (queue, wakes)
+}
+
 /// [`context`], with the stream of Thumbnails the queue wakes.
 async fn context_and_wakes(
     max_running: usize,
@@ -160,15 +176,9 @@ async fn context_and_wakes(
         &config.store,
         credentials,
     ));
-    let (reader, mut writer) = reflector::store::<Thumbnail>();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for t in others {
-        writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, wakes) = Queue::new(reader, config.max_running);
+    let (queue, wakes) = queue_of(others, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (
         Arc::new(ctx),
@@ -573,7 +583,7 @@ async fn cap_reached_queues_the_thumbnail() {
         assert_eq!(status["reason"], "Queued");
         assert_eq!(
             status["message"],
-            "waiting for a resizer slot: 1 of 2 running, this one is number 1 in the queue"
+            "waiting for a resizer slot: 1 of 2 running, this one was number 1 in the queue when it started to wait"
         );
         assert!(status.get("jobName").is_none());
         s.expect_silence().await;
@@ -717,10 +727,9 @@ async fn context_with_store_keyed(
         &config.store,
         credentials,
     ));
-    let (reader, _writer) = reflector::store::<Thumbnail>();
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, _wakes) = Queue::new(reader, config.max_running);
+    let (queue, _wakes) = Queue::new(config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle, Default::default()), s3)
 }
@@ -1463,14 +1472,8 @@ async fn interrupted_local_runs_resume_only_under_the_cap() {
         &config.store,
         credentials,
     ));
-    let (reader, mut writer) = reflector::store::<Thumbnail>();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    for t in [&a, &b] {
-        writer.apply_watcher_event(&watcher::Event::InitApply(t.clone()));
-    }
-    writer.apply_watcher_event(&watcher::Event::InitDone);
     let executor = Box::new(crate::executor::local::LocalExecutor::new(&config).unwrap());
-    let (queue, _wakes) = Queue::new(reader, 1);
+    let (queue, _wakes) = queue_of(&[a.clone(), b.clone()], 1);
     let ctx = Arc::new(Context::new(
         client,
         config,
