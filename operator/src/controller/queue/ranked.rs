@@ -147,7 +147,7 @@ impl<K: Ord> Ranked<K> {
 
     /// The first keys in order, at most `n` of those `keep` accepts; stops once it has
     /// them, so the cost is that of the keys it looks at, not of the set.
-    pub fn first<'a>(&'a self, n: usize, keep: impl Fn(&K) -> bool) -> Vec<&'a K> {
+    pub fn first(&self, n: usize, keep: impl Fn(&K) -> bool) -> Vec<&K> {
         fn walk<'a, K>(at: &'a Link<K>, n: usize, keep: &dyn Fn(&K) -> bool, out: &mut Vec<&'a K>) {
             let Some(node) = at else { return };
             walk(&node.left, n, keep, out);
