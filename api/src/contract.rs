@@ -8,11 +8,19 @@
 //! `api` so that the operator and the shim share it without depending on the resizer
 //! crate (and so linking its image libraries), and because [`Fit`] and [`Format`] are
 //! the Thumbnail resource's own field types.
+//!
+//! A batched run (several thumbnails in one process, `--batch=<JSON>`, one result entry
+//! per item) is [`batch`]: the same items, limits, store settings and failures.
 
 use serde::{Deserialize, Serialize};
 
 use crate::crd::MAX_DIMENSION;
 use crate::store_config::StoreConfig;
+
+pub mod batch;
+pub use batch::{
+    Batch, BatchItem, BatchItemResult, BatchResult, BatchRunResult, ItemSuccess, MAX_BATCH,
+};
 
 /// Success: the thumbnail is stored and the result written.
 pub const EXIT_OK: i32 = 0;
@@ -146,6 +154,20 @@ pub struct Limits {
     pub max_pixels: u64,
 }
 
+impl Limits {
+    /// The limits as the environment variables their flags read (how every run, single
+    /// or batch, receives them).
+    pub fn to_env(&self) -> Vec<(String, String)> {
+        vec![
+            (
+                "RESIZER_MAX_INPUT_BYTES".into(),
+                self.max_input_bytes.to_string(),
+            ),
+            ("RESIZER_MAX_PIXELS".into(), self.max_pixels.to_string()),
+        ]
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -173,21 +195,34 @@ pub struct Request {
 #[command(
     name = "resizer",
     version,
-    about = "Makes one thumbnail: S3 in -> decode -> resize -> encode -> S3 out"
+    about = "Makes one thumbnail (or, with --batch, several): S3 in -> decode -> resize -> encode -> S3 out"
 )]
 pub struct Cli {
     /// Bucket of the source image.
-    #[arg(long, required_unless_present = "input_file")]
+    #[arg(long, required_unless_present_any = ["input_file", "batch"])]
     pub source_bucket: Option<String>,
     /// Key of the source image.
-    #[arg(long, required_unless_present = "input_file")]
+    #[arg(long, required_unless_present_any = ["input_file", "batch"])]
     pub source_key: Option<String>,
     /// Bucket the thumbnail is written to.
-    #[arg(long, required_unless_present = "output_file")]
+    #[arg(long, required_unless_present_any = ["output_file", "batch"])]
     pub output_bucket: Option<String>,
     /// Key the thumbnail is written to.
-    #[arg(long, required_unless_present = "output_file")]
+    #[arg(long, required_unless_present_any = ["output_file", "batch"])]
     pub output_key: Option<String>,
+    /// Several thumbnails in one run: a JSON array of 1-32 items, each the single
+    /// request's fields (source, output, width, height, fit, format, quality), instead of
+    /// the single-request flags. The result is one entry per item
+    /// (`thumbnail_api::contract::batch`).
+    #[arg(
+        long,
+        value_name = "JSON",
+        conflicts_with_all = [
+            "source_bucket", "source_key", "output_bucket", "output_key", "input_file",
+            "output_file", "width", "height", "fit", "format", "quality",
+        ]
+    )]
+    pub batch: Option<String>,
     /// Local mode (debugging, benchmarks): read the source from this file instead of S3.
     #[arg(long, requires = "output_file", conflicts_with_all = ["source_bucket", "source_key"])]
     pub input_file: Option<std::path::PathBuf>,
@@ -254,14 +289,7 @@ impl Request {
         args.extend(self.height.map(|h| format!("--height={h}")));
         args.extend(self.quality.map(|q| format!("--quality={q}")));
         let mut env = store.to_env();
-        env.push((
-            "RESIZER_MAX_INPUT_BYTES".into(),
-            self.limits.max_input_bytes.to_string(),
-        ));
-        env.push((
-            "RESIZER_MAX_PIXELS".into(),
-            self.limits.max_pixels.to_string(),
-        ));
+        env.extend(self.limits.to_env());
         (args, env)
     }
 }
