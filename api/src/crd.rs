@@ -214,6 +214,13 @@ pub struct ThumbnailStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_output: Option<OutputLocation>,
 
+    /// Which item (0-based) of the run named in jobName this Thumbnail is, when that
+    /// run makes several thumbnails at once (a batch of queued Thumbnails of one
+    /// namespace, see the operator's --batch-size); absent for a run of its own. The
+    /// run's result holds one entry per item: this Thumbnail's is the one at this index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_item: Option<u32>,
+
     /// Hypermedia actions on this thumbnail through the REST API (self, download, delete).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,

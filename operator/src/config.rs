@@ -87,6 +87,14 @@ pub struct Config {
     #[arg(long, env = "MAX_RUNNING", default_value_t = 4)]
     pub max_running: usize,
 
+    /// Most queued Thumbnails one resizer run makes (a batch): when a slot frees, the
+    /// Thumbnail at the head of the queue takes up to this many of the next waiting
+    /// ones of its namespace into its run, which pays one Pod start-up for all of them
+    /// and downloads and decodes a source they share once. 1: a run per Thumbnail.
+    #[arg(long, env = "BATCH_SIZE", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=thumbnail_api::contract::MAX_BATCH as i64))]
+    pub batch_size: u32,
+
     /// A run taking longer than this fails (Job activeDeadlineSeconds).
     #[arg(long, env = "JOB_DEADLINE_SECONDS", default_value_t = 300)]
     pub job_deadline_seconds: i64,

@@ -50,6 +50,9 @@ impl Invocation {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum RunOutcome {
     Succeeded(ThumbnailOutput),
+    /// A batch run's result: one entry per item, in the order of the items (each
+    /// member Thumbnail takes its own with [`member_outcome`]).
+    Batch(Vec<thumbnail_api::contract::BatchItemResult>),
     /// `reason` is a stable CamelCase code (the resizer's, the platform's such as
     /// DeadlineExceeded, or the operator's such as OutOfMemory); `message` tells the
     /// user what to do.
@@ -61,6 +64,37 @@ pub enum RunOutcome {
 
 /// The invocation that makes `thumb`'s current generation.
 pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
+    let (args, env) = request(thumb, config)?.to_command_line(&config.store);
+    Ok(invocation(args, env, config))
+}
+
+/// The invocation of one run that makes the current generation of each of `members`
+/// (a batch: item i is members[i]).
+pub fn build_batch(members: &[&Thumbnail], config: &Config) -> Result<Invocation> {
+    let items = members
+        .iter()
+        .map(|t| request(t, config).map(|r| thumbnail_api::contract::BatchItem::from(r)))
+        .collect::<Result<Vec<_>>>()?;
+    let batch = thumbnail_api::contract::Batch { items };
+    batch.validate().map_err(|f| Error::Invalid(f.message))?;
+    let (args, env) = batch.to_command_line(&config.limits, &config.store);
+    Ok(invocation(args, env, config))
+}
+
+fn invocation(args: Vec<String>, env: Vec<(String, String)>, config: &Config) -> Invocation {
+    Invocation {
+        args,
+        env,
+        secret_env: thumbnail_api::store_config::SECRET_ENV
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        memory_limit: resizer_memory_limit(config),
+    }
+}
+
+/// What the resizer is asked to do for `thumb`'s current generation.
+fn request(thumb: &Thumbnail, config: &Config) -> Result<thumbnail_api::contract::Request> {
     let spec = &thumb.spec;
     let source_bucket = spec
         .source
@@ -87,16 +121,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
         quality: spec.quality,
         limits: config.limits.clone(),
     };
-    let (args, env) = request.to_command_line(&config.store);
-    Ok(Invocation {
-        args,
-        env,
-        secret_env: thumbnail_api::store_config::SECRET_ENV
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        memory_limit: resizer_memory_limit(config),
-    })
+    Ok(request)
 }
 
 /// Where the run of `thumb`'s current generation stores its thumbnail: the only
@@ -171,6 +196,11 @@ pub fn outcome_from_exit(
             reason: f.reason,
             message: f.message,
         },
+        _ if code == 0 && thumbnail_api::contract::BatchResult::from_json(result_json).is_ok() => {
+            let batch = thumbnail_api::contract::BatchResult::from_json(result_json)
+                .expect("parsed just above");
+            RunOutcome::Batch(batch.items)
+        }
         _ => {
             let reason =
                 platform_reason.filter(|r| !r.is_empty() && *r != "Error" && *r != "Completed");
@@ -211,6 +241,75 @@ pub fn expect_output(
             }
         }
         other => other,
+    }
+}
+
+/// What a batch's result means for its member at `item`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MemberOutcome {
+    Succeeded(ThumbnailOutput),
+    Failed {
+        reason: String,
+        message: String,
+    },
+    /// Its item failed for a reason that may pass, or the whole run failed without
+    /// results (killed at its memory limit, its deadline, its Pod lost): it runs again
+    /// on its own, where a failure is its own and a single run's retries apply.
+    Requeue {
+        message: String,
+    },
+}
+
+/// Member `item` of the batch run `run`, which stores its thumbnail (of `format`) at
+/// `expected`: its entry of the batch's result. The location is the one the operator
+/// recorded, never one the run reports (a batch result names none).
+pub fn member_outcome(
+    outcome: RunOutcome,
+    run: &str,
+    item: u32,
+    expected: &thumbnail_api::contract::ObjectLocation,
+    format: thumbnail_api::contract::Format,
+) -> MemberOutcome {
+    use thumbnail_api::contract::BatchItemResult;
+    match outcome {
+        RunOutcome::Batch(items) => match items.into_iter().nth(item as usize) {
+            Some(BatchItemResult::Success(s)) => MemberOutcome::Succeeded(ThumbnailOutput {
+                bucket: expected.bucket.clone(),
+                key: expected.key.clone(),
+                width: s.width,
+                height: s.height,
+                format,
+                content_type: format.content_type().to_string(),
+                bytes: s.bytes,
+            }),
+            Some(BatchItemResult::Failure(f)) if f.transient => MemberOutcome::Requeue {
+                message: format!(
+                    "its item of resizer {run} failed for a reason that may pass ({}: {}); it runs again on its own",
+                    f.reason, f.message
+                ),
+            },
+            Some(BatchItemResult::Failure(f)) => MemberOutcome::Failed {
+                reason: f.reason,
+                message: f.message,
+            },
+            None => MemberOutcome::Failed {
+                reason: crate::status::reason::UNEXPECTED_OUTPUT.into(),
+                message: format!(
+                    "resizer {run} reported no result for item {item}; is the resizer image the one this operator version expects?"
+                ),
+            },
+        },
+        RunOutcome::Failed { reason, message } => MemberOutcome::Requeue {
+            message: format!(
+                "resizer {run}, a batch that included this Thumbnail, failed without results ({reason}: {message}); it runs again on its own"
+            ),
+        },
+        RunOutcome::Succeeded(_) => MemberOutcome::Failed {
+            reason: crate::status::reason::UNEXPECTED_OUTPUT.into(),
+            message: format!(
+                "resizer {run} was a batch but reported a single result; the result was not recorded (is the resizer image the one this operator version expects?)"
+            ),
+        },
     }
 }
 

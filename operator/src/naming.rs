@@ -42,6 +42,21 @@ pub fn run_name(thumb: &Thumbnail) -> String {
     fit(&thumb.name_any(), &suffix, MAX_RUN_NAME)
 }
 
+/// The name of a batch run whose first member is `head` (the one that took the slot)
+/// and whose members have the uids `member_uids`: the head's name, then `-b` and a hash
+/// of the members and of `nonce`, at most 63 characters. Each batch is a new run — a
+/// Thumbnail requeued from a batch runs again under another name, never into the
+/// finished run of its first try.
+pub fn batch_run_name(head: &Thumbnail, member_uids: &[&str], nonce: &str) -> String {
+    let mut parts: Vec<&str> = member_uids.to_vec();
+    parts.push(nonce);
+    fit(
+        &head.name_any(),
+        &format!("-b{:08x}", fnv1a(&parts) as u32),
+        MAX_RUN_NAME,
+    )
+}
+
 /// `value` as a label value: itself when Kubernetes accepts it as one, otherwise its
 /// first characters (those a label value may hold) and `-<hash of the whole value>`,
 /// at most 63 characters. Stable (a pinned hash), so selectors built from it keep

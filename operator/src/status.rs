@@ -13,6 +13,10 @@ use thumbnail_api::links::links;
 /// Reasons used by the controller itself (the resizer adds its own, e.g. NotAnImage).
 pub mod reason {
     pub const QUEUED: &str = "Queued";
+    /// Back in the queue after its batch could not make its thumbnail (a transient
+    /// failure of its item, or the batch's run failed without results): it runs again
+    /// on its own, so a failure that follows is its own.
+    pub const REQUEUED: &str = "Requeued";
     pub const JOB_RUNNING: &str = "JobRunning";
     pub const SUCCEEDED: &str = "Succeeded";
     pub const JOB_LOST: &str = "JobLost";
@@ -52,7 +56,12 @@ pub enum Transition {
     Started {
         run_name: String,
         output: OutputLocation,
+        /// Its item in a batch run (status.runItem); None for a run of its own.
+        item: Option<u32>,
     },
+    /// Its batch did not make its thumbnail for a reason that may pass: back in the
+    /// queue, to run on its own (reason Requeued).
+    Requeued { message: String },
     /// The run for the current generation is running.
     Processing { run_name: String },
     /// The run was started but makes no progress yet: stuck on something the user must
@@ -98,6 +107,13 @@ pub fn next(
             format!("waiting for a resizer slot: {running} of {cap} running, this one was number {position} in the queue when it started to wait"),
             None,
         ),
+        Transition::Requeued { message } => (
+            Phase::Pending,
+            None,
+            reason::REQUEUED,
+            message.clone(),
+            None,
+        ),
         Transition::Processing { run_name } | Transition::Started { run_name, .. } => (
             Phase::Processing,
             Some(run_name.clone()),
@@ -136,6 +152,11 @@ pub fn next(
     let run_output = match (transition, &run_name) {
         (Transition::Started { output, .. }, _) => Some(output.clone()),
         (_, Some(run)) if same_run(run) => old.run_output.clone(),
+        _ => None,
+    };
+    let run_item = match (transition, &run_name) {
+        (Transition::Started { item, .. }, _) => *item,
+        (_, Some(run)) if same_run(run) => old.run_item,
         _ => None,
     };
     let start_time = match (&run_name, phase) {
@@ -183,6 +204,7 @@ pub fn next(
         links: links(base_url, name, phase, thumb.spec.format),
         output,
         run_output,
+        run_item,
         reason: Some(reason.to_string()),
         message: Some(message),
     }
@@ -383,6 +405,7 @@ mod tests {
             &Transition::Started {
                 run_name: "cat-g1-x".into(),
                 output: at_start.clone(),
+                item: None,
             },
             "",
             at(0),

@@ -32,9 +32,9 @@ use tracing::{debug, info, warn};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::executor::{Executor, RunState};
-use crate::invocation::{self, RunOutcome};
+use crate::invocation::{self, MemberOutcome, RunOutcome};
 use crate::metrics::Metrics;
-use crate::naming::{output_key, run_name};
+use crate::naming::{self, output_key, run_name};
 use crate::objects::ObjectStore;
 use crate::status::{self, Transition};
 use queue::{Admission, Queue};
@@ -119,8 +119,8 @@ pub async fn run(
     let thumbs: Api<Thumbnail> = scoped(&client, &config.namespace);
     // The watch built by hand (Controller::new builds the same one) so that the queue's
     // index sees every event: positions and the head come from it, not from a scan.
-    let (queue, wakes) = Queue::new(config.max_running);
     let (cache, writer) = reflector::store();
+    let (queue, wakes) = Queue::new(config.max_running, cache.clone());
     let feed = queue.clone();
     let watch = watcher::watcher(thumbs, watcher::Config::default().any_semantic())
         .default_backoff()
@@ -215,15 +215,20 @@ async fn apply(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     if current && status.phase.is_some_and(Phase::is_terminal) {
         return Ok(Action::await_change());
     }
-    let run = run_name(thumb);
-    if current && status.job_name.as_deref() == Some(run.as_str()) {
-        return observe(thumb, &run, ctx).await;
+    if let (true, Some(recorded)) = (current, &status.job_name) {
+        return observe(thumb, recorded, ctx).await;
     }
+    let run = run_name(thumb);
     // The spec changed: the previous generation's run is stopped if it still runs, and
     // its thumbnail is removed — the new one replaces it, and status no longer points
     // at it. (Keys are per generation, so the new run never overwrites the old object.)
     if let (Some(old_run), Some(old_generation)) = (&status.job_name, status.observed_generation) {
         if old_generation != generation {
+            // A batch run makes other Thumbnails too: not stopped, but waited for
+            // (seconds), or it could store the superseded thumbnail after its removal.
+            if status.run_item.is_some() && still_running(thumb, old_run, ctx).await? {
+                return Ok(Action::requeue(RUN_STOPPING_RECHECK));
+            }
             // Superseded: its output key is this generation's own, so no need to wait.
             ctx.executor.stop(thumb, old_run).await?;
             for (bucket, key) in recorded_outputs(thumb, ctx) {
@@ -281,6 +286,9 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
         .await?
     {
         Admission::Start(permit) => permit,
+        // Another Thumbnail's batch run took it; the status saying so is being written,
+        // and its change reconciles this one again (the requeue is a backstop).
+        Admission::Taken => return Ok(Action::requeue(queue::POLL)),
         Admission::Wait(waiting) => {
             let queued = Transition::Queued {
                 position: waiting.position,
@@ -296,13 +304,40 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
                 s.observed_generation == thumb.metadata.generation
                     && s.reason.as_deref() == Some(status::reason::QUEUED)
             });
-            if !queued_already {
-                write_status(thumb, &queued, ctx).await?;
+            // Conditional on the object this decision saw: a batch run may have taken it
+            // and recorded that since, which a forced write would overwrite.
+            if !queued_already && !write_status_unless_changed(thumb, &queued, ctx).await? {
+                return Ok(Action::requeue(queue::POLL));
             }
             return Ok(Action::requeue(waiting.poll()));
         }
     };
-    if let Err(e) = ctx.executor.launch(thumb, run, &invocation).await {
+    // Requeued from a batch: it runs on its own, so a failure that follows is its own.
+    let alone = thumb.status.as_ref().is_some_and(|s| {
+        s.observed_generation == thumb.metadata.generation
+            && s.reason.as_deref() == Some(status::reason::REQUEUED)
+    });
+    if ctx.config.batch_size > 1 && !alone {
+        let more = ctx
+            .queue
+            .take_batch(&_permit, thumb, ctx.config.batch_size as usize - 1, |t| {
+                fits_batch(t, ctx)
+            });
+        if !more.is_empty() {
+            let result = launch_batch(thumb, &more, ctx).await;
+            if result.is_err() {
+                ctx.queue.release(&more);
+            }
+            match result {
+                Ok(Some(action)) => return Ok(action),
+                // The API server refused the batch's Job: the head runs alone below
+                // (whose refusal, if any, is then its own), the others wait again.
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if let Err(e) = ctx.executor.launch(&[thumb], run, &invocation).await {
         return match e.rejected_by_api() {
             Some(refusal) => launch_rejected(thumb, run, &refusal, ctx).await,
             None => Err(e),
@@ -319,6 +354,7 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
                 bucket: at.bucket,
                 key: at.key,
             },
+            item: None,
         },
         ctx,
     )
@@ -333,6 +369,94 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
     )
     .await;
     Ok(Action::requeue(RUNNING_RECHECK))
+}
+
+/// Whether `t` may join a batch run: one that would start now were a slot free —
+/// waiting for its current generation, not back from a batch (those run alone), its
+/// source allowed and its spec valid (otherwise its own reconcile fails it, with its
+/// own reason).
+fn fits_batch(t: &Thumbnail, ctx: &Context) -> bool {
+    let status = t.status.as_ref();
+    let requeued = status.is_some_and(|s| {
+        s.observed_generation == t.metadata.generation
+            && s.reason.as_deref() == Some(status::reason::REQUEUED)
+    });
+    let src = &t.spec.source.s3;
+    let allowed = ctx
+        .config
+        .source_allow
+        .check(
+            &t.namespace().unwrap_or_default(),
+            src.bucket.as_deref().unwrap_or(&ctx.config.bucket),
+            &src.key,
+            ctx.config.uploads_bucket(),
+        )
+        .is_ok();
+    t.metadata.deletion_timestamp.is_none()
+        && t.finalizers().iter().any(|f| f == FINALIZER)
+        && !requeued
+        && allowed
+        && invocation::build(t, &ctx.config).is_ok()
+}
+
+/// Starts one run for `head` and `more` (a batch; item i of the run is the i-th of
+/// head, more...) and records it in each one's status: the run's name, the member's
+/// item and where its thumbnail goes. `Ok(None)`: the API server refused the run.
+async fn launch_batch(
+    head: &Thumbnail,
+    more: &[Arc<Thumbnail>],
+    ctx: &Context,
+) -> Result<Option<Action>> {
+    let members: Vec<&Thumbnail> = std::iter::once(head)
+        .chain(more.iter().map(|t| t.as_ref()))
+        .collect();
+    let uids: Vec<&str> = members
+        .iter()
+        .map(|t| t.metadata.uid.as_deref().unwrap_or(""))
+        .collect();
+    let run = naming::batch_run_name(head, &uids, &Timestamp::now().to_string());
+    let invocation = invocation::build_batch(&members, &ctx.config)?;
+    if let Err(e) = ctx.executor.launch(&members, &run, &invocation).await {
+        return match e.rejected_by_api() {
+            Some(refusal) => {
+                warn!(thumbnail = %head.name_any(), run, %refusal, "batch run refused by the API server; running the first Thumbnail alone");
+                Ok(None)
+            }
+            None => Err(e),
+        };
+    }
+    // Recorded at once, as for a run of its own; a member whose status cannot be
+    // written is released by the caller and runs again later (its output key is its
+    // generation's, so a second run overwrites the same object).
+    for (item, member) in members.iter().enumerate() {
+        let at = invocation::output_location(member, &ctx.config);
+        write_status(
+            member,
+            &Transition::Started {
+                run_name: run.clone(),
+                output: OutputLocation {
+                    bucket: at.bucket,
+                    key: at.key,
+                },
+                item: Some(item as u32),
+            },
+            ctx,
+        )
+        .await?;
+        ctx.queue.refresh_gauges(member, true, &ctx.metrics);
+    }
+    info!(thumbnail = %head.name_any(), run, thumbnails = members.len(), "resizer batch started");
+    ctx.event(
+        head,
+        EventType::Normal,
+        "Started",
+        format!(
+            "resizer {run} started for this and {} more Thumbnails",
+            more.len()
+        ),
+    )
+    .await;
+    Ok(Some(Action::requeue(RUNNING_RECHECK)))
 }
 
 /// The API server refused the run (issue 12: a 422 kept the Thumbnail at the head of
@@ -371,7 +495,20 @@ async fn launch_rejected(
     Ok(Action::await_change())
 }
 
+/// Whether the batch run `run` (of `thumb` among others) has not finished yet.
+async fn still_running(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<bool> {
+    Ok(matches!(
+        ctx.executor.observe(thumb, run).await?,
+        RunState::Starting
+            | RunState::Running
+            | RunState::Blocked { .. }
+            | RunState::Retrying { .. }
+    ))
+}
+
 async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
+    // Its item when the run is a batch (recorded with the run's name).
+    let item = thumb.status.as_ref().and_then(|s| s.run_item);
     let state = ctx.executor.observe(thumb, run).await?;
     let transition = match state {
         RunState::Running | RunState::Starting => {
@@ -430,7 +567,16 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         }
         // Interrupted by an operator restart (local runs): it resumes when the queue
         // admits it, so the cap holds after a restart too.
-        RunState::Interrupted => return admit(thumb, run, ctx).await,
+        RunState::Interrupted if item.is_none() => return admit(thumb, run, ctx).await,
+        // A batch interrupted by an operator restart: each member runs again alone.
+        RunState::Interrupted => {
+            return requeue(
+                thumb,
+                format!("resizer {run}, a batch that included this Thumbnail, was interrupted by an operator restart; it runs again on its own"),
+                ctx,
+            )
+            .await
+        }
         // Gone before its result was read (a Job's TTL ran out during an operator
         // outage): the thumbnail it stored, at the one place this generation's run
         // writes to, is the result.
@@ -449,11 +595,25 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
             },
         },
         // Trusted only at the location this run was told to write to.
-        RunState::Finished(outcome) => match invocation::expect_output(outcome, &run_location(thumb, run, ctx)) {
-            RunOutcome::Succeeded(output) => Transition::Succeeded { run_name: run.into(), output },
-            RunOutcome::Failed { reason, message } => {
-                Transition::Failed { run_name: Some(run.into()), reason, message }
-            }
+        RunState::Finished(outcome) => match item {
+            None => match invocation::expect_output(outcome, &run_location(thumb, run, ctx)) {
+                RunOutcome::Succeeded(output) => Transition::Succeeded { run_name: run.into(), output },
+                RunOutcome::Failed { reason, message } => {
+                    Transition::Failed { run_name: Some(run.into()), reason, message }
+                }
+                RunOutcome::Batch(_) => Transition::Failed {
+                    run_name: Some(run.into()),
+                    reason: status::reason::UNEXPECTED_OUTPUT.into(),
+                    message: format!("resizer {run} reported a batch result for a single Thumbnail; the result was not recorded (is the resizer image the one this operator version expects?)"),
+                },
+            },
+            Some(item) => match invocation::member_outcome(outcome, run, item, &run_location(thumb, run, ctx), thumb.spec.format) {
+                MemberOutcome::Succeeded(output) => Transition::Succeeded { run_name: run.into(), output },
+                MemberOutcome::Failed { reason, message } => {
+                    Transition::Failed { run_name: Some(run.into()), reason, message }
+                }
+                MemberOutcome::Requeue { message } => return requeue(thumb, message, ctx).await,
+            },
         },
     };
     let took = thumb
@@ -479,6 +639,22 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         }
     }
     Ok(Action::await_change())
+}
+
+/// Back to the queue after its batch did not make its thumbnail for a reason that may
+/// pass: it runs again, on its own (reason Requeued).
+async fn requeue(thumb: &Thumbnail, message: String, ctx: &Context) -> Result<Action> {
+    write_status(
+        thumb,
+        &Transition::Requeued {
+            message: message.clone(),
+        },
+        ctx,
+    )
+    .await?;
+    info!(thumbnail = %thumb.name_any(), %message, "requeued from its batch");
+    ctx.queue.slot_freed(thumb);
+    Ok(Action::requeue(queue::POLL))
 }
 
 /// Where the run `run` was told to write: status.runOutput, recorded when it started;
@@ -563,7 +739,15 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     // Issue 11 defect 2: a run still going could upload after its key was deleted.
     // Stop it and wait until it is gone; only then delete.
     if let Some(run) = thumb.status.as_ref().and_then(|s| s.job_name.clone()) {
-        if !ctx.executor.stop(thumb, &run).await? {
+        // A batch run makes other Thumbnails' thumbnails too: it is not stopped but
+        // waited for (a few seconds of work; its deadline bounds the wait).
+        let batch = thumb.status.as_ref().is_some_and(|s| s.run_item.is_some());
+        let gone = if batch {
+            !still_running(thumb, &run, ctx).await?
+        } else {
+            ctx.executor.stop(thumb, &run).await?
+        };
+        if !gone {
             return Err(Error::RunStopping { run });
         }
     }
@@ -632,6 +816,41 @@ async fn write_status(
     );
     patch_status(thumb, &next, ctx).await?;
     Ok(next)
+}
+
+/// [`write_status`], unless the Thumbnail changed since `thumb` was read (the API
+/// server checks its resourceVersion): false when it did, and nothing was written.
+async fn write_status_unless_changed(
+    thumb: &Thumbnail,
+    transition: &Transition,
+    ctx: &Context,
+) -> Result<bool> {
+    let next = status::next(
+        thumb,
+        transition,
+        &ctx.config.public_base_url,
+        Timestamp::now(),
+    );
+    let api: Api<Thumbnail> =
+        Api::namespaced(ctx.client.clone(), &thumb.namespace().unwrap_or_default());
+    let patch = json!({
+        "apiVersion": <Thumbnail as kube::Resource>::api_version(&()),
+        "kind": "Thumbnail",
+        "metadata": {"resourceVersion": thumb.resource_version()},
+        "status": next,
+    });
+    match api
+        .patch_status(
+            &thumb.name_any(),
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 async fn patch_status(

@@ -132,7 +132,18 @@ fn config(max_running: usize) -> Config {
         // administrator's rule; the shim's originals (thumbs/originals/media/) always.
         "--source-allow",
         "media=uploads/originals/",
+        // The scenarios below are those of a run per Thumbnail unless they say otherwise
+        // (batches: `batch_config`).
+        "--batch-size",
+        "1",
     ])
+}
+
+/// [`config`] with batches of up to `batch_size`.
+fn batch_config(max_running: usize, batch_size: u32) -> Config {
+    let mut c = config(max_running);
+    c.batch_size = batch_size;
+    c
 }
 
 /// A context on a mocked API server; `others` fill the controller's Thumbnail cache
@@ -154,12 +165,16 @@ fn queue_of(
     Queue,
     impl futures::Stream<Item = kube::runtime::reflector::ObjectRef<Thumbnail>> + Send + 'static,
 ) {
-    let (queue, wakes) = Queue::new(cap);
-    queue.observe(&watcher::Event::Init);
-    for t in items {
-        queue.observe(&watcher::Event::InitApply(t.clone()));
+    let (cache, mut writer) = kube::runtime::reflector::store::<Thumbnail>();
+    let (queue, wakes) = Queue::new(cap, cache);
+    for event in [watcher::Event::Init]
+        .into_iter()
+        .chain(items.iter().map(|t| watcher::Event::InitApply(t.clone())))
+        .chain([watcher::Event::InitDone])
+    {
+        writer.apply_watcher_event(&event);
+        queue.observe(&event);
     }
-    queue.observe(&watcher::Event::InitDone);
     (queue, wakes)
 }
 
@@ -168,9 +183,12 @@ async fn context_and_wakes(
     max_running: usize,
     others: &[Thumbnail],
 ) -> (Arc<Context>, ApiServer, Wakes) {
+    context_with(config(max_running), others).await
+}
+
+async fn context_with(config: Config, others: &[Thumbnail]) -> (Arc<Context>, ApiServer, Wakes) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
-    let config = config(max_running);
     let credentials = aws_sdk_s3::config::Credentials::new("k", "s", None, None, "test");
     let objects = ObjectStore::from_client(thumbnail_store::with_credentials(
         &config.store,
@@ -729,7 +747,7 @@ async fn context_with_store_keyed(
     ));
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, _wakes) = Queue::new(config.max_running);
+    let (queue, _wakes) = queue_of(&[], config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle, Default::default()), s3)
 }
@@ -1152,6 +1170,7 @@ async fn deletion_after_a_format_change_removes_the_recorded_output() {
                 bucket: bucket.clone(),
                 key: jpg.clone(),
             },
+            item: None,
         },
         "",
         k8s_openapi::jiff::Timestamp::now(),
@@ -1563,4 +1582,200 @@ async fn a_run_is_held_to_the_location_recorded_when_it_started() {
         .await
         .unwrap();
     }
+}
+
+/// Issue 14: the Thumbnail that takes a free slot takes the next waiting ones of its
+/// namespace (up to the batch size, oldest first) into one run: one Job that each of
+/// them owns, with one item per Thumbnail, recorded in each one's status at once.
+#[tokio::test]
+async fn a_free_slot_starts_one_run_for_the_next_waiting_thumbnails_of_the_namespace() {
+    let a = thumbnail("a", 1, "2026-11-28T09:00:00Z", None);
+    let b = thumbnail("b", 1, "2026-11-28T09:01:00Z", None);
+    let c = thumbnail("c", 1, "2026-11-28T09:02:00Z", None);
+    // Beyond the batch size of three.
+    let d = thumbnail("d", 1, "2026-11-28T09:03:00Z", None);
+    // Older than b, but of another namespace: a batch is one namespace's.
+    let mut elsewhere = thumbnail("e", 1, "2026-11-28T09:00:30Z", None);
+    elsewhere.metadata.namespace = Some("elsewhere".into());
+    // Older than b, but its source is not one this namespace may read: not taken.
+    let mut refused = thumbnail("r", 1, "2026-11-28T09:00:40Z", None);
+    refused.spec.source.s3.bucket = Some("payroll".into());
+    let all = [a.clone(), b, c, d, elsewhere, refused];
+    let (ctx, server, _wakes) = context_with(batch_config(1, 3), &all).await;
+    let keys: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|n| crate::naming::output_key(&thumbnail(n, 1, "2026-11-28T09:00:00Z", None), 1))
+        .collect();
+    run_reconcile(a, ctx, server, move |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let applied = s.answer(StatusCode::CREATED, job("a-b1", json!({}))).await;
+        assert!(
+            applied.path.starts_with(&format!("{JOBS}/a-b")),
+            "{}",
+            applied.path
+        );
+        let run = applied
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .split('?')
+            .next()
+            .unwrap()
+            .to_string();
+        let owners = applied.body["metadata"]["ownerReferences"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let names: Vec<&str> = owners.iter().map(|o| o["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let controllers: Vec<bool> = owners.iter().map(|o| o["controller"] == true).collect();
+        assert_eq!(
+            controllers,
+            [true, false, false],
+            "one controller: the head"
+        );
+        let args = applied.body["spec"]["template"]["spec"]["containers"][0]["args"].clone();
+        let batch = args
+            .as_array()
+            .unwrap()
+            .iter()
+            .find_map(|a| a.as_str().unwrap().strip_prefix("--batch="))
+            .expect("a --batch argument");
+        let items: Value = serde_json::from_str(batch).unwrap();
+        let outputs: Vec<&str> = items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["output"]["key"].as_str().unwrap())
+            .collect();
+        assert_eq!(outputs, keys.iter().map(String::as_str).collect::<Vec<_>>());
+        for (item, name) in ["a", "b", "c"].iter().enumerate() {
+            let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+            assert_eq!(st.path, format!("{THUMBS}/{name}/status"));
+            let status = status_of(&st);
+            assert_eq!(status["phase"], "Processing");
+            assert_eq!(status["jobName"], run.as_str());
+            assert_eq!(status["runItem"], item);
+            assert_eq!(status["runOutput"]["key"], keys[item].as_str());
+        }
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A member of a batch takes its own entry of the run's result: a success at the
+/// location recorded for it, a permanent failure as its own, a transient one back to
+/// the queue to run alone — whatever the other entries say.
+#[tokio::test]
+async fn each_member_of_a_batch_takes_its_own_entry_of_the_result() {
+    use thumbnail_api::contract::{BatchItemResult, BatchResult, Failure, ItemSuccess, Timings};
+    let run = "a-b00000001";
+    let result = BatchResult {
+        items: vec![
+            BatchItemResult::Success(ItemSuccess {
+                width: 256,
+                height: 171,
+                bytes: 999,
+                source_width: 1024,
+                source_height: 684,
+            }),
+            BatchItemResult::Failure(Failure {
+                reason: "CorruptImage".into(),
+                message: "damaged".into(),
+                transient: false,
+            }),
+            BatchItemResult::Failure(Failure {
+                reason: "StoreUnavailable".into(),
+                message: "timed out".into(),
+                transient: true,
+            }),
+        ],
+        downloads: 3,
+        timings: Timings::default(),
+    }
+    .to_json();
+    let expect = [
+        ("Succeeded", "Succeeded"),
+        ("Failed", "CorruptImage"),
+        ("Pending", "Requeued"),
+    ];
+    for (item, (phase, reason)) in expect.into_iter().enumerate() {
+        let (ctx, server) = context(4, &[]).await;
+        let mut status = processing(run);
+        status["runItem"] = json!(item);
+        status["runOutput"] = json!({"bucket": "thumbs", "key": format!("recorded/{item}.webp")});
+        let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(status));
+        let result = result.clone();
+        run_reconcile(thumb, ctx, server, move |mut s| async move {
+            let mut done = job(
+                run,
+                json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}),
+            );
+            done["metadata"]["uid"] = json!("job-uid");
+            s.answer(StatusCode::OK, done).await;
+            s.answer(StatusCode::OK, pod_list(0, &result, "Completed"))
+                .await;
+            let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+            let status = status_of(&st);
+            assert_eq!(
+                (status["phase"].as_str(), status["reason"].as_str()),
+                (Some(phase), Some(reason)),
+                "item {item}: {status}"
+            );
+            match item {
+                0 => {
+                    assert_eq!(
+                        status["output"]["key"], "recorded/0.webp",
+                        "the recorded location"
+                    );
+                    assert_eq!(status["output"]["bytes"], 999);
+                }
+                2 => {
+                    assert!(status.get("jobName").is_none(), "{status}");
+                    assert!(status["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains("runs again on its own"));
+                }
+                _ => {}
+            }
+        })
+        .await
+        .unwrap();
+    }
+}
+
+/// Requeued from a batch, a Thumbnail runs alone (a Job of its own, not a batch),
+/// even with others waiting behind it.
+#[tokio::test]
+async fn a_thumbnail_requeued_from_a_batch_runs_alone() {
+    let requeued =
+        json!({"phase": "Pending", "observedGeneration": 1, "reason": "Requeued", "message": "m"});
+    let a = thumbnail("a", 1, "2026-11-28T09:00:00Z", Some(requeued));
+    let b = thumbnail("b", 1, "2026-11-28T09:01:00Z", None);
+    let (ctx, server, _wakes) = context_with(batch_config(1, 8), &[a.clone(), b]).await;
+    run_reconcile(a, ctx, server, |mut s| async move {
+        s.answer(StatusCode::OK, job_list(vec![])).await;
+        let applied = s
+            .answer(StatusCode::CREATED, job("a-g1-x", json!({})))
+            .await;
+        assert!(
+            applied.path.starts_with(&format!("{JOBS}/a-g1-")),
+            "{}",
+            applied.path
+        );
+        let owners = applied.body["metadata"]["ownerReferences"]
+            .as_array()
+            .unwrap()
+            .len();
+        assert_eq!(owners, 1);
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        assert_eq!(st.path, format!("{THUMBS}/a/status"));
+        assert!(status_of(&st).get("runItem").is_none());
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
 }

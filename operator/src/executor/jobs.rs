@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
 use kube::{Client, Resource, ResourceExt};
 
@@ -96,7 +97,9 @@ impl JobExecutor {
                 invocation::RunOutcome::Failed { reason, message } => {
                     format!("{reason}: {message}")
                 }
-                invocation::RunOutcome::Succeeded(_) => format!("exit code {}", t.exit_code),
+                invocation::RunOutcome::Succeeded(_) | invocation::RunOutcome::Batch(_) => {
+                    format!("exit code {}", t.exit_code)
+                }
             };
             let limit = job.spec.as_ref().and_then(|s| s.backoff_limit).unwrap_or(6);
             return Ok(RunState::Retrying {
@@ -132,12 +135,31 @@ fn managed_selector() -> String {
 impl Executor for JobExecutor {
     fn launch<'a>(
         &'a self,
-        thumb: &'a Thumbnail,
+        members: &'a [&'a Thumbnail],
         run_name: &'a str,
         invocation: &'a Invocation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let job = render(thumb, run_name, invocation, &self.config);
+            let thumb = members[0];
+            let mut job = render(thumb, run_name, invocation, &self.config);
+            // Every member owns the Job: its changes reconcile each of them, and the
+            // garbage collector removes it only once all of them are gone. The first
+            // member controls it (one controller reference at most; the cap counts
+            // Jobs a Thumbnail controls).
+            job.metadata.owner_references = Some(
+                members
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, m)| {
+                        let mut r = m.controller_owner_ref(&())?;
+                        if i > 0 {
+                            r.controller = None;
+                            r.block_owner_deletion = None;
+                        }
+                        Some(r)
+                    })
+                    .collect(),
+            );
             self.jobs(thumb)
                 .patch(
                     run_name,
@@ -243,10 +265,22 @@ impl Executor for JobExecutor {
     }
 
     fn triggers(&self, controller: Controller<Thumbnail>) -> Controller<Thumbnail> {
-        // A Job's status change reconciles its owner through the watch of owned Jobs.
-        controller.owns(
+        // A Job's status change reconciles its owners — every member of a batch, not
+        // only the controlling one (`.owns()` would follow that one alone).
+        controller.watches(
             self.managed_jobs(),
             watcher::Config::default().labels(&managed_selector()),
+            |job: Job| {
+                let ns = job.namespace().unwrap_or_default();
+                let kind = Thumbnail::kind(&());
+                job.metadata
+                    .owner_references
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(move |o| o.kind == kind)
+                    .map(move |o| ObjectRef::new(&o.name).within(&ns))
+                    .collect::<Vec<_>>()
+            },
         )
     }
 }

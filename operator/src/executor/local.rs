@@ -106,7 +106,13 @@ impl LocalExecutor {
         }
     }
 
-    fn spawn(&self, thumb: &Thumbnail, run_name: &str, invocation: Invocation, paths: RunPaths) {
+    fn spawn(
+        &self,
+        members: &[&Thumbnail],
+        run_name: &str,
+        invocation: Invocation,
+        paths: RunPaths,
+    ) {
         self.running
             .lock()
             .expect("lock")
@@ -122,7 +128,7 @@ impl LocalExecutor {
         };
         let running = self.running.clone();
         let done = self.done_tx.clone();
-        let owner = ObjectRef::from_obj(thumb);
+        let owners: Vec<_> = members.iter().map(|t| ObjectRef::from_obj(*t)).collect();
         tokio::spawn(async move {
             let run_name = supervisor.run_name.clone();
             if let Some(outcome) = supervisor.run().await {
@@ -132,7 +138,9 @@ impl LocalExecutor {
                 }
             }
             running.lock().expect("lock").remove(&run_name);
-            let _ = done.send(owner);
+            for owner in owners {
+                let _ = done.send(owner);
+            }
         });
     }
 }
@@ -140,11 +148,12 @@ impl LocalExecutor {
 impl Executor for LocalExecutor {
     fn launch<'a>(
         &'a self,
-        thumb: &'a Thumbnail,
+        members: &'a [&'a Thumbnail],
         run_name: &'a str,
         invocation: &'a Invocation,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
+            let thumb = members[0];
             let paths = self.paths(thumb, run_name);
             if paths.invocation.exists() {
                 // Started before (idempotent, as a Job's apply is) — and interrupted by
@@ -157,14 +166,14 @@ impl Executor for LocalExecutor {
                         run = run_name,
                         "resuming a run interrupted by an operator restart"
                     );
-                    self.spawn(thumb, run_name, invocation, paths);
+                    self.spawn(members, run_name, invocation, paths);
                 }
                 return Ok(());
             }
             std::fs::create_dir_all(&paths.dir).map_err(|e| io_error(run_name, e))?;
             let json = serde_json::to_vec(invocation).expect("an invocation serializes");
             write_atomically(&paths.invocation, &json).map_err(|e| io_error(run_name, e))?;
-            self.spawn(thumb, run_name, invocation.clone(), paths);
+            self.spawn(members, run_name, invocation.clone(), paths);
             Ok(())
         })
     }

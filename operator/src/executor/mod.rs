@@ -45,11 +45,13 @@ pub enum RunState {
 /// A place where resizer runs happen. Object-safe, so the controller holds one
 /// `Box<dyn Executor>` and never asks which kind it is.
 pub trait Executor: Send + Sync {
-    /// Starts `run_name` for `thumb` unless it exists already (idempotent); resumes it
-    /// when it was [`RunState::Interrupted`].
+    /// Starts `run_name` for `members` unless it exists already (idempotent); resumes it
+    /// when it was [`RunState::Interrupted`]. `members` are the Thumbnails the run makes
+    /// (one, or a batch of one namespace: the run belongs to each of them, and its state
+    /// changes reconcile each of them); the first is the one that took the slot.
     fn launch<'a>(
         &'a self,
-        thumb: &'a Thumbnail,
+        members: &'a [&'a Thumbnail],
         run_name: &'a str,
         invocation: &'a Invocation,
     ) -> BoxFuture<'a, Result<()>>;

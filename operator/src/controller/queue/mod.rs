@@ -12,13 +12,13 @@
 
 pub mod ranked;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
 use k8s_openapi::jiff::Timestamp;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::ResourceExt;
 use tokio::sync::{mpsc, Mutex, MutexGuard};
@@ -66,6 +66,9 @@ pub enum Admission<'a> {
     Start(Permit<'a>),
     /// No slot for it yet.
     Wait(Waiting),
+    /// A batch run that another Thumbnail started has just taken it; the status that
+    /// says so is on its way.
+    Taken,
 }
 
 /// Holds the admission lock (see [`Admission::Start`]).
@@ -83,6 +86,8 @@ pub struct Queue {
 
 struct Shared {
     index: std::sync::Mutex<Indexes>,
+    /// The controller's cache: the objects behind the index's keys (batch members).
+    cache: Store<Thumbnail>,
     cap: usize,
     /// Serialises the "is a slot free? then start" decision, so concurrent reconciles
     /// cannot both take the last slot.
@@ -95,6 +100,10 @@ struct Shared {
 struct Indexes {
     live: Index,
     relisting: Option<Index>,
+    /// Taken into a batch run whose start the watch has not shown yet: not to be
+    /// admitted (or batched) again meanwhile. Released when the watch shows it no longer
+    /// waiting, or when the run could not start.
+    taken: HashSet<(String, String)>,
 }
 
 /// Queue order: oldest first, then by namespace and name.
@@ -159,6 +168,7 @@ impl Queue {
     /// Feed it the controller's watch events with [`Queue::observe`].
     pub fn new(
         cap: usize,
+        cache: Store<Thumbnail>,
     ) -> (
         Self,
         impl Stream<Item = ObjectRef<Thumbnail>> + Send + 'static,
@@ -167,6 +177,7 @@ impl Queue {
         let queue = Queue {
             shared: Arc::new(Shared {
                 index: Default::default(),
+                cache,
                 cap: cap.max(1),
                 admission: Mutex::new(()),
                 wake,
@@ -180,8 +191,16 @@ impl Queue {
     pub fn observe(&self, event: &watcher::Event<Thumbnail>) {
         let mut index = self.shared.index.lock().expect("lock");
         match event {
-            watcher::Event::Apply(t) => index.live.apply(t),
-            watcher::Event::Delete(t) => index.live.forget(t),
+            watcher::Event::Apply(t) => {
+                index.live.apply(t);
+                if !wants_run(t) {
+                    index.taken.remove(&id(t));
+                }
+            }
+            watcher::Event::Delete(t) => {
+                index.live.forget(t);
+                index.taken.remove(&id(t));
+            }
             watcher::Event::Init => index.relisting = Some(Index::default()),
             watcher::Event::InitApply(t) => {
                 index.relisting.get_or_insert_with(Index::default).apply(t)
@@ -208,6 +227,9 @@ impl Queue {
         let cap = self.shared.cap;
         let (position, length, indexed_running) = {
             let index = self.shared.index.lock().expect("lock");
+            if index.taken.contains(&id(thumb)) {
+                return Ok(Admission::Taken);
+            }
             let live = &index.live;
             (live.position(thumb), live.waiting.len(), live.running)
         };
@@ -220,12 +242,70 @@ impl Queue {
         let lock = self.shared.admission.lock().await;
         let running = executor.active().await?;
         metrics.runs_active.set(running as i64);
-        // Read again under the lock: a run started meanwhile moved the queue.
-        let position = self.shared.index.lock().expect("lock").live.position(thumb);
+        // Read again under the lock: a run started meanwhile moved the queue, or took
+        // this one into its batch.
+        let position = {
+            let index = self.shared.index.lock().expect("lock");
+            if index.taken.contains(&id(thumb)) {
+                return Ok(Admission::Taken);
+            }
+            index.live.position(thumb)
+        };
         Ok(match decide(running, position, cap) {
             None => Admission::Start(Permit { _lock: lock }),
             Some(waiting) => Admission::Wait(waiting),
         })
+    }
+
+    /// Up to `n` more Thumbnails for the batch run `head` is about to start (call it
+    /// holding `head`'s [`Permit`]): the next waiting ones of `head`'s namespace in queue
+    /// order that `fits` accepts, marked taken until the watch shows them started (or
+    /// [`Queue::release`]). The walk looks at the waiting keys from the head on, so its
+    /// cost is that of the keys it passes, not of the whole queue.
+    pub fn take_batch(
+        &self,
+        _permit: &Permit<'_>,
+        head: &Thumbnail,
+        n: usize,
+        fits: impl Fn(&Thumbnail) -> bool,
+    ) -> Vec<Arc<Thumbnail>> {
+        let mut index = self.shared.index.lock().expect("lock");
+        let (ns, me) = (head.namespace().unwrap_or_default(), key(head));
+        let cache = &self.shared.cache;
+        let ids: Vec<(String, String)> = {
+            let taken = &index.taken;
+            index
+                .live
+                .waiting
+                .first(n, |k| {
+                    if k.1 != ns || *k == me || taken.contains(&(k.1.clone(), k.2.clone())) {
+                        return false;
+                    }
+                    cache
+                        .get(&ObjectRef::new(&k.2).within(&k.1))
+                        .is_some_and(|t| wants_run(&t) && fits(&t))
+                })
+                .into_iter()
+                .map(|k| (k.1.clone(), k.2.clone()))
+                .collect()
+        };
+        let mut chosen = Vec::new();
+        for (ns, name) in ids {
+            if let Some(t) = cache.get(&ObjectRef::new(&name).within(&ns)) {
+                index.taken.insert((ns, name));
+                chosen.push(t);
+            }
+        }
+        chosen
+    }
+
+    /// The batch run these were taken into did not start (or their status could not
+    /// say so): they wait again.
+    pub fn release(&self, members: &[Arc<Thumbnail>]) {
+        let mut index = self.shared.index.lock().expect("lock");
+        for t in members {
+            index.taken.remove(&id(t));
+        }
     }
 
     /// `finished`'s run is over and its slot free: reconcile the oldest waiting
@@ -267,7 +347,7 @@ fn key(t: &Thumbnail) -> Key {
 }
 
 /// Waiting for a run of its current generation (not started, not finished, not deleted).
-fn wants_run(t: &Thumbnail) -> bool {
+pub fn wants_run(t: &Thumbnail) -> bool {
     if t.metadata.deletion_timestamp.is_some() {
         return false;
     }
@@ -471,7 +551,7 @@ mod tests {
     impl Executor for CountingExecutor {
         fn launch<'a>(
             &'a self,
-            _: &'a Thumbnail,
+            _: &'a [&'a Thumbnail],
             _: &'a str,
             _: &'a Invocation,
         ) -> BoxFuture<'a, Result<()>> {
@@ -503,12 +583,20 @@ mod tests {
         items: &[Arc<Thumbnail>],
         cap: usize,
     ) -> (Queue, impl Stream<Item = ObjectRef<Thumbnail>>) {
-        let (queue, wakes) = Queue::new(cap);
-        queue.observe(&watcher::Event::Init);
-        for t in items {
-            queue.observe(&watcher::Event::InitApply((**t).clone()));
+        let (cache, mut writer) = kube::runtime::reflector::store::<Thumbnail>();
+        let (queue, wakes) = Queue::new(cap, cache);
+        for event in [watcher::Event::Init]
+            .into_iter()
+            .chain(
+                items
+                    .iter()
+                    .map(|t| watcher::Event::InitApply((**t).clone())),
+            )
+            .chain([watcher::Event::InitDone])
+        {
+            writer.apply_watcher_event(&event);
+            queue.observe(&event);
         }
-        queue.observe(&watcher::Event::InitDone);
         (queue, wakes)
     }
 
@@ -530,7 +618,7 @@ mod tests {
                     let t = waiting(name, "2026-11-28T10:00:00Z");
                     match queue.admit(&t, executor.as_ref(), &metrics).await.unwrap() {
                         Admission::Start(_permit) => {
-                            executor.launch(&t, name, &invocation()).await.unwrap();
+                            executor.launch(&[&t], name, &invocation()).await.unwrap();
                             true
                         }
                         Admission::Wait(w) => {
@@ -544,6 +632,7 @@ mod tests {
                             );
                             false
                         }
+                        Admission::Taken => panic!("nothing was taken into a batch"),
                     }
                 })
             })
@@ -680,7 +769,7 @@ mod tests {
         impl Executor for Uncountable {
             fn launch<'a>(
                 &'a self,
-                _: &'a Thumbnail,
+                _: &'a [&'a Thumbnail],
                 _: &'a str,
                 _: &'a Invocation,
             ) -> BoxFuture<'a, Result<()>> {
