@@ -30,6 +30,18 @@ impl Operator {
         max_running: usize,
         state: &std::path::Path,
     ) -> Operator {
+        Operator::start_with(ns, s3_endpoint, bucket, max_running, state, &[])
+    }
+
+    /// [`Operator::start`] with more flags.
+    fn start_with(
+        ns: &str,
+        s3_endpoint: &str,
+        bucket: &str,
+        max_running: usize,
+        state: &std::path::Path,
+        extra: &[&str],
+    ) -> Operator {
         let log = state.join(format!(
             "operator-{}.log",
             std::time::SystemTime::now()
@@ -47,6 +59,7 @@ impl Operator {
             // administrator's rule allows them (the shim's own are always allowed).
             .args(["--source-allow", &format!("{ns}={bucket}/originals/")])
             .args(["--max-running", &max_running.to_string()])
+            .args(extra)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .arg("--resizer-bin")
             .arg(workspace_bin("resizer"))
@@ -630,4 +643,131 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
     }
     let _ = shim.kill();
     let _ = shim.wait();
+}
+
+/// Issue 14: a few hundred Thumbnails through batched runs, with failures mixed in — a
+/// corrupt file, a missing source, and the store going away while batches run — each
+/// ends right (the good ones succeed, after running again alone when the outage hit
+/// their item; the bad ones fail with their own reason, the others of their batch
+/// unharmed), with exactly one stored thumbnail each, and never more runs at once
+/// than the cap: a batch takes one slot.
+#[tokio::test(flavor = "multi_thread")]
+async fn batched_runs_with_failures_mixed_in_end_every_thumbnail_right() {
+    const N: usize = 240;
+    const CAP: usize = 2;
+    let Setup {
+        client,
+        ns,
+        s3,
+        bucket,
+    } = Setup::new("batches").await;
+    s3.put(&bucket, "originals/astronaut.png", corpus("p01_astronaut_512x512.png"))
+        .await;
+    s3.put(&bucket, "originals/storm.jpg", corpus("j09_storm_1920x1280.jpg"))
+        .await;
+    s3.put(&bucket, "originals/corrupt.jpg", b"\xff\xd8\xff\xe0 not really a jpeg".to_vec())
+        .await;
+    let proxy = SwitchableProxy::start(s3.socket_addr()).await.unwrap();
+    let state = tempdir("batches");
+    let op = Operator::start_with(
+        &ns,
+        &format!("http://{}", proxy.addr),
+        &bucket,
+        CAP,
+        &state,
+        &["--batch-size", "16"],
+    );
+    let api: Api<Thumbnail> = Api::namespaced(client, &ns);
+    // Every 20th corrupt, every 20th (offset 10) missing, the rest real photos in
+    // several sizes each (items of one batch share a source's download and decode).
+    let source = |i: usize| match i % 20 {
+        0 => "originals/corrupt.jpg",
+        10 => "originals/missing.jpg",
+        n if n % 2 == 0 => "originals/astronaut.png",
+        _ => "originals/storm.jpg",
+    };
+    for i in 0..N {
+        apply(
+            &api,
+            &manifest(
+                &format!("t{i:03}"),
+                &bucket,
+                source(i),
+                json!({"width": 16 + i % 64, "format": "webp"}),
+            ),
+        )
+        .await;
+    }
+    let pid = op.child.id();
+    let (mut peak, mut outage_done) = (0, false);
+    let start = Instant::now();
+    loop {
+        peak = peak.max(children_named(pid, "resizer"));
+        let list = api.list(&Default::default()).await.unwrap();
+        let finished = list
+            .items
+            .iter()
+            .filter(|t| {
+                let s = t.status.clone().unwrap_or_default();
+                s.observed_generation == t.metadata.generation && s.phase.is_some_and(Phase::is_terminal)
+            })
+            .count();
+        // The store goes away for a while once the first batches are through.
+        if !outage_done && finished >= N / 8 {
+            proxy.set_up(false);
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            peak = peak.max(children_named(pid, "resizer"));
+            proxy.set_up(true);
+            outage_done = true;
+        }
+        if finished == N {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "{finished}/{N} finished after 300 s:\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(peak <= CAP, "{peak} resizers ran at once, cap is {CAP}");
+    let list = api.list(&Default::default()).await.unwrap();
+    let mut outputs = Vec::new();
+    let mut batched = 0;
+    for t in &list.items {
+        let name = t.metadata.name.clone().unwrap();
+        let i: usize = name[1..].parse().unwrap();
+        let st = t.status.clone().unwrap();
+        let want = match i % 20 {
+            0 => (Phase::Failed, "CorruptImage"),
+            10 => (Phase::Failed, "SourceNotFound"),
+            _ => (Phase::Succeeded, "Succeeded"),
+        };
+        assert_eq!(
+            (st.phase, st.reason.as_deref()),
+            (Some(want.0), Some(want.1)),
+            "{name}: {:?}",
+            st.message
+        );
+        batched += usize::from(st.run_item.is_some());
+        if let Some(o) = st.output {
+            assert_eq!(o.bucket, bucket);
+            outputs.push(o.key);
+        }
+    }
+    assert!(
+        batched >= N / 2,
+        "only {batched} of {N} ran in batches: the test proves nothing"
+    );
+    assert!(
+        op.log().contains("requeued from its batch"),
+        "the outage hit no batch item: the test proves nothing\n{}",
+        op.log()
+    );
+    // Exactly one thumbnail per success, and nothing else.
+    outputs.sort();
+    let mut stored = s3.list(&bucket, "thumbnails/").await;
+    stored.sort();
+    assert_eq!(stored, outputs);
+    assert_eq!(outputs.len(), N - 2 * N / 20);
 }
