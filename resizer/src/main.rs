@@ -1,4 +1,4 @@
-//! `resizer`: makes one thumbnail. The contract (arguments, environment, JSON result,
+//! `resizer`: makes one thumbnail (or, with `--batch`, several). The contract (arguments, environment, JSON result,
 //! exit codes) is `thumbnail_api::contract`; this is only the process around it.
 
 use clap::Parser as _;
@@ -21,13 +21,21 @@ fn main() {
             );
         }
     };
+    if let Some(batch) = &cli.batch {
+        let result = resizer::batch::run(&cli, batch);
+        finish_json(&cli.result_path, &result.to_json(), result.exit_code())
+    }
     let result = resizer::run::run(&cli);
     finish(&cli.result_path, result)
 }
 
 fn finish(path: &std::path::Path, result: RunResult) -> ! {
+    finish_json(path, &result.to_json(), result.exit_code())
+}
+
+fn finish_json(path: &std::path::Path, json: &str, code: i32) -> ! {
     // One JSON line on stdout too, for `kubectl logs` and local runs.
-    println!("{}", result.to_json());
-    resizer::run::write_result(path, &result);
-    std::process::exit(result.exit_code())
+    println!("{json}");
+    resizer::run::write_json(path, json);
+    std::process::exit(code)
 }

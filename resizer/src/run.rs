@@ -22,16 +22,7 @@ pub fn run(cli: &Cli) -> RunResult {
     let request = cli.request();
     let outcome = match (&cli.input_file, &cli.output_file) {
         (Some(input), Some(output)) => run_local(input, output, &request),
-        _ => match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt.block_on(run_s3(cli, &request)),
-            Err(e) => Err(Failed::new(
-                Reason::InternalError,
-                format!("cannot start the async runtime: {e}"),
-            )),
-        },
+        _ => runtime().and_then(|rt| rt.block_on(run_s3(cli, &request))),
     };
     match outcome {
         Ok(success) => RunResult::Success(success),
@@ -39,16 +30,31 @@ pub fn run(cli: &Cli) -> RunResult {
     }
 }
 
-fn ms(since: Instant) -> u64 {
+/// The async runtime of a run against S3 (one thread: a run has one core).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failed::new(
+                Reason::InternalError,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })
+}
+
+pub(crate) fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
 /// The pipeline, with a panic (a bug, e.g. in a decoder) turned into a result.
 fn thumbnail(source: &[u8], request: &Request) -> Result<Thumbnail> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
-        pipeline::make_thumbnail(source, request)
-    }))
-    .unwrap_or_else(|panic| {
+    catch_panic(|| pipeline::make_thumbnail(source, request))
+}
+
+/// `f`'s result, or for a panic (a bug, e.g. in a decoder) an `InternalError`.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -129,9 +135,7 @@ fn too_large(size: u64, max: u64) -> Result<()> {
 }
 
 async fn run_s3(cli: &Cli, request: &Request) -> Result<Success> {
-    let client = store::client(&cli.store)
-        .await
-        .map_err(|e| Failed::new(Reason::AccessDenied, e.to_string()))?;
+    let client = client(cli).await?;
     let t = Instant::now();
     let source = download(&client, &request.source, request.limits.max_input_bytes).await?;
     let download_ms = ms(t);
@@ -140,6 +144,13 @@ async fn run_s3(cli: &Cli, request: &Request) -> Result<Success> {
     let t = Instant::now();
     upload(&client, request, &thumb).await?;
     Ok(success(request.output.clone(), &thumb, download_ms, ms(t)))
+}
+
+/// The run's S3 client.
+pub(crate) async fn client(cli: &Cli) -> Result<aws_sdk_s3::Client> {
+    store::client(&cli.store)
+        .await
+        .map_err(|e| Failed::new(Reason::AccessDenied, e.to_string()))
 }
 
 /// What to tell the user about a failed S3 call on `what` (e.g. "reading s3://b/k"):
@@ -181,7 +192,11 @@ where
 
 /// Streams the source with a size cap: an object over the cap fails before (by its
 /// Content-Length) or while (if the length lies) reading, never buffering more.
-async fn download(client: &aws_sdk_s3::Client, loc: &ObjectLocation, max: u64) -> Result<Vec<u8>> {
+pub(crate) async fn download(
+    client: &aws_sdk_s3::Client,
+    loc: &ObjectLocation,
+    max: u64,
+) -> Result<Vec<u8>> {
     let what = format!("reading s3://{}/{}", loc.bucket, loc.key);
     let out = client
         .get_object()
@@ -205,7 +220,11 @@ async fn download(client: &aws_sdk_s3::Client, loc: &ObjectLocation, max: u64) -
     Ok(bytes)
 }
 
-async fn upload(client: &aws_sdk_s3::Client, request: &Request, thumb: &Thumbnail) -> Result<()> {
+pub(crate) async fn upload(
+    client: &aws_sdk_s3::Client,
+    request: &Request,
+    thumb: &Thumbnail,
+) -> Result<()> {
     let loc = &request.output;
     let what = format!("writing s3://{}/{}", loc.bucket, loc.key);
     client
@@ -238,7 +257,12 @@ async fn upload(client: &aws_sdk_s3::Client, request: &Request, thumb: &Thumbnai
 /// Writes the result where the platform reads it (and never fails the run for it: the
 /// exit code still carries the outcome).
 pub fn write_result(path: &std::path::Path, result: &RunResult) {
-    if let Err(e) = std::fs::write(path, result.to_json()) {
+    write_json(path, &result.to_json())
+}
+
+/// [`write_result`] for any result's JSON (a batch's too).
+pub fn write_json(path: &std::path::Path, json: &str) {
+    if let Err(e) = std::fs::write(path, json) {
         eprintln!("resizer: cannot write the result to {}: {e} (set --result-path or RESIZER_RESULT_PATH)", path.display());
     }
 }

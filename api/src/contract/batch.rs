@@ -249,8 +249,9 @@ pub enum BatchItemResult {
 #[serde(rename_all = "camelCase")]
 pub struct BatchResult {
     pub items: Vec<BatchItemResult>,
-    /// Source objects downloaded: one per distinct source that was read (items with the
-    /// same source share one download and one decode).
+    /// Source downloads attempted (failed ones included): one per distinct source, as
+    /// items with the same source share one download and one decode. Sources left
+    /// untried after a store outage are not counted.
     pub downloads: u32,
     /// Time spent in each step, summed over the run's sources and items.
     pub timings: Timings,
