@@ -18,7 +18,7 @@ HELM ?= $(TOOLS)/helm
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 .PHONY: deps
 deps: ## install the system packages and tools the build and the tests need (Debian, root)
@@ -58,8 +58,12 @@ bench-memory: deps ## peak memory of the resizer per decoder at the pixel limit,
 	bash bench/memory.sh
 
 .PHONY: bench-e2e
-bench-e2e: deps ## upload -> success latency and throughput through the local-mode system (not a test)
-	bash bench/local-e2e.sh
+bench-e2e: deps ## upload -> success latency and throughput through the local-mode system; BENCH_E2E_ARGS="--sequential 5 --batch 10" for a short run (not a test)
+	bash bench/local-e2e.sh $(BENCH_E2E_ARGS)
+
+.PHONY: bench-scale
+bench-scale: deps ## N Thumbnails at once in local mode (BENCH_THUMBNAILS, 10000; BATCH_SIZES "1 16"): drain time, thumbnails/s, operator RSS, CPU, API requests each; listing through the shim (not a test)
+	bash bench/scale.sh
 
 .PHONY: bench-cluster
 bench-cluster: deps helm ## created -> Succeeded splits and thumbnails/s on a fresh real cluster, cap 4 and 16 (root; replaces a running `make cluster`; not a test)

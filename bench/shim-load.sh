@@ -21,7 +21,10 @@ if [ -z "${SHIM_BIN:-}" ]; then
 	cargo build --quiet --release -p api-shim --bin api-shim
 	SHIM_BIN=${CARGO_TARGET_DIR:-target}/release/api-shim
 fi
-trap 'rc=$?; stop_shim; exit $rc' EXIT INT TERM
+results=$(mktemp)
+trap 'rc=$?; trap - EXIT INT TERM; stop_shim; rm -f "$results"; exit $rc' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 run() { # file concurrency
 	start_shim --max-upload-bytes 33554432
@@ -33,9 +36,10 @@ run() { # file concurrency
 		"$result" "$1" "$rss"
 }
 
-{
-	run j05_path_2560x1600.jpg 1
-	run j05_path_2560x1600.jpg 32
-	run j02_elephants_5640x3172_prog.jpg 1
-	run j02_elephants_5640x3172_prog.jpg 32
-} | tee "${BENCH_OUT:-/dev/null}" | python3 bench/shim-load.py table
+# The runs in this shell, not in a pipeline's subshell: there the EXIT trap would not
+# run, and a failed run would leave its shim behind.
+run j05_path_2560x1600.jpg 1 >>"$results"
+run j05_path_2560x1600.jpg 32 >>"$results"
+run j02_elephants_5640x3172_prog.jpg 1 >>"$results"
+run j02_elephants_5640x3172_prog.jpg 32 >>"$results"
+tee "${BENCH_OUT:-/dev/null}" <"$results" | python3 bench/shim-load.py table

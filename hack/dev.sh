@@ -44,7 +44,12 @@ stop() {
 	bash hack/s3-server.sh stop >/dev/null 2>&1 || true
 	bash hack/crd-apiserver.sh stop >/dev/null 2>&1 || true
 }
-trap stop EXIT INT TERM
+# INT/TERM exit (which runs stop once, through EXIT) rather than returning into the script.
+# Started in the background of a non-interactive shell (bench/local-e2e.sh, bench/scale.sh)
+# this script ignores SIGINT, and bash cannot trap a signal ignored on entry: stop it with TERM.
+trap stop EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # The API server binaries are shared with the test server's cache: build them once.
 shared=$CACHE/crd-apiserver

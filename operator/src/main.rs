@@ -5,13 +5,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Parser;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::client::ClientBuilder;
 use kube::{Api, Client, CustomResourceExt as _};
 use prometheus_client::registry::Registry;
 use std::io::IsTerminal;
 use thumbnail_operator::config::{Command, Config};
 use thumbnail_operator::executor;
 use thumbnail_operator::leader::{Candidate, LeaseSettings};
-use thumbnail_operator::metrics::Metrics;
+use thumbnail_operator::metrics::{CountApiRequests, Metrics};
 use thumbnail_operator::objects::ObjectStore;
 use thumbnail_operator::{controller, drain, server};
 
@@ -38,9 +39,15 @@ async fn main() -> anyhow::Result<()> {
             .init();
     }
 
-    let client = Client::try_default()
+    let metrics = Metrics::default();
+    let kube_config = kube::Config::infer()
         .await
         .context("no Kubernetes API to talk to: set KUBECONFIG or run in a cluster")?;
+    // kube's default stack, with every request counted (thumbnail_kube_api_requests_total).
+    let client = ClientBuilder::try_from(kube_config)
+        .context("building the Kubernetes client")?
+        .with_layer(&CountApiRequests::new(&metrics))
+        .build();
     if let Some(Command::Drain(args)) = &config.command {
         let timeout = std::time::Duration::from_secs(args.timeout_seconds);
         drain::drain(client, &config.namespace, timeout).await?;
@@ -50,7 +57,6 @@ async fn main() -> anyhow::Result<()> {
 
     let objects = ObjectStore::from_env(&config).context("configuring the object store")?;
 
-    let metrics = Metrics::default();
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
