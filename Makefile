@@ -57,6 +57,10 @@ bench: deps ## benchmark the resizer against sharp/libvips on the corpus (not a 
 bench-memory: deps ## peak memory of the resizer per decoder at the pixel limit, from which the Jobs' memory limit is sized (not a test)
 	bash bench/memory.sh
 
+.PHONY: bench-startup
+bench-startup: deps ## the fixed cost of one resizer run (a 1x1 PNG, local files and S3) against node + sharp (not a test)
+	bash bench/startup.sh
+
 .PHONY: bench-e2e
 bench-e2e: deps ## upload -> success latency and throughput through the local-mode system; BENCH_E2E_ARGS="--sequential 5 --batch 10" for a short run (not a test)
 	bash bench/local-e2e.sh $(BENCH_E2E_ARGS)

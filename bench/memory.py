@@ -10,7 +10,7 @@ is GNU time's %M (the resizer's own high-water mark, in KiB).
 
 Prints a Markdown table and the worst case in bytes per pixel of the limit. Not a test.
 
-Usage: memory.py --resizer BIN --out DIR [--pixels 100000000]
+Usage: memory.py --resizer BIN --out DIR [--pixels 100000000] [--inputs NAME,...]
 """
 import argparse, math, os, struct, subprocess, sys, tempfile, zlib
 
@@ -62,11 +62,14 @@ def png16_rgba(path, side):
         f.write(chunk(b"IEND", b""))
 
 
-def make_inputs(out, side):
-    """(label, path) of one image per decode path, made once per size."""
+def make_inputs(out, side, only):
+    """(label, path) of one image per decode path (or of those named in `only`), made
+    once per size."""
     os.makedirs(out, exist_ok=True)
     made = []
     def want(name, build):
+        if only and name not in only:
+            return
         path = os.path.join(out, f"{side}-{name}")
         if not os.path.exists(path):
             print(f"[memory] making {path}", file=sys.stderr)
@@ -83,7 +86,34 @@ def make_inputs(out, side):
     want("lossy.webp", lambda p: rgb().save(p, "WEBP", quality=80, method=0))
     want("lossless-rgba.webp", lambda p: rgba().save(p, "WEBP", lossless=True, method=0))
     want("rgba8-deflate.tiff", lambda p: rgba().save(p, "TIFF", compression="tiff_adobe_deflate"))
+    want("jpeg-ycbcr.tiff", lambda p: tiff_ycbcr(p, rgb()))
+    # AVIF has no shrink-on-load and dav1d holds the whole YUV frame next to the RGB(A)
+    # copy: the usual kind (8-bit 4:2:0) and the largest (10-bit 4:4:4 with alpha).
+    want("yuv420-8bit.avif", lambda p: avif(p, rgb(), ["-d", "8", "-y", "420"]))
+    want("yuv444-10bit-rgba.avif", lambda p: avif(p, rgba(), ["-d", "10", "-y", "444"]))
     return made
+
+
+def tiff_ycbcr(path, image):
+    """A JPEG-compressed YCbCr TIFF (the resizer's own decode path, decode/tiff.rs), as
+    scanners and GDAL write it: libtiff's tiffcp from an uncompressed TIFF."""
+    raw = path + ".raw.tif"
+    image.save(raw, "TIFF", compression="raw")
+    subprocess.run(["tiffcp", "-c", "jpeg:90", "-r", "16", raw, path], check=True)
+    os.unlink(raw)
+
+
+def avif(path, image, args):
+    """An AVIF made by avifenc (libavif-bin) from a PNG of `image`, at its fastest speed
+    (a smooth image: small and quick to encode), as a grid of 4x4 tiles, the way cameras
+    and phones store large images (a single 10000x10000 AV1 frame from libaom 3.6 decodes
+    neither in dav1d nor in avifdec): libavif decodes tile by tile into one image of the
+    whole size."""
+    png = path + ".png"
+    image.save(png, "PNG", compress_level=1)
+    subprocess.run(["avifenc", "-s", "10", "-j", "2", "--min", "20", "--max", "40", "--grid", "4x4"] + args + [png, path],
+                   check=True, stdout=subprocess.DEVNULL)
+    os.unlink(png)
 
 
 def peak_rss(cmd):
@@ -103,10 +133,12 @@ def main():
     ap.add_argument("--resizer", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--pixels", type=int, default=100_000_000)
+    ap.add_argument("--inputs", default="", help="comma list of input names (default: all)")
     a = ap.parse_args()
     side = math.isqrt(a.pixels)
     os.makedirs(a.out, exist_ok=True)
-    inputs = make_inputs(a.out, side)
+    only = {n for n in a.inputs.split(",") if n}
+    inputs = make_inputs(a.out, side, only)
     cases = [(256, "jpeg"), (MAX_DIMENSION, "jpeg"), (MAX_DIMENSION, "png"), (MAX_DIMENSION, "webp")]
     print(f"Peak RSS (MiB) of the resizer on {side}x{side} = {side * side / 1e6:.0f} Mpx inputs "
           f"(--max-pixels {a.pixels}), fit fill:\n")

@@ -5,9 +5,11 @@
 # limit is sized (operator/src/invocation.rs memory_limit; README "Resizer memory").
 #
 # Installs (cached in ${XDG_CACHE_HOME:-$HOME/.cache}/thumbnail-operator/bench):
-#   Pillow + numpy from PyPI (bench/requirements.txt). Needs GNU time.
+#   Pillow + numpy from PyPI (bench/requirements.txt). Needs GNU time, and avifenc and
+#   tiffcp (apt-get install libavif-bin libtiff-tools) to make the AVIF and YCbCr TIFF inputs.
 # Env: BENCH_PIXELS (default 100000000, the default pixel limit), BENCH_OUT (where the
-#      generated images are kept; they are large), CARGO_TARGET_DIR.
+#      generated images are kept; they are large), BENCH_INPUTS (comma list of input
+#      names, e.g. yuv420-8bit.avif,jpeg-ycbcr.tiff; default all), CARGO_TARGET_DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -25,4 +27,4 @@ fi
 log "building the release resizer"
 cargo build --release -p resizer --bin resizer
 exec "$cache/venv/bin/python" bench/memory.py --resizer "$target/release/resizer" --out "$out" \
-	--pixels "${BENCH_PIXELS:-100000000}"
+	--pixels "${BENCH_PIXELS:-100000000}" ${BENCH_INPUTS:+--inputs "$BENCH_INPUTS"}

@@ -19,6 +19,8 @@ APT_PACKAGES=(
 	meson           # dav1d (AVIF decoding) is built from source with meson + ninja (libdav1d-sys)
 	ninja-build
 	libavif-bin     # avifenc/avifdec: independent AVIF encoder and decoder for the resizer's tests
+	libtiff-tools   # tiffcp: the JPEG-compressed YCbCr TIFF of bench/memory.sh
+	time            # GNU time: peak RSS in the benches (bench/)
 	libheif-examples # heif-enc: real HEIC (and libheif-written AVIF) files for the resizer's tests
 	chromium        # the web page and Swagger UI tests open the pages in headless Chromium
 	nodejs          # ... driven by playwright-core (npm), which never downloads a browser (needs Node.js >= 20)

@@ -205,6 +205,284 @@ fn is_identity(transform: &Transform<u8, u8>, layout: Layout) -> bool {
     before.iter().zip(&probe).all(|(a, b)| a.abs_diff(*b) <= 1)
 }
 
+/// Colour described by code points instead of an ICC profile (ITU-T H.273, "CICP"; in
+/// AVIF and HEIF the `nclx` colour box, which is how most AVIF files say what they are).
+/// Only primaries and transfer matter here: the matrix coefficients (YUV to RGB) and the
+/// range are applied by the decoder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cicp {
+    pub primaries: u16,
+    pub transfer: u16,
+}
+
+/// Transfer characteristics (H.273 table 3) that change what an sRGB display would show.
+/// 0 and 2 (unknown, unspecified) and the curves no still-image encoder writes (9, 10:
+/// logarithmic) are taken as sRGB's, as browsers take untagged pixels.
+const TRANSFER_SRGB: u16 = 13;
+const TRANSFER_PQ: u16 = 16;
+const TRANSFER_HLG: u16 = 18;
+
+/// The luminance, in cd/m², that HDR content puts at SDR's white: BT.2408's "HDR
+/// reference white" (graphics white, diffuse white of a scene), 75% of an HLG signal.
+pub const HDR_REFERENCE_WHITE_NITS: f64 = 203.0;
+
+/// Where the tone mapping of HDR content starts to compress: up to this fraction of SDR
+/// white (linear light) HDR content is shown as it is, above it highlights roll off
+/// towards white ([`hdr_tone_map`]).
+const HDR_KNEE: f64 = 0.8;
+
+/// The ICC profile equal to `cicp`, for [`to_srgb`]: `None` when the pixels are sRGB
+/// already (BT.709 primaries, or unspecified ones, with the sRGB curve or an unspecified
+/// one) or when the code points are not ones Little CMS can be given. Primaries come from
+/// `primaries_xy`; the curves:
+///
+/// - 13 sRGB; 1, 6, 14, 15 (BT.709, BT.601, BT.2020: one curve) its inverse, the camera
+///   curve (V = 1.099 L^0.45 - 0.099), the reading Chrome's AVIF decoder gives it, not the
+///   BT.1886 display gamma 2.4 (which would show such images darker than browsers do);
+///   11 and 12 the same curve, whose extensions below 0 and above 1 are clipped in 8 bits
+///   anyway; 7 SMPTE 240M; 4 gamma 2.2; 5 gamma 2.8; 8 linear; 17 SMPTE ST 428 (gamma 2.6
+///   of 52.37/48 of white).
+/// - 16 (PQ, SMPTE ST 2084) and 18 (HLG, BT.2100) are HDR: tone-mapped to SDR, simply and
+///   per channel ([`hdr_tone_map`]).
+pub fn cicp_icc(cicp: Cicp) -> Option<Vec<u8>> {
+    let srgb_primaries = matches!(cicp.primaries, 0..=2);
+    let srgb_transfer = matches!(cicp.transfer, 0 | 2 | 3 | 9 | 10 | TRANSFER_SRGB | 19..);
+    if srgb_primaries && srgb_transfer {
+        return None;
+    }
+    let (white, primaries) = primaries_xy(cicp.primaries);
+    let curve = transfer_curve(cicp.transfer)?;
+    let profile = Profile::new_rgb(&white, &primaries, &[&curve, &curve, &curve]).ok()?;
+    profile.icc().ok()
+}
+
+/// Whether pixels of `cicp` are converted to sRGB while decoding, from the decoder's
+/// full precision (16 bits a sample, [`DecodingConversion`]), rather than after the resize
+/// from 8 bits: linear light, PQ and HLG spend few of 256 levels on dark tones (8-bit
+/// linear has 3 levels below sRGB's 28), so rounding them to 8 bits first would band
+/// and shift shadows (measured: 2.6 levels per channel from the sRGB original for linear
+/// light, against 0.5-1 for the gamma curves).
+pub fn converts_while_decoding(cicp: Cicp) -> bool {
+    matches!(cicp.transfer, 8 | TRANSFER_PQ | TRANSFER_HLG)
+}
+
+/// The conversion of `cicp`'s 16-bit samples to 8-bit sRGB while decoding
+/// ([`converts_while_decoding`]).
+pub struct DecodingConversion {
+    /// From 16-bit RGB(A) (alpha copied) to 8-bit sRGB.
+    transform: Transform<u8, u8>,
+    /// HLG only: its display transform, done here before `transform` (which then takes
+    /// linear light).
+    hlg: Option<Hlg>,
+    channels: usize,
+}
+
+/// HLG's OOTF needs each pixel's luminance, so it is not a curve per channel.
+struct Hlg {
+    /// Scene light (0..1) of every 16-bit signal value: the inverse HLG OETF.
+    scene: Vec<f32>,
+    /// The luminance (Y) of linear R, G and B in these primaries.
+    luminance: [f64; 3],
+}
+
+impl DecodingConversion {
+    /// `None` when the code points are not converted while decoding, or Little CMS
+    /// cannot make the transform.
+    pub fn new(cicp: Cicp, alpha: bool) -> Option<Self> {
+        if !converts_while_decoding(cicp) {
+            return None;
+        }
+        let (white, primaries) = primaries_xy(cicp.primaries);
+        let hlg = (cicp.transfer == TRANSFER_HLG).then(|| Hlg {
+            scene: (0..=u16::MAX)
+                .map(|v| hlg_scene(f64::from(v) / 65535.0) as f32)
+                .collect(),
+            luminance: luminance_weights(&white, &primaries),
+        });
+        let curve = if hlg.is_some() {
+            ToneCurve::new(1.0)
+        } else {
+            transfer_curve(cicp.transfer)?
+        };
+        let source = Profile::new_rgb(&white, &primaries, &[&curve, &curve, &curve]).ok()?;
+        let (input, output, channels) = if alpha {
+            (PixelFormat::RGBA_16, PixelFormat::RGBA_8, 4)
+        } else {
+            (PixelFormat::RGB_16, PixelFormat::RGB_8, 3)
+        };
+        let transform = Transform::new_flags(
+            &source,
+            input,
+            &Profile::new_srgb(),
+            output,
+            Intent::Perceptual,
+            flags(),
+        )
+        .ok()?;
+        Some(Self {
+            transform,
+            hlg,
+            channels,
+        })
+    }
+
+    /// `samples`: native-endian 16-bit samples, whole pixels (changed in place for HLG);
+    /// `out`: their 8-bit sRGB pixels.
+    pub fn convert(&self, samples: &mut [u8], out: &mut [u8]) {
+        if let Some(hlg) = &self.hlg {
+            for px in samples.chunks_exact_mut(self.channels * 2) {
+                let e = [0, 1, 2].map(|c| {
+                    f64::from(
+                        hlg.scene[usize::from(u16::from_ne_bytes([px[2 * c], px[2 * c + 1]]))],
+                    )
+                });
+                // BT.2100's OOTF for its 1000 cd/m² reference display (system gamma
+                // 1.2), in units of SDR white.
+                let ys =
+                    hlg.luminance[0] * e[0] + hlg.luminance[1] * e[1] + hlg.luminance[2] * e[2];
+                let gain = if ys > 0.0 {
+                    ys.powf(0.2) * 1000.0 / HDR_REFERENCE_WHITE_NITS
+                } else {
+                    0.0
+                };
+                for (c, e) in e.into_iter().enumerate() {
+                    let v = (hdr_tone_map(e * gain) * 65535.0).round() as u16;
+                    px[2 * c..2 * c + 2].copy_from_slice(&v.to_ne_bytes());
+                }
+            }
+        }
+        self.transform.transform_pixels(samples, out);
+    }
+}
+
+/// The luminance of linear R, G and B (the Y row of the RGB to XYZ matrix) for these
+/// primaries and white.
+fn luminance_weights(white: &lcms2::CIExyY, p: &lcms2::CIExyYTRIPLE) -> [f64; 3] {
+    let xyz = |c: &lcms2::CIExyY| [c.x / c.y, 1.0, (1.0 - c.x - c.y) / c.y];
+    let (r, g, b, w) = (xyz(&p.Red), xyz(&p.Green), xyz(&p.Blue), xyz(white));
+    // Solve [r g b] s = w for the scales s of the primaries (Cramer's rule); Y of each
+    // primary is then s (their Y is 1 before scaling).
+    let det = |a: [f64; 3], b: [f64; 3], c: [f64; 3]| {
+        a[0] * (b[1] * c[2] - b[2] * c[1]) - b[0] * (a[1] * c[2] - a[2] * c[1])
+            + c[0] * (a[1] * b[2] - a[2] * b[1])
+    };
+    let d = det(r, g, b);
+    [det(w, g, b) / d, det(r, w, b) / d, det(r, g, w) / d]
+}
+
+/// The white point and red, green, blue primaries (CIE xy) of H.273's colour primaries
+/// code point, from libavif's table; 0, 2, 3 and values the table lacks are BT.709's,
+/// which libavif returns for them too.
+pub fn primaries_xy(code: u16) -> (lcms2::CIExyY, lcms2::CIExyYTRIPLE) {
+    let mut v = [0f32; 8];
+    // SAFETY: libavif writes 8 floats (rx, ry, gx, gy, bx, by, wx, wy) for any value.
+    unsafe { libavif_sys::avifColorPrimariesGetValues(code, v.as_mut_ptr()) };
+    let xy = |x: f32, y: f32| lcms2::CIExyY {
+        x: f64::from(x),
+        y: f64::from(y),
+        Y: 1.0,
+    };
+    (
+        xy(v[6], v[7]),
+        lcms2::CIExyYTRIPLE {
+            Red: xy(v[0], v[1]),
+            Green: xy(v[2], v[3]),
+            Blue: xy(v[4], v[5]),
+        },
+    )
+}
+
+/// The decoding curve (signal 0..1 to linear light relative to white) of H.273's
+/// transfer characteristics `code`; see [`cicp_icc`].
+fn transfer_curve(code: u16) -> Option<ToneCurve> {
+    // Parametric type 4: Y = (aX + b)^g for X >= d, cX below.
+    let camera = |alpha: f64, beta: f64, slope: f64| {
+        ToneCurve::new_parametric(
+            4,
+            &[
+                1.0 / 0.45,
+                1.0 / alpha,
+                (alpha - 1.0) / alpha,
+                1.0 / slope,
+                beta * slope,
+            ],
+        )
+        .ok()
+    };
+    match code {
+        1 | 6 | 11 | 12 | 14 | 15 => camera(1.099_296_826_809_44, 0.018_053_968_510_807, 4.5),
+        7 => camera(1.1115, 0.0228, 4.0),
+        4 => Some(ToneCurve::new(2.2)),
+        5 => Some(ToneCurve::new(2.8)),
+        8 => Some(ToneCurve::new(1.0)),
+        17 => Some(tabulated(|v| (v.powf(2.6) * 52.37 / 48.0).min(1.0))),
+        TRANSFER_PQ => Some(tabulated(|v| {
+            hdr_tone_map(pq_nits(v) / HDR_REFERENCE_WHITE_NITS)
+        })),
+        TRANSFER_HLG => Some(tabulated(|v| {
+            hdr_tone_map(hlg_nits(v) / HDR_REFERENCE_WHITE_NITS)
+        })),
+        _ => ToneCurve::new_parametric(4, &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045])
+            .ok(),
+    }
+}
+
+/// A curve of 4096 samples of `f` on 0..=1 (16-bit, as ICC `curv` tables are).
+fn tabulated(f: impl Fn(f64) -> f64) -> ToneCurve {
+    const N: usize = 4096;
+    let table: Vec<u16> = (0..N)
+        .map(|i| (f(i as f64 / (N - 1) as f64).clamp(0.0, 1.0) * 65535.0).round() as u16)
+        .collect();
+    ToneCurve::new_tabulated(&table)
+}
+
+/// PQ (SMPTE ST 2084): signal 0..1 to display luminance in cd/m² (0..10000).
+pub fn pq_nits(v: f64) -> f64 {
+    const M1: f64 = 2610.0 / 16384.0;
+    const M2: f64 = 2523.0 / 4096.0 * 128.0;
+    const C1: f64 = 3424.0 / 4096.0;
+    const C2: f64 = 2413.0 / 4096.0 * 32.0;
+    const C3: f64 = 2392.0 / 4096.0 * 32.0;
+    let p = v.clamp(0.0, 1.0).powf(1.0 / M2);
+    10000.0 * ((p - C1).max(0.0) / (C2 - C3 * p)).powf(1.0 / M1)
+}
+
+/// HLG (BT.2100): signal 0..1 to display luminance in cd/m² on BT.2100's reference
+/// display (1000 cd/m², system gamma 1.2), per channel: exact for greys, and the curve
+/// of [`cicp_icc`]'s profile. Decoding applies the OOTF to each pixel's luminance
+/// instead ([`DecodingConversion`]).
+pub fn hlg_nits(v: f64) -> f64 {
+    1000.0 * hlg_scene(v).powf(1.2)
+}
+
+/// The inverse of HLG's OETF (BT.2100): signal 0..1 to scene light 0..1.
+fn hlg_scene(v: f64) -> f64 {
+    const A: f64 = 0.178_832_77;
+    const B: f64 = 1.0 - 4.0 * A;
+    let c = 0.5 - A * (4.0 * A).ln();
+    let v = v.clamp(0.0, 1.0);
+    if v <= 0.5 {
+        v * v / 3.0
+    } else {
+        (((v - c) / A).exp() + B) / 12.0
+    }
+}
+
+/// HDR to SDR, per channel, on linear light relative to SDR white (1.0 = 203 cd/m²):
+/// unchanged up to [`HDR_KNEE`], then a shoulder of slope 1 at the knee that reaches
+/// white only at infinity (y = k + (1 - k) t / (1 + t), t = (x - k) / (1 - k)), so
+/// highlights up to a few times SDR white stay apart instead of clipping. What it does not
+/// do: adapt to the content's peak (no metadata is read), or keep the hue of saturated
+/// highlights (each channel is compressed on its own, so they turn towards white, as in
+/// an overexposed photo).
+pub fn hdr_tone_map(x: f64) -> f64 {
+    if x <= HDR_KNEE {
+        return x.max(0.0);
+    }
+    let t = (x - HDR_KNEE) / (1.0 - HDR_KNEE);
+    HDR_KNEE + (1.0 - HDR_KNEE) * t / (1.0 + t)
+}
+
 /// CMYK samples (4 a pixel; `inverted`: Adobe's convention, 255 = no ink) converted to
 /// sRGB through the CMYK profile `icc`. `None` when the profile is unreadable or not a
 /// CMYK profile (the caller then converts without one).
@@ -336,6 +614,77 @@ mod tests {
             p.data
         );
         assert_eq!(p.data[3], 77);
+    }
+
+    #[test]
+    fn srgb_code_points_need_no_profile() {
+        for (primaries, transfer) in [(1, 13), (2, 2), (1, 2), (2, 13), (0, 0)] {
+            assert_eq!(
+                cicp_icc(Cicp {
+                    primaries,
+                    transfer
+                }),
+                None,
+                "{primaries}/{transfer}"
+            );
+        }
+        // BT.709 primaries with BT.709's curve is not sRGB: its dark tones differ.
+        assert!(cicp_icc(Cicp {
+            primaries: 1,
+            transfer: 1
+        })
+        .is_some());
+        // An HDR curve with BT.709 primaries still needs its tone mapping.
+        assert!(cicp_icc(Cicp {
+            primaries: 1,
+            transfer: TRANSFER_PQ
+        })
+        .is_some());
+    }
+
+    /// The profiles of the code points do what H.273 says: P3's pure green is outside
+    /// sRGB (clipped, red 0); linear 50% grey is sRGB 188; BT.709's curve shows its 50%
+    /// signal lighter than sRGB's 50%.
+    #[test]
+    fn code_points_become_the_profile_they_name() {
+        let convert = |primaries, transfer, rgb: [u8; 3]| {
+            let icc = cicp_icc(Cicp {
+                primaries,
+                transfer,
+            })
+            .unwrap();
+            to_srgb(Pixels::new(1, 1, Layout::Rgb, rgb.to_vec()), &icc).data
+        };
+        let green = convert(12, TRANSFER_SRGB, [0, 255, 0]);
+        assert!(
+            green[0] == 0 && green[1] == 255 && green[2] <= 5,
+            "{green:?}"
+        );
+        let grey = convert(1, 8, [128, 128, 128]);
+        assert!(grey.iter().all(|c| c.abs_diff(188) <= 1), "{grey:?}");
+        // BT.709: (128/255 + 0.0993) / 1.0993)^(1/0.45) = 0.26 of white: sRGB 140.
+        let bt709 = convert(1, 1, [128, 128, 128]);
+        assert!(bt709.iter().all(|c| c.abs_diff(140) <= 1), "{bt709:?}");
+        // DCI-P3 (11) has another white point (greenish, 0.314/0.351), to which the eye
+        // adapts as to sRGB's: its white is shown as white.
+        let dci = convert(11, TRANSFER_SRGB, [255, 255, 255]);
+        assert!(dci.iter().all(|c| *c >= 254), "{dci:?}");
+    }
+
+    /// HDR's reference white (203 cd/m²: PQ 0.58, HLG 0.75) is SDR white before the
+    /// tone mapping; below the knee the tone mapping changes nothing, above it stays
+    /// below white and keeps highlights apart.
+    #[test]
+    fn hdr_curves_put_reference_white_at_sdr_white() {
+        assert!((pq_nits(0.5807) - 203.0).abs() < 1.0, "{}", pq_nits(0.5807));
+        assert!((pq_nits(1.0) - 10000.0).abs() < 0.01);
+        assert!((hlg_nits(0.75) - 203.0).abs() < 2.0, "{}", hlg_nits(0.75));
+        assert!((hlg_nits(1.0) - 1000.0).abs() < 0.01);
+        assert_eq!(hdr_tone_map(0.5), 0.5);
+        assert_eq!(hdr_tone_map(HDR_KNEE), HDR_KNEE);
+        let (white, bright, brighter) = (hdr_tone_map(1.0), hdr_tone_map(2.5), hdr_tone_map(5.0));
+        assert!(HDR_KNEE < white && white < bright && bright < brighter && brighter < 1.0);
+        assert!(brighter - bright > 0.01, "highlights stay apart");
     }
 
     #[test]

@@ -298,3 +298,241 @@ fn an_avif_with_an_icc_profile_is_converted() {
     assert!(managed <= BOUND, "{managed:.2}");
     assert_can_tell("Adobe RGB AVIF", managed, ignored);
 }
+
+/// A colour space given by code points (H.273), as an AVIF's nclx box says it: the
+/// primaries (CIE xy, D65 white for all here) and the encoding of linear light (relative
+/// to SDR white) into a 0..1 signal. Written out here from the standards, independently
+/// of the resizer's code, which decodes them through libavif's table and Little CMS.
+struct Space {
+    name: &'static str,
+    cicp: &'static str,
+    primaries: [(f64, f64); 3],
+    encode: fn([f64; 3]) -> [f64; 3],
+    bits: u8,
+}
+
+const D65: (f64, f64) = (0.3127, 0.3290);
+const BT709: [(f64, f64); 3] = [(0.64, 0.33), (0.30, 0.60), (0.15, 0.06)];
+const P3: [(f64, f64); 3] = [(0.680, 0.320), (0.265, 0.690), (0.150, 0.060)];
+const BT2020: [(f64, f64); 3] = [(0.708, 0.292), (0.170, 0.797), (0.131, 0.046)];
+
+fn per_channel(rgb: [f64; 3], f: impl Fn(f64) -> f64) -> [f64; 3] {
+    rgb.map(|c| f(c.clamp(0.0, 1.0)))
+}
+
+fn srgb_encode(l: f64) -> f64 {
+    if l <= 0.0031308 {
+        12.92 * l
+    } else {
+        1.055 * l.powf(1.0 / 2.4) - 0.055
+    }
+}
+
+fn srgb_decode(v: f64) -> f64 {
+    if v <= 0.04045 {
+        v / 12.92
+    } else {
+        ((v + 0.055) / 1.055).powf(2.4)
+    }
+}
+
+/// BT.709's (and BT.601's, BT.2020's) camera curve.
+fn bt709_encode(l: f64) -> f64 {
+    const ALPHA: f64 = 1.099_296_826_809_44;
+    const BETA: f64 = 0.018_053_968_510_807;
+    if l < BETA {
+        4.5 * l
+    } else {
+        ALPHA * l.powf(0.45) - (ALPHA - 1.0)
+    }
+}
+
+/// PQ (SMPTE ST 2084) with SDR white at BT.2408's HDR reference white, 203 cd/m².
+fn pq_encode(l: f64) -> f64 {
+    let (m1, m2) = (2610.0 / 16384.0, 2523.0 / 4096.0 * 128.0);
+    let (c1, c2, c3) = (
+        3424.0 / 4096.0,
+        2413.0 / 4096.0 * 32.0,
+        2392.0 / 4096.0 * 32.0,
+    );
+    let y = (l * 203.0 / 10000.0).powf(m1);
+    ((c1 + c2 * y) / (1.0 + c3 * y)).powf(m2)
+}
+
+/// HLG (BT.2100) for its 1000 cd/m² reference display, SDR white at 203 cd/m²: the
+/// inverse of the display's OOTF (system gamma 1.2 on the pixel's luminance, BT.2020's
+/// weights), then the HLG OETF.
+fn hlg_encode(rgb: [f64; 3]) -> [f64; 3] {
+    let display = rgb.map(|c| c.max(0.0) * 203.0 / 1000.0);
+    let luminance = 0.2627 * display[0] + 0.6780 * display[1] + 0.0593 * display[2];
+    let scene_luminance = luminance.powf(1.0 / 1.2);
+    let (a, b) = (0.178_832_77, 1.0 - 4.0 * 0.178_832_77);
+    let c = 0.5 - a * f64::ln(4.0 * a);
+    display.map(|d| {
+        let e = if scene_luminance > 0.0 {
+            (d / scene_luminance.powf(0.2)).min(1.0)
+        } else {
+            0.0
+        };
+        if e <= 1.0 / 12.0 {
+            (3.0 * e).sqrt()
+        } else {
+            a * (12.0 * e - b).ln() + c
+        }
+    })
+}
+
+/// The matrix from linear RGB of `primaries` (white D65) to XYZ.
+fn rgb_to_xyz(primaries: [(f64, f64); 3]) -> [[f64; 3]; 3] {
+    let xyz = |(x, y): (f64, f64)| [x / y, 1.0, (1.0 - x - y) / y];
+    let cols = primaries.map(xyz);
+    let m = [
+        [cols[0][0], cols[1][0], cols[2][0]],
+        [cols[0][1], cols[1][1], cols[2][1]],
+        [cols[0][2], cols[1][2], cols[2][2]],
+    ];
+    // Scale the primaries so that RGB (1, 1, 1) is the white point.
+    let s = mul(invert(m), xyz(D65));
+    m.map(|row| [row[0] * s[0], row[1] * s[1], row[2] * s[2]])
+}
+
+fn mul(m: [[f64; 3]; 3], v: [f64; 3]) -> [f64; 3] {
+    m.map(|row| row[0] * v[0] + row[1] * v[1] + row[2] * v[2])
+}
+
+fn invert(m: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let [[a, b, c], [d, e, f], [g, h, i]] = m;
+    let det = a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
+    [
+        [
+            (e * i - f * h) / det,
+            (c * h - b * i) / det,
+            (b * f - c * e) / det,
+        ],
+        [
+            (f * g - d * i) / det,
+            (a * i - c * g) / det,
+            (c * d - a * f) / det,
+        ],
+        [
+            (d * h - e * g) / det,
+            (b * g - a * h) / det,
+            (a * e - b * d) / det,
+        ],
+    ]
+}
+
+/// The sRGB photo's pixels converted into `space`, as a PNG of `space.bits` bits.
+fn photo_in(space: &Space, width: u32, height: u32, srgb: &[u8]) -> Vec<u8> {
+    let to_target = invert(rgb_to_xyz(space.primaries));
+    let from_srgb = rgb_to_xyz(BT709);
+    let max = f64::from((1u32 << space.bits) - 1);
+    let samples: Vec<u16> = srgb
+        .chunks_exact(3)
+        .flat_map(|p| {
+            let linear = [p[0], p[1], p[2]].map(|v| srgb_decode(f64::from(v) / 255.0));
+            let target = mul(to_target, mul(from_srgb, linear));
+            (space.encode)(target).map(|v| (v.clamp(0.0, 1.0) * max).round() as u16)
+        })
+        .collect();
+    let image = if space.bits == 8 {
+        let bytes = samples.iter().map(|&v| v as u8).collect();
+        DynamicImage::ImageRgb8(image::RgbImage::from_raw(width, height, bytes).unwrap())
+    } else {
+        // 10 bits in a 16-bit PNG: avifenc scales 16 bits to the depth it is asked for.
+        let wide = samples.iter().map(|&v| (v << 6) | (v >> 4)).collect();
+        DynamicImage::ImageRgb16(image::ImageBuffer::from_raw(width, height, wide).unwrap())
+    };
+    let mut png = Vec::new();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    png
+}
+
+/// `png` as a lossless AVIF (Debian's avifenc, as in the test above) whose nclx box says
+/// `cicp` ("primaries/transfer/matrix"; matrix 0: the RGB planes as they are).
+fn avif_from_png(png: &[u8], cicp: &str, bits: u8) -> Vec<u8> {
+    let dir = std::env::temp_dir().join(format!(
+        "resizer-colour-nclx-{}-{}",
+        std::process::id(),
+        cicp.replace('/', "-")
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output) = (dir.join("in.png"), dir.join("out.avif"));
+    std::fs::write(&input, png).unwrap();
+    let run = std::process::Command::new("avifenc")
+        .args(["-l", "-s", "9", "-d", &bits.to_string(), "--cicp", cicp])
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .unwrap_or_else(|e| panic!("avifenc cannot run ({e}): run hack/install-deps.sh"));
+    assert!(run.status.success(), "{run:?}");
+    let avif = std::fs::read(&output).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    avif
+}
+
+/// Most AVIF files say their colour with code points (nclx) and carry no ICC profile:
+/// the corpus photo converted into Display P3, BT.2020 (SDR) and BT.2100 PQ and HLG (HDR)
+/// comes out as the sRGB original, and read as sRGB (its code points ignored) it would
+/// not.
+#[test]
+fn an_avif_with_nclx_colour_is_converted() {
+    let (w, h, srgb) = rgb_pixels(&fixture("path-srgb.jpg"));
+    let reference = thumbnail(&fixture("path-srgb.jpg"));
+    let spaces = [
+        Space {
+            name: "Display P3",
+            cicp: "12/13/0",
+            primaries: P3,
+            encode: |rgb| per_channel(rgb, srgb_encode),
+            bits: 8,
+        },
+        Space {
+            name: "BT.2020",
+            cicp: "9/1/0",
+            primaries: BT2020,
+            encode: |rgb| per_channel(rgb, bt709_encode),
+            bits: 8,
+        },
+        Space {
+            name: "BT.709 linear",
+            cicp: "1/8/0",
+            primaries: BT709,
+            encode: |rgb| per_channel(rgb, |l| l),
+            bits: 10,
+        },
+        Space {
+            name: "BT.2100 PQ",
+            cicp: "9/16/0",
+            primaries: BT2020,
+            encode: |rgb| per_channel(rgb, pq_encode),
+            bits: 10,
+        },
+        Space {
+            name: "BT.2100 HLG",
+            cicp: "9/18/0",
+            primaries: BT2020,
+            encode: hlg_encode,
+            bits: 10,
+        },
+    ];
+    for space in &spaces {
+        let png = photo_in(space, w, h, &srgb);
+        let managed = mean_abs_diff(
+            &thumbnail(&avif_from_png(&png, space.cicp, space.bits)),
+            &reference,
+        );
+        let ignored = mean_abs_diff(
+            &thumbnail(&avif_from_png(&png, "1/13/0", space.bits)),
+            &reference,
+        );
+        eprintln!(
+            "{} AVIF (nclx {}): {managed:.2} from the sRGB original (code points ignored: {ignored:.2})",
+            space.name, space.cicp
+        );
+        assert!(managed <= BOUND, "{}: {managed:.2}", space.name);
+        assert_can_tell(space.name, managed, ignored);
+    }
+}

@@ -89,8 +89,36 @@ pub fn with_credentials(config: &StoreConfig, credentials: Credentials) -> aws_s
         .response_checksum_validation(response);
     if !config.endpoint.is_empty() {
         builder = builder.endpoint_url(&config.endpoint);
+        if is_plain_http(&config.endpoint) {
+            builder = builder.http_client(client_without_root_certificates());
+        }
     }
     aws_sdk_s3::Client::from_conf(builder.build())
+}
+
+fn is_plain_http(endpoint: &str) -> bool {
+    endpoint
+        .get(..7)
+        .is_some_and(|scheme| scheme.eq_ignore_ascii_case("http://"))
+}
+
+/// The SDK's default HTTP client with an empty trust store, for an endpoint over plain
+/// HTTP (the bundled store, a store in the cluster): the default client loads every root
+/// certificate of the system (on Debian, ~150 files of /etc/ssl/certs) before the first
+/// request whatever the scheme, which was most of the fixed cost of a resizer run
+/// (bench/startup.sh). HTTPS endpoints keep the default client and its roots.
+fn client_without_root_certificates() -> aws_sdk_s3::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    let context = tls::TlsContext::builder()
+        .with_trust_store(tls::TrustStore::empty())
+        .build()
+        .expect("a TLS context of an empty trust store");
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .tls_context(context)
+        .build_https()
 }
 
 /// What kind of failure an S3 call ended in, for callers that must decide between
@@ -208,6 +236,15 @@ pub async fn delete_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_http_endpoints_skip_the_root_certificates() {
+        assert!(is_plain_http("http://127.0.0.1:9000"));
+        assert!(is_plain_http("HTTP://store.svc:8333"));
+        assert!(!is_plain_http("https://s3.amazonaws.com"));
+        assert!(!is_plain_http("http"));
+        assert!(!is_plain_http(""));
+    }
 
     #[test]
     fn errors_are_classified_by_code_then_status() {

@@ -7,6 +7,7 @@ use std::ffi::CStr;
 use libavif_sys as avif;
 
 use super::corrupt;
+use crate::colour::{self, Cicp};
 use crate::contract::Reason;
 use crate::error::{Failed, Result};
 use crate::orient::Orientation;
@@ -113,11 +114,32 @@ pub fn heif_orientation(
     Orientation::new(value)
 }
 
+/// Rows converted at a time when an AVIF is converted to sRGB while decoding
+/// ([`colour::converts_while_decoding`]): a 16-bit strip of at most 128 x 16384 RGBA
+/// pixels (16 MiB) next to the decoded image, not a 16-bit copy of all of it. Even, so
+/// that every strip starts on a chroma row of 4:2:0.
+const STRIP_ROWS: usize = 128;
+
+/// An `avifImage` made by libavif (a view of another one here), destroyed on drop.
+struct Image(*mut avif::avifImage);
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        // SAFETY: created by avifImageCreateEmpty, destroyed once; a view owns no planes.
+        unsafe { avif::avifImageDestroy(self.0) }
+    }
+}
+
 /// Decodes an AVIF's primary image (the first frame of a sequence) to 8-bit RGB or RGBA,
-/// with its orientation (`irot`/`imir`) and its ICC profile (`colr` prof/rICC), which
-/// the pipeline applies like any other format's. Higher bit depths are rounded to 8
-/// bits; limited-range and any matrix coefficients are converted by libavif. Primaries
-/// given only as CICP (nclx), without an ICC profile, are not converted yet.
+/// with its orientation (`irot`/`imir`) and its colour as an ICC profile, which the
+/// pipeline applies like any other format's: the `colr` box's profile (prof/rICC) when
+/// it has one, which HEIF puts before the code points; otherwise the profile equal to
+/// its code points (nclx: primaries and transfer, [`colour::cicp_icc`]; `None` for
+/// sRGB, as for a file without any `colr` box, whose code points libavif reports as
+/// unspecified). Linear, PQ and HLG code points are converted to sRGB here instead, from
+/// 16 bits a sample, strip by strip ([`colour::converts_while_decoding`]), and `None` is
+/// returned. Otherwise higher bit depths are rounded to 8 bits; limited-range and any
+/// matrix coefficients are converted by libavif.
 pub fn decode_avif(
     bytes: &[u8],
     max_pixels: u64,
@@ -136,28 +158,81 @@ pub fn decode_avif(
             (flags & avif::AVIF_TRANSFORM_IROT != 0).then_some(image.irot.angle),
             (flags & avif::AVIF_TRANSFORM_IMIR != 0).then_some(image.imir.axis),
         );
-        let icc = (!image.icc.data.is_null() && image.icc.size > 0)
-            .then(|| std::slice::from_raw_parts(image.icc.data, image.icc.size).to_vec());
         let alpha = !image.alphaPlane.is_null();
         let layout = if alpha { Layout::Rgba } else { Layout::Rgb };
-        let mut rgb = avif::avifRGBImage::default();
-        avif::avifRGBImageSetDefaults(&mut rgb, image);
-        rgb.depth = 8;
-        rgb.format = if alpha {
-            avif::AVIF_RGB_FORMAT_RGBA
-        } else {
-            avif::AVIF_RGB_FORMAT_RGB
+        let cicp = Cicp {
+            primaries: image.colorPrimaries,
+            transfer: image.transferCharacteristics,
         };
-        // Straight (not premultiplied) alpha, as every other decoder here gives.
-        rgb.alphaPremultiplied = avif::AVIF_FALSE as avif::avifBool;
+        let icc = (!image.icc.data.is_null() && image.icc.size > 0)
+            .then(|| std::slice::from_raw_parts(image.icc.data, image.icc.size).to_vec());
+        let while_decoding = match icc {
+            None => colour::DecodingConversion::new(cicp, alpha),
+            Some(_) => None,
+        };
+        let icc = match (&while_decoding, icc) {
+            (Some(_), _) => None,
+            (None, Some(icc)) => Some(icc),
+            (None, None) => colour::cicp_icc(cicp),
+        };
         let (w, h) = (image.width as usize, image.height as usize);
         let row = w * layout.channels();
         let mut data = vec![0u8; row * h];
-        rgb.pixels = data.as_mut_ptr();
-        rgb.rowBytes = row as u32;
-        let r = avif::avifImageYUVToRGB(image, &mut rgb);
-        if r != avif::AVIF_RESULT_OK {
-            return Err(failed(&decoder, r));
+        let rgb_image = |rgb: &mut avif::avifRGBImage, of: *const avif::avifImage, depth| {
+            avif::avifRGBImageSetDefaults(rgb, of);
+            rgb.depth = depth;
+            rgb.format = if alpha {
+                avif::AVIF_RGB_FORMAT_RGBA
+            } else {
+                avif::AVIF_RGB_FORMAT_RGB
+            };
+            // Straight (not premultiplied) alpha, as every other decoder here gives.
+            rgb.alphaPremultiplied = avif::AVIF_FALSE as avif::avifBool;
+        };
+        match while_decoding {
+            None => {
+                let mut rgb = avif::avifRGBImage::default();
+                rgb_image(&mut rgb, image, 8);
+                rgb.pixels = data.as_mut_ptr();
+                rgb.rowBytes = row as u32;
+                let r = avif::avifImageYUVToRGB(image, &mut rgb);
+                if r != avif::AVIF_RESULT_OK {
+                    return Err(failed(&decoder, r));
+                }
+            }
+            Some(conversion) => {
+                let row16 = row * 2;
+                let mut strip = vec![0u8; row16 * STRIP_ROWS.min(h)];
+                let view = Image(avif::avifImageCreateEmpty());
+                if view.0.is_null() {
+                    return Err(corrupt("AVIF", "libavif could not allocate an image"));
+                }
+                for y in (0..h).step_by(STRIP_ROWS) {
+                    let rows = STRIP_ROWS.min(h - y);
+                    let rect = avif::avifCropRect {
+                        x: 0,
+                        y: y as u32,
+                        width: w as u32,
+                        height: rows as u32,
+                    };
+                    let r = avif::avifImageSetViewRect(view.0, image, &rect);
+                    if r != avif::AVIF_RESULT_OK {
+                        return Err(failed(&decoder, r));
+                    }
+                    let mut rgb = avif::avifRGBImage::default();
+                    rgb_image(&mut rgb, view.0, 16);
+                    rgb.pixels = strip.as_mut_ptr();
+                    rgb.rowBytes = row16 as u32;
+                    let r = avif::avifImageYUVToRGB(view.0, &mut rgb);
+                    if r != avif::AVIF_RESULT_OK {
+                        return Err(failed(&decoder, r));
+                    }
+                    conversion.convert(
+                        &mut strip[..rows * row16],
+                        &mut data[y * row..(y + rows) * row],
+                    );
+                }
+            }
         }
         Ok((
             Pixels::new(w as u32, h as u32, layout, data),
