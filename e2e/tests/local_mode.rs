@@ -661,12 +661,24 @@ async fn batched_runs_with_failures_mixed_in_end_every_thumbnail_right() {
         s3,
         bucket,
     } = Setup::new("batches").await;
-    s3.put(&bucket, "originals/astronaut.png", corpus("p01_astronaut_512x512.png"))
-        .await;
-    s3.put(&bucket, "originals/storm.jpg", corpus("j09_storm_1920x1280.jpg"))
-        .await;
-    s3.put(&bucket, "originals/corrupt.jpg", b"\xff\xd8\xff\xe0 not really a jpeg".to_vec())
-        .await;
+    s3.put(
+        &bucket,
+        "originals/astronaut.png",
+        corpus("p01_astronaut_512x512.png"),
+    )
+    .await;
+    s3.put(
+        &bucket,
+        "originals/storm.jpg",
+        corpus("j09_storm_1920x1280.jpg"),
+    )
+    .await;
+    s3.put(
+        &bucket,
+        "originals/corrupt.jpg",
+        b"\xff\xd8\xff\xe0 not really a jpeg".to_vec(),
+    )
+    .await;
     let proxy = SwitchableProxy::start(s3.socket_addr()).await.unwrap();
     let state = tempdir("batches");
     let op = Operator::start_with(
@@ -709,7 +721,8 @@ async fn batched_runs_with_failures_mixed_in_end_every_thumbnail_right() {
             .iter()
             .filter(|t| {
                 let s = t.status.clone().unwrap_or_default();
-                s.observed_generation == t.metadata.generation && s.phase.is_some_and(Phase::is_terminal)
+                s.observed_generation == t.metadata.generation
+                    && s.phase.is_some_and(Phase::is_terminal)
             })
             .count();
         // The store goes away for a while once the first batches are through.

@@ -73,7 +73,7 @@ pub fn build(thumb: &Thumbnail, config: &Config) -> Result<Invocation> {
 pub fn build_batch(members: &[&Thumbnail], config: &Config) -> Result<Invocation> {
     let items = members
         .iter()
-        .map(|t| request(t, config).map(|r| thumbnail_api::contract::BatchItem::from(r)))
+        .map(|t| request(t, config).map(thumbnail_api::contract::BatchItem::from))
         .collect::<Result<Vec<_>>>()?;
     let batch = thumbnail_api::contract::Batch { items };
     batch.validate().map_err(|f| Error::Invalid(f.message))?;
