@@ -70,7 +70,7 @@ bench-scale: deps ## N Thumbnails at once in local mode (BENCH_THUMBNAILS, 10000
 	bash bench/scale.sh
 
 .PHONY: bench-cluster
-bench-cluster: deps helm ## created -> Succeeded splits and thumbnails/s on a fresh real cluster, cap 4 and 16 (root; replaces a running `make cluster`; not a test)
+bench-cluster: deps helm ## created -> Succeeded splits, thumbnails/s and Pod time per thumbnail on a fresh real cluster, 200 Thumbnails, batch size 1 vs 16 (BENCH_RUNS; root; replaces a running `make cluster`; not a test)
 	cargo build --release --locked -p resizer
 	cargo build --release --locked -p operator -p api-shim --bins
 	flock /tmp/thumbnail-test.lock bash bench/cluster.sh

@@ -151,7 +151,7 @@ class Recorder:
         self.thumb_created = {}
         self.thumb_done = {}  # name -> (time, phase)
         self.job_created = {}  # job -> time
-        self.job_owner = {}  # job -> thumbnail
+        self.job_owners = {}  # job -> its Thumbnail owners (several for a batch)
         self.job_complete = {}  # job -> time its Complete condition was observed
         self.pod_job = {}  # pod -> job
         self.pod_scheduled = {}
@@ -179,7 +179,7 @@ class Recorder:
             return
         with self.lock:
             self.job_created.setdefault(name, t)
-            self.job_owner[name] = owners[0]
+            self.job_owners[name] = owners
             for c in (obj.get("status") or {}).get("conditions") or []:
                 if c.get("type") == "Complete" and c.get("status") == "True":
                     self.job_complete.setdefault(name, t)
@@ -231,10 +231,11 @@ def percentile(values, p):
 
 SPLITS = [
     ("controller", "Thumbnail created -> Job created (includes waiting for a slot under the cap)"),
-    ("pod_start", "Job created -> container exit observed, minus the resizer's own time: Job controller, "
-                  "scheduling (waits for CPU requests), sandbox, container start and exit, kubelet status"),
+    ("pod_start", "Job created -> container exit observed, minus the resizer's own time (of the whole batch): Job "
+                  "controller, scheduling (waits for CPU requests), sandbox, container start and exit, kubelet status"),
     ("scheduling", "of pod_start: Job created -> PodScheduled observed"),
-    ("resizer", "the resizer's own time from its termination message (download+decode+resize+encode+upload, ms)"),
+    ("resizer", "the resizer's own time from its termination message (download+decode+resize+encode+upload; "
+                "of the whole batch for a batched run)"),
     ("status", "container exit observed -> Thumbnail Succeeded observed (Job controller, operator, status write)"),
     ("job_complete", "of status: container exit observed -> Job Complete observed (the Job controller)"),
     ("total", "Thumbnail created -> Succeeded observed"),
@@ -281,7 +282,7 @@ def cmd_run(args):
 
     with rec.lock:
         thumbs = sorted(rec.thumb_created)
-        job_of = {owner: job for job, owner in rec.job_owner.items()}
+        job_of = {owner: job for job, owners in rec.job_owners.items() for owner in owners}
         pods_of = {}
         for pod, job in rec.pod_job.items():
             pods_of.setdefault(job, []).append(pod)
@@ -335,8 +336,8 @@ def cmd_run(args):
     columns = ["thumbnail", "phase", "job", "pods", "unschedulable", "running_seen", "resizer_ms",
                "created", "job_t", "scheduled", "running", "terminated", "job_done", "succeeded"]
     with open(args.tsv, "w") as f:
-        f.write("# cap=%d; times: seconds since the first Thumbnail was observed (arrival of watch events); "
-                "resizer_ms: download+decode+resize+encode+upload; splits in seconds\n" % args.cap)
+        f.write("# cap=%d batch=%d; times: seconds since the first Thumbnail was observed (arrival of watch events); "
+                "resizer_ms: download+decode+resize+encode+upload; splits in seconds\n" % (args.cap, args.batch))
         f.write("\t".join(columns + [s[0] for s in SPLITS]) + "\n")
         for r in rows:
             cells = [str(r[c]) for c in columns[:7]]
@@ -348,6 +349,7 @@ def cmd_run(args):
     last = max((r["succeeded"] for r in succeeded), default=None)
     summary = {
         "cap": args.cap,
+        "batch": args.batch,
         "count": args.count,
         "observed": len(rows),
         "succeeded": len(succeeded),
@@ -364,6 +366,18 @@ def cmd_run(args):
         "splits": {},
         "tsv": args.tsv,
     }
+    # Per Job (a batch counts once): its Pod's overhead and the resizer's work, spread over
+    # the Thumbnails that succeeded. This is the figure batching changes: how much of each
+    # thumbnail's cost is a Pod starting and stopping.
+    jobs = {}
+    for r in succeeded:
+        if r["job"] and r["pod_start"] is not None:
+            jobs[r["job"]] = (r["pod_start"], r["resizer"])
+    summary["jobs"] = len({r["job"] for r in rows if r["job"]})
+    summary["per_thumbnail"] = {
+        "pod_start": sum(j[0] for j in jobs.values()) / len(succeeded) if succeeded else float("nan"),
+        "resizer": sum(j[1] for j in jobs.values()) / len(succeeded) if succeeded else float("nan"),
+    }
     for key, *_ in SPLITS:
         values = [r[key] for r in succeeded if r[key] is not None]
         summary["splits"][key] = {
@@ -373,7 +387,7 @@ def cmd_run(args):
         }
     with open(args.summary, "w") as f:
         json.dump(summary, f, indent=1)
-    print(f"  cap {args.cap}: {summary['succeeded']}/{args.count} Succeeded in {summary['wall'] or float('nan'):.1f} s, "
+    print(f"  cap {args.cap}, batch {args.batch}: {summary['succeeded']}/{args.count} Succeeded in {summary['wall'] or float('nan'):.1f} s, "
           f"{summary['throughput']:.2f} thumbnails/s; rows in {args.tsv}")
     if summary["succeeded"] != args.count:
         print(f"  warning: {summary['failed']} Failed, {summary['unfinished']} unfinished after {args.timeout} s", file=sys.stderr)
@@ -389,11 +403,17 @@ def cmd_table(args):
     def row(label, cell):
         print(f"| {label:<15} |" + "".join(f" {cell(s):<{w}} |" for s in summaries))
 
-    row("seconds", lambda s: f"cap {s['cap']}: p50 / p99")
+    row("seconds", lambda s: f"cap {s['cap']}, batch {s.get('batch', 1)}: p50 / p99")
     print("|" + "-" * 17 + "|" + ("-" * (w + 2) + "|") * len(summaries))
     for key, _ in SPLITS:
         row(key, lambda s: f"{s['splits'][key]['p50']:.2f} / {s['splits'][key]['p99']:.2f}")
     row("thumbnails/s", lambda s: f"{s['throughput']:.2f} ({s['succeeded']}/{s['count']} in {s['wall'] or 0:.1f} s)")
+    base = summaries[0]["throughput"]
+    row("vs the first", lambda s: f"{s['throughput'] / base:.2f}x the thumbnails/s")
+    row("Jobs", lambda s: f"{s.get('jobs', 0)} ({s['succeeded'] / max(1, s.get('jobs', 0)):.1f} thumbnails each)")
+    row("per thumbnail", lambda s: "Pod {:.3f} s, resizer {:.3f} s ({:.0f} % Pod)".format(
+        s["per_thumbnail"]["pod_start"], s["per_thumbnail"]["resizer"],
+        100 * s["per_thumbnail"]["pod_start"] / (s["per_thumbnail"]["pod_start"] + s["per_thumbnail"]["resizer"])))
     row("resizer share", lambda s: f"{100 * s['splits']['resizer']['mean'] / s['splits']['total']['mean']:.1f} % of the mean total")
     row("load avg (1 m)", lambda s: f"{s['load_start']:.2f} before, {s['load_mean']:.2f} mean, {s['load_max']:.2f} max")
     row("pods", lambda s: f"{s['unschedulable']} unschedulable first, {s['retried']} retried")
@@ -401,6 +421,8 @@ def cmd_table(args):
     print()
     for key, what in SPLITS:
         print(f"  {key:<11} {what}")
+    print("  per thumbnail: the Pod overhead (pod_start) and the resizer's time of each Job, summed over")
+    print("                 the Jobs and divided by the Thumbnails that succeeded: a batch pays one Pod")
     print("  Running unseen: Pods the kubelet never reported as running (the container had")
     print("                  exited by its next status update): why the resizer's own timings are used")
 
@@ -420,6 +442,7 @@ def main():
     p.add_argument("--manifest", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--cap", type=int, required=True)
+    p.add_argument("--batch", type=int, default=1)
     p.add_argument("--tsv", required=True)
     p.add_argument("--summary", required=True)
     p.add_argument("--timeout", type=float, default=900)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # bench/cluster.sh — Thumbnail created -> Succeeded on the real single-node Kubernetes of
-# this machine (hack/cluster.sh), split into its steps, and thumbnails/s, with the
-# operator's cap (operator.maxRunning) at 4 and at 16 (`make bench-cluster`; a benchmark,
-# not a test: nothing here asserts on time). Issue 11, "Numbers": the baseline of batching.
+# this machine (hack/cluster.sh), split into its steps, and thumbnails/s, per pair of the
+# operator's cap (operator.maxRunning) and batch size (operator.batchSize): by default cap 4
+# with batch size 1 (a Job per Thumbnail) and 16 (`make bench-cluster`; a benchmark, not a
+# test: nothing here asserts on time). Issues 11 and 14: how much of each thumbnail's time
+# is a Pod starting, with and without batching.
 #
 #   flock /tmp/thumbnail-test.lock bash bench/cluster.sh
 #
@@ -10,20 +12,21 @@
 # bench-cluster builds them), helm and kubectl 1.34 (make helm). Starts a FRESH cluster
 # (any running one of hack/cluster.sh is replaced: hence the lock, as for hack/test.sh),
 # imports the release images, installs the chart into a namespace enforcing Pod Security
-# `restricted`, puts a few real photos into the bundled store once, then per cap: helm
-# install/upgrade with that cap, `kubectl apply` of $BENCH_THUMBNAILS Thumbnails (width
-# 256) at once, bench/cluster.py timing the watch events, the Thumbnails deleted. Stops
-# the cluster at the end, also on failure or Ctrl-C.
+# `restricted`, puts a few real photos into the bundled store once, then per pair: helm
+# install/upgrade with that cap and batch size, `kubectl apply` of $BENCH_THUMBNAILS
+# Thumbnails (width 256) at once, bench/cluster.py timing the watch events, the Thumbnails
+# deleted. Stops the cluster at the end, also on failure or Ctrl-C.
 #
-# Environment: BENCH_THUMBNAILS (40), BENCH_CAPS ("4 16"), BENCH_TIMEOUT (900 s per cap),
-# THUMBNAIL_CORPUS (../shared/corpus). Output: .dev/bench/cluster-<time>-cap<C>.tsv (a
-# row per Thumbnail) and the table on stdout.
+# Environment: BENCH_THUMBNAILS (200), BENCH_RUNS ("4:1 4:16": CAP:BATCH_SIZE pairs),
+# BENCH_TIMEOUT (900 s per pair),
+# THUMBNAIL_CORPUS (../shared/corpus). Output: .dev/bench/cluster-<time>-cap<C>-batch<B>.tsv
+# (a row per Thumbnail) and the table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-count=${BENCH_THUMBNAILS:-40}
-caps=${BENCH_CAPS:-"4 16"}
+count=${BENCH_THUMBNAILS:-200}
+runs=${BENCH_RUNS:-"4:1 4:16"}
 timeout=${BENCH_TIMEOUT:-900}
 corpus=${THUMBNAIL_CORPUS:-$root/../shared/corpus}
 photos=(j09_storm_1920x1280.jpg j04_wood_2560x1920.jpg j08_coldripple_2560x1600_mono.jpg)
@@ -115,13 +118,15 @@ wait_empty() {
 
 summaries=()
 first=1
-for cap in $caps; do
+for run in $runs; do
+	cap=${run%%:*} batch=${run#*:}
+	[[ $cap =~ ^[0-9]+$ && $batch =~ ^[0-9]+$ ]] || die "BENCH_RUNS: '$run' is not CAP:BATCH_SIZE"
 	if [ -n "$first" ]; then
-		log "helm install, operator.maxRunning=$cap"
+		log "helm install, operator.maxRunning=$cap, operator.batchSize=$batch"
 		# The bench's originals live under bench/: the source policy must allow them.
 		"$HELM" install "$RELEASE" "$CHART" -n "$NS" --set shim.service.nodePort=null \
 			--set 'operator.sourcePolicy.allow[0]=*=thumbnails/bench/' \
-			--set operator.maxRunning="$cap" --wait --timeout 5m >/dev/null
+			--set operator.maxRunning="$cap" --set operator.batchSize="$batch" --wait --timeout 5m >/dev/null
 		# The photos, once: the bundled store, from this host through its Service.
 		ip=$(kc get service "$RELEASE-seaweedfs" -n "$NS" -o 'jsonpath={.spec.clusterIP}')
 		secret() { kc get secret "$RELEASE-s3-admin" -n "$NS" -o "go-template={{index .data \"$1\" | base64decode}}"; }
@@ -135,27 +140,27 @@ for cap in $caps; do
 		first=
 	else
 		wait_empty
-		log "helm upgrade, operator.maxRunning=$cap"
+		log "helm upgrade, operator.maxRunning=$cap, operator.batchSize=$batch"
 		"$HELM" upgrade "$RELEASE" "$CHART" -n "$NS" --reuse-values \
-			--set operator.maxRunning="$cap" --wait --timeout 5m >/dev/null
+			--set operator.maxRunning="$cap" --set operator.batchSize="$batch" --wait --timeout 5m >/dev/null
 		kc rollout status deployment/"$RELEASE" -n "$NS" --timeout=120s >/dev/null
 	fi
 	wait_for_leader
 
-	manifest=$work/cap$cap.yaml
+	manifest=$work/cap$cap-batch$batch.yaml
 	for i in $(seq 1 "$count"); do
-		printf -- '---\napiVersion: thumbnails.dev/v1alpha1\nkind: Thumbnail\nmetadata: {name: c%s-%03d}\nspec:\n  source: {s3: {key: "bench/%s"}}\n  width: 256\n' \
-			"$cap" "$i" "${photos[$(((i - 1) % ${#photos[@]}))]}"
+		printf -- '---\napiVersion: thumbnails.dev/v1alpha1\nkind: Thumbnail\nmetadata: {name: c%s-b%s-%03d}\nspec:\n  source: {s3: {key: "bench/%s"}}\n  width: 256\n' \
+			"$cap" "$batch" "$i" "${photos[$(((i - 1) % ${#photos[@]}))]}"
 	done >"$manifest"
-	log "cap $cap: $count Thumbnails at once"
+	log "cap $cap, batch size $batch: $count Thumbnails at once"
 	# In the background, so that a TERM to this script runs the trap at once (which stops it).
 	python3 bench/cluster.py run --kubectl "$KUBECTL" --namespace "$NS" --manifest "$manifest" \
-		--count "$count" --cap "$cap" --timeout "$timeout" \
-		--tsv "$out/cluster-$stamp-cap$cap.tsv" --summary "$out/cluster-$stamp-cap$cap.json" &
+		--count "$count" --cap "$cap" --batch "$batch" --timeout "$timeout" \
+		--tsv "$out/cluster-$stamp-cap$cap-batch$batch.tsv" --summary "$out/cluster-$stamp-cap$cap-batch$batch.json" &
 	watcher=$!
 	wait "$watcher"
 	watcher=
-	summaries+=("$out/cluster-$stamp-cap$cap.json")
+	summaries+=("$out/cluster-$stamp-cap$cap-batch$batch.json")
 done
 
 echo

@@ -491,14 +491,8 @@ impl RunResult {
         let mut shorter = self.clone();
         match &mut shorter {
             RunResult::Failure(f) => {
-                let over = json.len() - MAX_RESULT_BYTES + 8;
-                let keep = f.message.len().saturating_sub(over);
-                let cut = (0..=keep)
-                    .rev()
-                    .find(|i| f.message.is_char_boundary(*i))
-                    .unwrap_or(0);
-                f.message.truncate(cut);
-                f.message.push('…');
+                let over = json.len() - MAX_RESULT_BYTES;
+                f.message = shorten(&f.message, json_len(&f.message).saturating_sub(over));
             }
             RunResult::Success(s) => {
                 s.output.key = String::new(); // keys are at most 1024 bytes; unreachable in practice
@@ -514,6 +508,45 @@ impl RunResult {
             RunResult::Failure(_) => EXIT_PERMANENT,
         }
     }
+}
+
+// Shortening messages to fit a termination message: one helper for a run's result and a
+// batch's (whose messages share the room evenly).
+
+/// Bytes `c` takes inside a JSON string as serde_json writes it.
+fn char_json_len(c: char) -> usize {
+    match c {
+        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
+        c if (c as u32) < 0x20 => 6,
+        c => c.len_utf8(),
+    }
+}
+
+pub(crate) fn json_len(s: &str) -> usize {
+    s.chars().map(char_json_len).sum()
+}
+
+/// `message` in at most `cap` bytes of JSON string: whole if it fits, else cut at a
+/// character boundary and ended with an ellipsis.
+pub(crate) fn shorten(message: &str, cap: usize) -> String {
+    if json_len(message) <= cap {
+        return message.to_string();
+    }
+    const ELLIPSIS: char = '…';
+    let Some(room) = cap.checked_sub(ELLIPSIS.len_utf8()) else {
+        return String::new();
+    };
+    let mut used = 0;
+    let mut out = String::new();
+    for c in message.chars() {
+        used += char_json_len(c);
+        if used > room {
+            break;
+        }
+        out.push(c);
+    }
+    out.push(ELLIPSIS);
+    out
 }
 
 #[cfg(test)]
@@ -605,6 +638,16 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(long.exit_code(), EXIT_PERMANENT);
+        // Escapes count as JSON writes them (a control character takes 6 bytes).
+        let escaped = RunResult::Failure(Failure {
+            reason: "CorruptImage".into(),
+            message: "\u{1}\"".repeat(1000),
+            transient: false,
+        });
+        let json = escaped.to_json();
+        assert!(json.len() <= MAX_RESULT_BYTES, "{}", json.len());
+        assert!(json.len() > MAX_RESULT_BYTES - 16, "{}", json.len());
+        assert!(RunResult::from_json(&json).is_ok());
         let transient = RunResult::Failure(Failure {
             reason: "StoreUnavailable".into(),
             message: "m".into(),
@@ -660,5 +703,23 @@ mod tests {
             Cli::try_parse_from(["resizer", "--input-file=a.png", "--width=10"]).is_err(),
             "input needs output"
         );
+    }
+
+    #[test]
+    fn shortening_respects_characters_and_escapes() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "…");
+        assert_eq!(shorten("abcd", 2), "");
+        assert_eq!(shorten("ééé", 6), "ééé");
+        assert_eq!(shorten("ééé", 5), "é…");
+        assert_eq!(shorten("ééé", 4), "…");
+        assert_eq!(shorten("a\"b\"c", 6), "a\"…");
+        for s in ["plain", "é\"\n\u{1}\\\u{7f}€𝄞"] {
+            assert_eq!(
+                json_len(s),
+                serde_json::to_string(s).unwrap().len() - 2,
+                "{s}"
+            );
+        }
     }
 }

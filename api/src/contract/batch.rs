@@ -52,8 +52,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Failed, Failure, Fit, Format, Limits, ObjectLocation, Reason, Request, RunResult, Timings,
-    EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, MAX_RESULT_BYTES,
+    json_len, shorten, Failed, Failure, Fit, Format, Limits, ObjectLocation, Reason, Request,
+    RunResult, Timings, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, MAX_RESULT_BYTES,
 };
 use crate::crd::MAX_DIMENSION;
 use crate::store_config::StoreConfig;
@@ -348,42 +348,6 @@ impl BatchRunResult {
             BatchRunResult::Failure(_) => EXIT_PERMANENT,
         }
     }
-}
-
-/// Bytes `c` takes inside a JSON string as serde_json writes it.
-fn char_json_len(c: char) -> usize {
-    match c {
-        '"' | '\\' | '\n' | '\r' | '\t' | '\u{8}' | '\u{c}' => 2,
-        c if (c as u32) < 0x20 => 6,
-        c => c.len_utf8(),
-    }
-}
-
-fn json_len(s: &str) -> usize {
-    s.chars().map(char_json_len).sum()
-}
-
-/// `message` in at most `cap` bytes of JSON string: whole if it fits, else cut at a
-/// character boundary and ended with an ellipsis.
-fn shorten(message: &str, cap: usize) -> String {
-    if json_len(message) <= cap {
-        return message.to_string();
-    }
-    const ELLIPSIS: char = '…';
-    let Some(room) = cap.checked_sub(ELLIPSIS.len_utf8()) else {
-        return String::new();
-    };
-    let mut used = 0;
-    let mut out = String::new();
-    for c in message.chars() {
-        used += char_json_len(c);
-        if used > room {
-            break;
-        }
-        out.push(c);
-    }
-    out.push(ELLIPSIS);
-    out
 }
 
 #[cfg(test)]
@@ -695,23 +659,5 @@ mod tests {
         let json = mixed.to_json();
         assert!(json.len() <= MAX_RESULT_BYTES, "{}", json.len());
         assert!(BatchResult::from_json(&json).is_ok());
-    }
-
-    #[test]
-    fn shortening_respects_characters_and_escapes() {
-        assert_eq!(shorten("abc", 3), "abc");
-        assert_eq!(shorten("abcd", 3), "…");
-        assert_eq!(shorten("abcd", 2), "");
-        assert_eq!(shorten("ééé", 6), "ééé");
-        assert_eq!(shorten("ééé", 5), "é…");
-        assert_eq!(shorten("ééé", 4), "…");
-        assert_eq!(shorten("a\"b\"c", 6), "a\"…");
-        for s in ["plain", "é\"\n\u{1}\\\u{7f}€𝄞"] {
-            assert_eq!(
-                json_len(s),
-                serde_json::to_string(s).unwrap().len() - 2,
-                "{s}"
-            );
-        }
     }
 }
