@@ -1,12 +1,13 @@
 //! Batched runs (`--batch`) of the real `resizer` binary against the real S3 server
 //! (SeaweedFS, started by hack/test.sh), on real photos from the corpus.
 
-use std::process::Command;
+#[path = "common/binary.rs"]
+mod binary;
 
 use image::GenericImageView;
 use resizer::contract::{
     Batch, BatchItem, BatchItemResult, BatchResult, BatchRunResult, Fit, Format, ItemSuccess,
-    ObjectLocation, RunResult, EXIT_OK, EXIT_PERMANENT, MAX_BATCH, MAX_RESULT_BYTES,
+    ObjectLocation, RunResult, EXIT_OK, EXIT_PERMANENT, MAX_BATCH,
 };
 use thumbnail_testkit::{corpus, S3Env};
 
@@ -63,31 +64,13 @@ impl Bucket {
     /// must do (a result that fits a termination message, repeated on stdout, no panic)
     /// and returns the exit code and the result read for `items` items.
     fn run(&self, endpoint: &str, json: &str, items: usize) -> (i32, BatchRunResult) {
-        let dir = std::env::temp_dir().join(format!("resizer-batch-test-{}", self.name));
-        std::fs::create_dir_all(&dir).unwrap();
-        let result_path = dir.join("result.json");
-        let out = Command::new(env!("CARGO_BIN_EXE_resizer"))
-            .arg(format!("--batch={json}"))
-            .env_clear()
-            .env("S3_ENDPOINT", endpoint)
-            .env("AWS_ACCESS_KEY_ID", &self.env.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.env.secret_key)
-            .env("RESIZER_RESULT_PATH", &result_path)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("panicked"),
-            "the resizer panicked: {stderr}"
+        let (code, json) = binary::run(
+            &[format!("--batch={json}")],
+            endpoint,
+            &self.env,
+            &format!("resizer-batch-test-{}", self.name),
+            "result",
         );
-        let code = out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {stderr}"));
-        let json = std::fs::read_to_string(&result_path)
-            .unwrap_or_else(|e| panic!("no result file ({e}); stderr: {stderr}"));
-        assert!(json.len() <= MAX_RESULT_BYTES, "{} bytes", json.len());
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), json);
         let result = BatchRunResult::from_json(&json, items)
             .unwrap_or_else(|e| panic!("unreadable result {json}: {e}"));
         assert_eq!(

@@ -4,13 +4,12 @@
 //! The servers and the corpus come from `thumbnail_testkit`. Every test creates its own
 //! bucket.
 
-use std::process::Command;
+#[path = "common/binary.rs"]
+mod binary;
 
 use aws_sdk_s3::primitives::ByteStream;
 use image::{GenericImageView, ImageEncoder};
-use resizer::contract::{
-    Failure, RunResult, Success, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT, MAX_RESULT_BYTES,
-};
+use resizer::contract::{Failure, RunResult, Success, EXIT_OK, EXIT_PERMANENT, EXIT_TRANSIENT};
 use thumbnail_testkit::{corpus, S3Env};
 
 fn rt() -> tokio::runtime::Runtime {
@@ -82,42 +81,21 @@ impl Bucket {
         output: &str,
         args: &[&str],
     ) -> (i32, RunResult) {
-        let dir = std::env::temp_dir().join(format!("resizer-test-{}", self.name));
-        std::fs::create_dir_all(&dir).unwrap();
-        let result_path = dir.join(format!("{}.json", output.replace('/', "_")));
-        let out = Command::new(env!("CARGO_BIN_EXE_resizer"))
-            .arg(format!("--source-bucket={}", self.name))
-            .arg(format!("--source-key={source}"))
-            .arg(format!("--output-bucket={}", self.name))
-            .arg(format!("--output-key={output}"))
-            .args(args)
-            .env_clear()
-            .env("S3_ENDPOINT", endpoint)
-            .env("AWS_ACCESS_KEY_ID", &self.env.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &self.env.secret_key)
-            .env("RESIZER_RESULT_PATH", &result_path)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            !stderr.contains("panicked"),
-            "the resizer panicked: {stderr}"
-        );
-        let code = out
-            .status
-            .code()
-            .unwrap_or_else(|| panic!("killed by a signal: {stderr}"));
-        let json = std::fs::read_to_string(&result_path)
-            .unwrap_or_else(|e| panic!("no result file ({e}); stderr: {stderr}"));
-        assert!(
-            json.len() <= MAX_RESULT_BYTES,
-            "result too long for a termination message: {}",
-            json.len()
-        );
-        assert_eq!(
-            String::from_utf8_lossy(&out.stdout).trim(),
-            json,
-            "stdout repeats the result"
+        let args: Vec<String> = [
+            format!("--source-bucket={}", self.name),
+            format!("--source-key={source}"),
+            format!("--output-bucket={}", self.name),
+            format!("--output-key={output}"),
+        ]
+        .into_iter()
+        .chain(args.iter().map(|a| a.to_string()))
+        .collect();
+        let (code, json) = binary::run(
+            &args,
+            endpoint,
+            &self.env,
+            &format!("resizer-test-{}", self.name),
+            output,
         );
         let result =
             RunResult::from_json(&json).unwrap_or_else(|e| panic!("unreadable result {json}: {e}"));
