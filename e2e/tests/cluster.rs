@@ -1487,21 +1487,13 @@ fn a_tenant_cannot_make_the_operator_read_or_delete_what_is_not_theirs() {
 /// identities) check no credentials, so a Pod of the cluster that reached them (a
 /// resizer decoding a hostile file, say) would bypass every identity: from a Pod of the
 /// release's namespace each of them is refused on the store Pod's IP, while S3 answers
-/// there. And the store is Ready only once its bucket exists: the first upload, sent the
-/// moment `helm install --wait` returns, is stored (not 503 NoSuchBucket).
+/// there. And the store is Ready only once its bucket exists: the moment `helm install
+/// --wait` returns, the bucket answers on the store Pod's S3 port (not NoSuchBucket).
 #[test]
 fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
-    let release = Release::install("storeports", &[]);
+    // Only helm's wait: what it guarantees is under test.
+    let release = Release::helm_install("storeports", &[]);
     let ns = release.namespace.clone();
-    let shim = release.shim_url();
-    // At once, before anything else: the race the readiness probe closes.
-    let id = upload(
-        &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
-    );
-
-    let store = format!("{RELEASE}-seaweedfs");
     let ip = kubectl_ok(&[
         "get",
         "pods",
@@ -1518,6 +1510,34 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
         "the store Pod has an IP\n{}",
         release.describe()
     );
+    // At once, before anything else: the race the readiness probe closes. On the Pod's
+    // own address: through the Service, kube-proxy's rules may still lag behind the
+    // Pod's readiness (Release::wait_for_store), which is not the probe's to close.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = release.bundled_store();
+    let head = rt.block_on(
+        admin
+            .client_at(&format!("http://{ip}:8333"))
+            .head_bucket()
+            .bucket("thumbnails")
+            .send(),
+    );
+    if let Err(e) = head {
+        panic!(
+            "the store is Ready but its bucket does not answer: {}\n{}",
+            aws_sdk_s3::error::DisplayErrorContext(e),
+            release.describe()
+        );
+    }
+    release.wait_for_store();
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+
+    let store = format!("{RELEASE}-seaweedfs");
     // The store's own image: busybox `wget`, already on the node.
     let image = kubectl_ok(&[
         "get",
@@ -1610,7 +1630,7 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
     }
     assert_eq!(answer(8333), "answers 200", "S3 is reachable:\n{log}");
 
-    // The upload sent at once went through: stored, resized, downloadable.
+    // And the upload went through: stored, resized.
     let status = wait_finished(&shim, &id, &release);
     assert_eq!(status["status"], "success", "{status}");
 }
@@ -1689,4 +1709,46 @@ fn the_event_stream_follows_an_upload_through_the_nodeport() {
     assert_eq!(statuses, ["uploaded", "processing", "success"]);
     let _ = client.kill();
     let _ = client.wait();
+}
+
+/// Issue 13: `format: avif` through the shim on the real cluster: the resizer image (its
+/// statically linked libavif, libaom and dav1d) makes an AVIF that an independent decoder
+/// (Debian's avifdec) reads at the asked size.
+#[test]
+fn an_avif_thumbnail_is_made_by_a_job_and_decodes_at_its_size() {
+    let release = Release::install("avif", &[]);
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=240", "format=avif"],
+    );
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "success", "{status}");
+    let output = &status["output"];
+    assert_eq!(output["contentType"], "image/avif", "{status}");
+    assert_eq!(
+        (output["width"].as_u64(), output["height"].as_u64()),
+        (Some(240), Some(160)),
+        "{status}"
+    );
+    let dir = std::env::temp_dir().join(format!("{}-{id}", release.namespace));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (avif, png) = (dir.join("thumb.avif"), dir.join("thumb.png"));
+    let download = link_path(&status, "download");
+    let (code, body) = curl(&["-o", avif.to_str().unwrap(), &format!("{shim}{download}")]);
+    assert_eq!(code, "200", "download of {id}: {body}");
+    let bytes = std::fs::read(&avif).unwrap();
+    assert_eq!(&bytes[4..12], b"ftypavif", "an AVIF file");
+    let decoded = std::process::Command::new("avifdec")
+        .arg(&avif)
+        .arg(&png)
+        .output()
+        .unwrap_or_else(|e| panic!("avifdec cannot run ({e}): run hack/install-deps.sh"));
+    assert!(decoded.status.success(), "avifdec: {decoded:?}");
+    // The PNG's IHDR: width and height, big-endian, at bytes 16..24.
+    let png = std::fs::read(&png).unwrap();
+    let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((side(16), side(20)), (240, 160), "the decoded AVIF's size");
+    std::fs::remove_dir_all(&dir).ok();
 }
