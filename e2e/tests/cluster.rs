@@ -1752,3 +1752,276 @@ fn an_avif_thumbnail_is_made_by_a_job_and_decodes_at_its_size() {
     assert_eq!((side(16), side(20)), (240, 160), "the decoded AVIF's size");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// No new Pod may be created in the release's namespace while this lives (a
+/// ResourceQuota of zero Pods; the existing ones stay): a resizer Job made meanwhile
+/// exists, holds its slot under the cap, and cannot run — nor finish — until
+/// [`PodHold::lift`]. The batch tests use it to make Thumbnails wait behind a busy cap,
+/// or a batch run last as long as they need, without depending on how fast a run is.
+struct PodHold<'a> {
+    release: &'a Release,
+    lifted: bool,
+}
+
+const HOLD: &str = "hold-new-pods";
+
+impl<'a> PodHold<'a> {
+    fn new(release: &'a Release) -> Self {
+        kubectl_ok(&[
+            "create",
+            "quota",
+            HOLD,
+            "-n",
+            &release.namespace,
+            "--hard=pods=0",
+        ]);
+        PodHold {
+            release,
+            lifted: false,
+        }
+    }
+
+    /// Pods may be created again: the Job controller creates the held Jobs' Pods at its
+    /// next retry (it backs off, a few seconds at most here).
+    fn lift(mut self) {
+        self.lifted = true;
+        kubectl_ok(&["delete", "quota", HOLD, "-n", &self.release.namespace]);
+    }
+}
+
+impl Drop for PodHold<'_> {
+    fn drop(&mut self) {
+        if !self.lifted {
+            let _ = kubectl(&["delete", "quota", HOLD, "-n", &self.release.namespace]);
+        }
+    }
+}
+
+/// A Thumbnail as the API server has it (JSON), or `None` once it is gone.
+fn thumbnail(release: &Release, name: &str) -> Option<Value> {
+    let out = kubectl(&[
+        "get",
+        "thumbnail",
+        name,
+        "-n",
+        &release.namespace,
+        "-o",
+        "json",
+    ]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// Every Job of the namespace (JSON), by name.
+fn jobs(release: &Release) -> serde_json::Map<String, Value> {
+    let out = kubectl_ok(&["get", "jobs", "-n", &release.namespace, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["metadata"]["name"].as_str().unwrap().to_string(),
+                j.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The uids of a Job's owners, and which of them is its controller.
+fn owners(job: &Value) -> (Vec<String>, Vec<String>) {
+    let refs = job["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let uid = |r: &Value| r["uid"].as_str().unwrap().to_string();
+    (
+        refs.iter().map(uid).collect(),
+        refs.iter()
+            .filter(|r| r["controller"] == true)
+            .map(uid)
+            .collect(),
+    )
+}
+
+/// Waits until every one of `ids` waits behind the cap (Pending, reason Queued).
+fn wait_queued(release: &Release, ids: &[String]) {
+    release.wait_until(Duration::from_secs(60), &format!("{ids:?} queued"), || {
+        let s = statuses(release);
+        ids.iter()
+            .all(|id| s[id]["phase"] == "Pending" && s[id]["reason"] == "Queued")
+    });
+}
+
+/// Deletes a Thumbnail through the shim.
+fn delete(shim: &str, id: &str) {
+    let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
+    assert!(code == "202" || code == "204", "delete {id}: {code} {body}");
+}
+
+/// Issue 14 on real Jobs: Thumbnails waiting behind a busy cap (`operator.maxRunning=1`,
+/// the chart's batch size) run in ONE Job once the slot frees. Every member owns that
+/// Job (one of them controls it), records it with an item of its own, and gets its
+/// thumbnail at the right size — one object each. The batch took one slot: the cap
+/// counts Jobs. Deleted, the members leave nothing in the store, and the Job is
+/// removed by Kubernetes' garbage collector once its last owner is gone (not before).
+#[test]
+fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
+    let release = Release::install("batch", &["operator.maxRunning=1"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let hold = PodHold::new(&release);
+    // Takes the one slot; its Job cannot run while the hold lasts.
+    let first = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let uploads = [
+        ("j09_storm_1920x1280.jpg", "width=256", "jpeg", (256, 171)),
+        (
+            "p03_goldfish_3640x2400_rgba.png",
+            "width=200",
+            "webp",
+            (200, 132),
+        ),
+        (
+            "d02_path_2560x1600_orient6.jpg",
+            "height=160",
+            "png",
+            (100, 160),
+        ),
+        ("p01_astronaut_512x512.png", "width=50", "jpeg", (50, 50)),
+    ];
+    let ids: Vec<String> = uploads
+        .iter()
+        .map(|(file, size, format, _)| {
+            upload(
+                &shim,
+                &corpus_file(file),
+                &[size, &format!("format={format}")],
+            )
+        })
+        .collect();
+    wait_queued(&release, &ids);
+    assert_eq!(jobs(&release).len(), 1, "{}", release.describe());
+    hold.lift();
+
+    assert_eq!(wait_finished(&shim, &first, &release)["status"], "success");
+    for (id, (file, _, format, size)) in ids.iter().zip(uploads) {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{file}: {status}");
+        let output = &status["output"];
+        assert_eq!(
+            (output["width"].as_u64(), output["height"].as_u64()),
+            (Some(size.0), Some(size.1)),
+            "{file}: {status}"
+        );
+        assert_eq!(
+            output["contentType"],
+            format!("image/{format}"),
+            "{file}: {status}"
+        );
+    }
+
+    // One Job for the four, recorded by each with its own item.
+    let t: Vec<Value> = ids
+        .iter()
+        .map(|id| thumbnail(&release, id).unwrap())
+        .collect();
+    let first_job = thumbnail(&release, &first).unwrap()["status"]["jobName"].clone();
+    let batch = t[0]["status"]["jobName"].as_str().unwrap().to_string();
+    let mut items: Vec<u64> = Vec::new();
+    for m in &t {
+        assert_eq!(m["status"]["jobName"], batch.as_str(), "{m}");
+        items.push(
+            m["status"]["runItem"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no runItem: {m}")),
+        );
+    }
+    items.sort();
+    assert_eq!(items, [0, 1, 2, 3], "one item each");
+    let all = jobs(&release);
+    assert_eq!(
+        all.keys().collect::<Vec<_>>().len(),
+        2,
+        "the first run and one batch: {:?}\n{}",
+        all.keys(),
+        release.describe()
+    );
+    assert!(all.contains_key(&batch) && first_job != batch.as_str());
+    assert_eq!(pods_of_job(&release, &batch).len(), 1);
+    // Every member owns it; the one whose item is 0 (the head of the queue) controls it.
+    let uid = |m: &Value| m["metadata"]["uid"].as_str().unwrap().to_string();
+    let (mut owner_uids, controller) = owners(&all[&batch]);
+    owner_uids.sort();
+    let mut member_uids: Vec<String> = t.iter().map(uid).collect();
+    member_uids.sort();
+    assert_eq!(owner_uids, member_uids, "{}", all[&batch]);
+    let head = t.iter().find(|m| m["status"]["runItem"] == 0).unwrap();
+    assert_eq!(controller, [uid(head)], "one controller: the head");
+
+    // Exactly one object each, where each member's status says.
+    let outputs: Vec<String> = std::iter::once(first.as_str())
+        .chain(ids.iter().map(String::as_str))
+        .map(|id| {
+            let s = &thumbnail(&release, id).unwrap()["status"];
+            assert_eq!(s["output"]["key"], s["runOutput"]["key"], "{s}");
+            s["output"]["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut stored = rt.block_on(store.list("thumbnails", "thumbnails/"));
+    stored.sort();
+    let mut expected = outputs.clone();
+    expected.sort();
+    assert_eq!(stored, expected, "one thumbnail per Thumbnail");
+    for (id, key) in ids.iter().zip(&outputs[1..]) {
+        let bytes = rt.block_on(store.get("thumbnails", key));
+        let status = thumbnail(&release, id).unwrap();
+        assert_eq!(
+            Some(bytes.len() as u64),
+            status["status"]["output"]["bytes"].as_u64(),
+            "{status}"
+        );
+    }
+
+    // All deleted but one member that does not control the Job: the Job stays, owned by
+    // that one; once it is deleted too, the garbage collector removes the Job.
+    let last = ids
+        .iter()
+        .find(|id| **id != head["metadata"]["name"])
+        .unwrap();
+    for id in std::iter::once(&first).chain(&ids).filter(|id| *id != last) {
+        delete(&shim, id);
+    }
+    release.wait_until(Duration::from_secs(60), "all but one member gone", || {
+        kubectl_ok(&["get", "thumbnails", "-n", &ns, "-o", "name"]).trim()
+            == format!("thumbnail.thumbnails.dev/{last}")
+    });
+    assert!(
+        jobs(&release).contains_key(&batch),
+        "the batch Job went while a member still owns it\n{}",
+        release.describe()
+    );
+    delete(&shim, last);
+    release.wait_until(
+        Duration::from_secs(90),
+        "the Thumbnails gone and their Jobs garbage-collected",
+        || {
+            kubectl_ok(&["get", "thumbnails,jobs", "-n", &ns, "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    let left = rt.block_on(store.list("thumbnails", ""));
+    assert!(left.is_empty(), "objects left behind: {left:?}");
+}

@@ -654,6 +654,10 @@ async fn requeue(thumb: &Thumbnail, message: String, ctx: &Context) -> Result<Ac
     .await?;
     info!(thumbnail = %thumb.name_any(), %message, "requeued from its batch");
     ctx.queue.slot_freed(thumb);
+    // The status says Requeued only until it runs again: the Event is what tells
+    // `kubectl describe` why its run changed (and a Warning: its batch failed).
+    ctx.event(thumb, EventType::Warning, status::reason::REQUEUED, message)
+        .await;
     Ok(Action::requeue(queue::POLL))
 }
 

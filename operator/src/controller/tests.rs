@@ -1779,3 +1779,58 @@ async fn a_thumbnail_requeued_from_a_batch_runs_alone() {
     .await
     .unwrap();
 }
+
+/// A batch killed at its memory limit left no result: each member goes back to the
+/// queue (Requeued, naming what happened) to run alone, with a Warning Event saying so —
+/// the status says Requeued only until the member runs again.
+#[tokio::test]
+async fn members_of_an_oom_killed_batch_are_requeued_with_an_event() {
+    let run = "a-b00000001";
+    let (ctx, server) = context(4, &[]).await;
+    let mut status = processing(run);
+    status["runItem"] = json!(1);
+    status["runOutput"] = json!({"bucket": "thumbs", "key": "recorded/1.webp"});
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(status));
+    run_reconcile(thumb, ctx, server, move |mut s| async move {
+        let mut failed = job(
+            run,
+            json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]}),
+        );
+        failed["metadata"]["uid"] = json!("job-uid");
+        s.answer(StatusCode::OK, failed).await;
+        s.answer(StatusCode::OK, pod_list(137, "", "OOMKilled"))
+            .await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(
+            (status["phase"].as_str(), status["reason"].as_str()),
+            (Some("Pending"), Some("Requeued")),
+            "{status}"
+        );
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("OutOfMemory") && message.contains("runs again on its own"),
+            "{message}"
+        );
+        // The Event follows the status write.
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), s.0.next_request())
+            .await
+            .expect("an Event within 5 s")
+            .expect("the client was dropped");
+        assert!(request.uri().path().contains("/events"), "{}", request.uri());
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let event: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (event["type"].as_str(), event["reason"].as_str()),
+            (Some("Warning"), Some("Requeued")),
+            "{event}"
+        );
+        assert!(
+            event["note"].as_str().unwrap().contains("runs again on its own"),
+            "{event}"
+        );
+        send.send_response(Response::builder().status(201).body(Body::from(bytes.to_vec())).unwrap());
+    })
+    .await
+    .unwrap();
+}
