@@ -1846,6 +1846,24 @@ fn owners(job: &Value) -> (Vec<String>, Vec<String>) {
     )
 }
 
+/// The reasons of the Events about a Thumbnail, in order.
+fn event_reasons(release: &Release, name: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        &release.namespace,
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
 /// Waits until every one of `ids` waits behind the cap (Pending, reason Queued).
 fn wait_queued(release: &Release, ids: &[String]) {
     release.wait_until(Duration::from_secs(60), &format!("{ids:?} queued"), || {
@@ -2024,4 +2042,266 @@ fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
     );
     let left = rt.block_on(store.list("thumbnails", ""));
     assert!(left.is_empty(), "objects left behind: {left:?}");
+}
+
+/// Issue 14: a member of a batch deleted while the batch's Job runs (its Pod held back, so
+/// it cannot have finished): the deletion waits for the batch instead of stopping it —
+/// the Job is not stopped, and no second Job is started for the others, which succeed.
+/// The deleted one goes once the batch ended, with the thumbnail the batch made for it
+/// and its original: nothing is left in the store but the others' objects. The member
+/// deleted is the batch's controlling owner, the one whose deletion could take the Job.
+#[test]
+fn deleting_a_batch_member_waits_for_the_batch_and_leaves_nothing() {
+    let release = Release::install("batchdel", &["operator.maxRunning=1"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let hold = PodHold::new(&release);
+    // Runs alone (nothing waits yet) and takes the one slot.
+    let first = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let ids: Vec<String> = [
+        ("j09_storm_1920x1280.jpg", "width=128"),
+        ("p01_astronaut_512x512.png", "width=64"),
+        ("j05_path_2560x1600.jpg", "width=96"),
+    ]
+    .iter()
+    .map(|(file, size)| upload(&shim, &corpus_file(file), &[size]))
+    .collect();
+    wait_queued(&release, &ids);
+    // A run of its own is stopped at once when its Thumbnail goes; its slot goes to the
+    // three waiting, as one batch — whose Pod the hold keeps from starting.
+    delete(&shim, &first);
+    let mut batch = String::new();
+    release.wait_until(
+        Duration::from_secs(60),
+        "the first gone, the others in one batch",
+        || {
+            let s = statuses(&release);
+            let names: Vec<&str> = ids
+                .iter()
+                .filter_map(|id| s[id]["jobName"].as_str())
+                .collect();
+            if s.get(&first).is_some() || names.len() != ids.len() {
+                return false;
+            }
+            batch = names[0].to_string();
+            names.iter().all(|n| *n == batch)
+        },
+    );
+    let job = &jobs(&release)[&batch];
+    let (owner_uids, controller) = owners(job);
+    assert_eq!(owner_uids.len(), 3, "{job}");
+    let members: Vec<Value> = ids
+        .iter()
+        .map(|id| thumbnail(&release, id).unwrap())
+        .collect();
+    let head = members
+        .iter()
+        .find(|m| m["metadata"]["uid"] == controller[0].as_str())
+        .unwrap_or_else(|| panic!("no member controls {job}"));
+    let head_id = head["metadata"]["name"].as_str().unwrap().to_string();
+    let head_output = head["status"]["runOutput"]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no runOutput: {head}"))
+        .to_string();
+    assert_eq!(head["status"]["runItem"], 0, "{head}");
+
+    delete(&shim, &head_id);
+    // The deletion is seen, and waits: the Thumbnail stays (its finalizer) while its batch
+    // has not run, and the Job is not stopped.
+    release.wait_until(
+        Duration::from_secs(30),
+        "the head marked for deletion",
+        || {
+            thumbnail(&release, &head_id)
+                .is_some_and(|t| t["metadata"]["deletionTimestamp"].is_string())
+        },
+    );
+    let job = jobs(&release);
+    assert!(
+        job.contains_key(&batch) && job[&batch]["metadata"]["deletionTimestamp"].is_null(),
+        "the batch Job was stopped: {job:?}"
+    );
+    hold.lift();
+
+    let others: Vec<&String> = ids.iter().filter(|id| **id != head_id).collect();
+    for id in &others {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{status}");
+    }
+    release.wait_until(
+        Duration::from_secs(60),
+        "the deleted member gone after its batch",
+        || thumbnail(&release, &head_id).is_none(),
+    );
+    // One Job ran for the three: no second one for the others.
+    let all = jobs(&release);
+    assert_eq!(
+        all.keys().collect::<Vec<_>>(),
+        [&batch],
+        "{}",
+        release.describe()
+    );
+    assert_eq!(pods_of_job(&release, &batch).len(), 1);
+    // Left in the store: exactly the others' originals and thumbnails.
+    let mut expected: Vec<String> = Vec::new();
+    for id in &others {
+        let t = thumbnail(&release, id).unwrap();
+        assert_eq!(t["status"]["jobName"], batch.as_str(), "{t}");
+        expected.push(t["status"]["output"]["key"].as_str().unwrap().to_string());
+        expected.push(
+            t["spec"]["source"]["s3"]["key"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    expected.sort();
+    let mut stored = rt.block_on(store.list("thumbnails", ""));
+    stored.sort();
+    assert_eq!(
+        stored,
+        expected,
+        "{head_output} (the deleted one's) or another object left behind\n{}",
+        release.operator_log()
+    );
+    let _ = ns;
+}
+
+/// Issue 14: a batch killed at its memory limit (`resizer.resources.limits.memory=32Mi`,
+/// as `an_oom_killed_resizer_fails_once_with_one_pod`) failed without results: its
+/// members go back to the queue (reason Requeued, an Event each) and each runs alone —
+/// the 5120x2880 PNG (59 MB decoded) fails with OutOfMemory in its own Job, the small
+/// images succeed in theirs. A permanent failure of the batch is never one member's.
+#[test]
+fn an_oom_killed_batch_sends_its_members_to_run_alone() {
+    let release = Release::install(
+        "batchoom",
+        &[
+            "operator.maxRunning=1",
+            "resizer.resources.limits.memory=32Mi",
+            "resizer.resources.requests.memory=32Mi",
+        ],
+    );
+    let shim = release.shim_url();
+
+    let hold = PodHold::new(&release);
+    let first = upload(
+        &shim,
+        &corpus_file("p01_astronaut_512x512.png"),
+        &["width=32"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let uploads = [
+        ("j09_storm_1920x1280.jpg", "width=64", Some((64, 43))),
+        ("p02_kay_5120x2880_rgba.png", "width=64", None),
+        ("p01_astronaut_512x512.png", "width=48", Some((48, 48))),
+    ];
+    let ids: Vec<String> = uploads
+        .iter()
+        .map(|(file, size, _)| upload(&shim, &corpus_file(file), &[size]))
+        .collect();
+    wait_queued(&release, &ids);
+    hold.lift();
+
+    let first_status = wait_finished(&shim, &first, &release);
+    assert_eq!(first_status["status"], "success", "{first_status}");
+    for (id, (file, _, size)) in ids.iter().zip(uploads) {
+        let status = wait_finished(&shim, id, &release);
+        match size {
+            Some((w, h)) => {
+                assert_eq!(status["status"], "success", "{file}: {status}");
+                assert_eq!(
+                    (
+                        status["output"]["width"].as_u64(),
+                        status["output"]["height"].as_u64()
+                    ),
+                    (Some(w), Some(h)),
+                    "{file}: {status}"
+                );
+            }
+            None => {
+                assert_eq!(status["status"], "error", "{file}: {status}");
+                assert_eq!(
+                    status["reason"],
+                    "OutOfMemory",
+                    "{file}: {status}\n{}",
+                    release.describe()
+                );
+            }
+        }
+    }
+
+    // The batch: one Job owned by the three, failed by its podFailurePolicy after one Pod.
+    let all = jobs(&release);
+    let uids: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            thumbnail(&release, id).unwrap()["metadata"]["uid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let batches: Vec<&String> = all
+        .iter()
+        .filter(|(_, j)| owners(j).0.len() > 1)
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        batches.len(),
+        1,
+        "one batch Job: {:?}\n{}",
+        all.keys(),
+        release.describe()
+    );
+    let batch = batches[0];
+    let mut owner_uids = owners(&all[batch]).0;
+    owner_uids.sort();
+    let mut sorted = uids.clone();
+    sorted.sort();
+    assert_eq!(owner_uids, sorted, "{}", all[batch]);
+    let failed = all[batch]["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Failed" && c["status"] == "True")
+        .map(|c| c["reason"].clone());
+    assert_eq!(
+        failed,
+        Some(Value::from("PodFailurePolicy")),
+        "{}",
+        all[batch]
+    );
+    assert_eq!(pods_of_job(&release, batch).len(), 1, "not retried");
+    // Then each ran alone: a Job of its own (the first's, the batch and three more).
+    assert_eq!(all.len(), 5, "{:?}\n{}", all.keys(), release.describe());
+    for (id, uid) in ids.iter().zip(&uids) {
+        let t = thumbnail(&release, id).unwrap();
+        let own = t["status"]["jobName"].as_str().unwrap();
+        assert_ne!(own, batch.as_str(), "{t}");
+        assert!(t["status"]["runItem"].is_null(), "ran alone: {t}");
+        assert_eq!(
+            owners(&all[own]),
+            (vec![uid.clone()], vec![uid.clone()]),
+            "{}",
+            all[own]
+        );
+        let reasons = event_reasons(&release, id);
+        assert!(
+            reasons.iter().any(|r| r == "Requeued"),
+            "a Requeued Event on {id}: {reasons:?}"
+        );
+    }
 }

@@ -1747,6 +1747,35 @@ async fn each_member_of_a_batch_takes_its_own_entry_of_the_result() {
     }
 }
 
+/// Requeued from a batch and waiting behind a full cap, a Thumbnail keeps its Requeued
+/// status (no Queued written over it): that reason is what makes it run alone once
+/// admitted. (Overwritten, the members of an OOM-killed batch ran in a new batch.)
+#[tokio::test]
+async fn a_requeued_thumbnail_waiting_for_a_slot_stays_requeued() {
+    let requeued =
+        json!({"phase": "Pending", "observedGeneration": 1, "reason": "Requeued", "message": "m"});
+    let a = thumbnail("a", 1, "2026-11-28T09:00:00Z", Some(requeued));
+    let b = thumbnail("b", 1, "2026-11-28T09:01:00Z", None);
+    let (ctx, server, _wakes) = context_with(batch_config(1, 8), &[a.clone(), b]).await;
+    let action = run_reconcile(a, ctx, server, |mut s| async move {
+        s.answer(
+            StatusCode::OK,
+            job_list(vec![job("other-g1-1", json!({"active": 1}))]),
+        )
+        .await;
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(2))
+        )
+    );
+}
+
 /// Requeued from a batch, a Thumbnail runs alone (a Job of its own, not a batch),
 /// even with others waiting behind it.
 #[tokio::test]
