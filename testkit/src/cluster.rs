@@ -297,12 +297,52 @@ impl Release {
             assert!(
                 start.elapsed() < timeout,
                 "timed out after {timeout:?}: the shim does not reach the bundled store; \
-                 its /readyz: {code} {body}\n{}\nshim log:\n{}",
+                 its /readyz: {code} {body}\nthe store's bucket from this node: {}\n{}\nshim log:\n{}",
+                self.store_from_node(),
                 self.describe(),
                 self.logs(&format!("{RELEASE}-api-shim"))
             );
             std::thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Whether the store's bucket answers from this node, through the store's Service
+    /// and on its Pod's own address (as its admin): to tell, when the shim does not reach
+    /// the store, whether anyone can.
+    fn store_from_node(&self) -> String {
+        let store = self.bundled_store();
+        let pod_ip = kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app.kubernetes.io/component=seaweedfs",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ]);
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let head = |client: aws_sdk_s3::Client| {
+            rt.block_on(async {
+                match tokio::time::timeout(
+                    Duration::from_secs(10),
+                    client.head_bucket().bucket("thumbnails").send(),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => "answers".to_string(),
+                    Ok(Err(e)) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                    Err(_) => "no answer within 10 s".to_string(),
+                }
+            })
+        };
+        format!(
+            "through the Service ({}): {}; on the Pod ({}): {}",
+            store.endpoint,
+            head(store.client.clone()),
+            pod_ip.trim(),
+            head(store.client_at(&format!("http://{}:8333", pod_ip.trim())))
+        )
     }
 
     /// The REST shim through its NodePort on this machine's loopback, as a user reaches it.
