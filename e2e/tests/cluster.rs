@@ -1487,21 +1487,13 @@ fn a_tenant_cannot_make_the_operator_read_or_delete_what_is_not_theirs() {
 /// identities) check no credentials, so a Pod of the cluster that reached them (a
 /// resizer decoding a hostile file, say) would bypass every identity: from a Pod of the
 /// release's namespace each of them is refused on the store Pod's IP, while S3 answers
-/// there. And the store is Ready only once its bucket exists: the first upload, sent the
-/// moment `helm install --wait` returns, is stored (not 503 NoSuchBucket).
+/// there. And the store is Ready only once its bucket exists: the moment `helm install
+/// --wait` returns, the bucket answers on the store Pod's S3 port (not NoSuchBucket).
 #[test]
 fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
-    let release = Release::install("storeports", &[]);
+    // Only helm's wait: what it guarantees is under test.
+    let release = Release::helm_install("storeports", &[]);
     let ns = release.namespace.clone();
-    let shim = release.shim_url();
-    // At once, before anything else: the race the readiness probe closes.
-    let id = upload(
-        &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
-    );
-
-    let store = format!("{RELEASE}-seaweedfs");
     let ip = kubectl_ok(&[
         "get",
         "pods",
@@ -1518,6 +1510,34 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
         "the store Pod has an IP\n{}",
         release.describe()
     );
+    // At once, before anything else: the race the readiness probe closes. On the Pod's
+    // own address: through the Service, kube-proxy's rules may still lag behind the
+    // Pod's readiness (Release::wait_for_store), which is not the probe's to close.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let admin = release.bundled_store();
+    let head = rt.block_on(
+        admin
+            .client_at(&format!("http://{ip}:8333"))
+            .head_bucket()
+            .bucket("thumbnails")
+            .send(),
+    );
+    if let Err(e) = head {
+        panic!(
+            "the store is Ready but its bucket does not answer: {}\n{}",
+            aws_sdk_s3::error::DisplayErrorContext(e),
+            release.describe()
+        );
+    }
+    release.wait_for_store();
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+
+    let store = format!("{RELEASE}-seaweedfs");
     // The store's own image: busybox `wget`, already on the node.
     let image = kubectl_ok(&[
         "get",
@@ -1610,7 +1630,7 @@ fn only_s3_leaves_the_bundled_store_pod_and_ready_means_the_bucket_exists() {
     }
     assert_eq!(answer(8333), "answers 200", "S3 is reachable:\n{log}");
 
-    // The upload sent at once went through: stored, resized, downloadable.
+    // And the upload went through: stored, resized.
     let status = wait_finished(&shim, &id, &release);
     assert_eq!(status["status"], "success", "{status}");
 }
@@ -1689,4 +1709,599 @@ fn the_event_stream_follows_an_upload_through_the_nodeport() {
     assert_eq!(statuses, ["uploaded", "processing", "success"]);
     let _ = client.kill();
     let _ = client.wait();
+}
+
+/// Issue 13: `format: avif` through the shim on the real cluster: the resizer image (its
+/// statically linked libavif, libaom and dav1d) makes an AVIF that an independent decoder
+/// (Debian's avifdec) reads at the asked size.
+#[test]
+fn an_avif_thumbnail_is_made_by_a_job_and_decodes_at_its_size() {
+    let release = Release::install("avif", &[]);
+    let shim = release.shim_url();
+    let id = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=240", "format=avif"],
+    );
+    let status = wait_finished(&shim, &id, &release);
+    assert_eq!(status["status"], "success", "{status}");
+    let output = &status["output"];
+    assert_eq!(output["contentType"], "image/avif", "{status}");
+    assert_eq!(
+        (output["width"].as_u64(), output["height"].as_u64()),
+        (Some(240), Some(160)),
+        "{status}"
+    );
+    let dir = std::env::temp_dir().join(format!("{}-{id}", release.namespace));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (avif, png) = (dir.join("thumb.avif"), dir.join("thumb.png"));
+    let download = link_path(&status, "download");
+    let (code, body) = curl(&["-o", avif.to_str().unwrap(), &format!("{shim}{download}")]);
+    assert_eq!(code, "200", "download of {id}: {body}");
+    let bytes = std::fs::read(&avif).unwrap();
+    assert_eq!(&bytes[4..12], b"ftypavif", "an AVIF file");
+    let decoded = std::process::Command::new("avifdec")
+        .arg(&avif)
+        .arg(&png)
+        .output()
+        .unwrap_or_else(|e| panic!("avifdec cannot run ({e}): run hack/install-deps.sh"));
+    assert!(decoded.status.success(), "avifdec: {decoded:?}");
+    // The PNG's IHDR: width and height, big-endian, at bytes 16..24.
+    let png = std::fs::read(&png).unwrap();
+    let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((side(16), side(20)), (240, 160), "the decoded AVIF's size");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// No new Pod may be created in the release's namespace while this lives (a
+/// ResourceQuota of zero Pods; the existing ones stay): a resizer Job made meanwhile
+/// exists, holds its slot under the cap, and cannot run — nor finish — until
+/// [`PodHold::lift`]. The batch tests use it to make Thumbnails wait behind a busy cap,
+/// or a batch run last as long as they need, without depending on how fast a run is.
+struct PodHold<'a> {
+    release: &'a Release,
+    lifted: bool,
+}
+
+const HOLD: &str = "hold-new-pods";
+
+impl<'a> PodHold<'a> {
+    fn new(release: &'a Release) -> Self {
+        kubectl_ok(&[
+            "create",
+            "quota",
+            HOLD,
+            "-n",
+            &release.namespace,
+            "--hard=pods=0",
+        ]);
+        PodHold {
+            release,
+            lifted: false,
+        }
+    }
+
+    /// Pods may be created again: the Job controller creates the held Jobs' Pods at its
+    /// next retry (it backs off, a few seconds at most here).
+    fn lift(mut self) {
+        self.lifted = true;
+        kubectl_ok(&["delete", "quota", HOLD, "-n", &self.release.namespace]);
+    }
+}
+
+impl Drop for PodHold<'_> {
+    fn drop(&mut self) {
+        if !self.lifted {
+            let _ = kubectl(&["delete", "quota", HOLD, "-n", &self.release.namespace]);
+        }
+    }
+}
+
+/// A Thumbnail as the API server has it (JSON), or `None` once it is gone.
+fn thumbnail(release: &Release, name: &str) -> Option<Value> {
+    let out = kubectl(&[
+        "get",
+        "thumbnail",
+        name,
+        "-n",
+        &release.namespace,
+        "-o",
+        "json",
+    ]);
+    out.status
+        .success()
+        .then(|| serde_json::from_slice(&out.stdout).unwrap())
+}
+
+/// Every Job of the namespace (JSON), by name.
+fn jobs(release: &Release) -> serde_json::Map<String, Value> {
+    let out = kubectl_ok(&["get", "jobs", "-n", &release.namespace, "-o", "json"]);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| {
+            (
+                j["metadata"]["name"].as_str().unwrap().to_string(),
+                j.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The uids of a Job's owners, and which of them is its controller.
+fn owners(job: &Value) -> (Vec<String>, Vec<String>) {
+    let refs = job["metadata"]["ownerReferences"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let uid = |r: &Value| r["uid"].as_str().unwrap().to_string();
+    (
+        refs.iter().map(uid).collect(),
+        refs.iter()
+            .filter(|r| r["controller"] == true)
+            .map(uid)
+            .collect(),
+    )
+}
+
+/// The reasons of the Events about a Thumbnail, in order.
+fn event_reasons(release: &Release, name: &str) -> Vec<String> {
+    kubectl_ok(&[
+        "get",
+        "events",
+        "-n",
+        &release.namespace,
+        "--field-selector",
+        &format!("involvedObject.name={name}"),
+        "--sort-by=.metadata.creationTimestamp",
+        "-o",
+        "jsonpath={range .items[*]}{.reason}{\"\\n\"}{end}",
+    ])
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Waits until every one of `ids` waits behind the cap (Pending, reason Queued).
+fn wait_queued(release: &Release, ids: &[String]) {
+    release.wait_until(Duration::from_secs(60), &format!("{ids:?} queued"), || {
+        let s = statuses(release);
+        ids.iter()
+            .all(|id| s[id]["phase"] == "Pending" && s[id]["reason"] == "Queued")
+    });
+}
+
+/// Deletes a Thumbnail through the shim.
+fn delete(shim: &str, id: &str) {
+    let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
+    assert!(code == "202" || code == "204", "delete {id}: {code} {body}");
+}
+
+/// Issue 14 on real Jobs: Thumbnails waiting behind a busy cap (`operator.maxRunning=1`,
+/// the chart's batch size) run in ONE Job once the slot frees. Every member owns that
+/// Job (one of them controls it), records it with an item of its own, and gets its
+/// thumbnail at the right size — one object each. The batch took one slot: the cap
+/// counts Jobs. Deleted, the members leave nothing in the store, and the Job is
+/// removed by Kubernetes' garbage collector once its last owner is gone (not before).
+#[test]
+fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
+    let release = Release::install("batch", &["operator.maxRunning=1"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let hold = PodHold::new(&release);
+    // Takes the one slot; its Job cannot run while the hold lasts.
+    let first = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let uploads = [
+        ("j09_storm_1920x1280.jpg", "width=256", "jpeg", (256, 171)),
+        (
+            "p03_goldfish_3640x2400_rgba.png",
+            "width=200",
+            "webp",
+            (200, 132),
+        ),
+        (
+            "d02_path_2560x1600_orient6.jpg",
+            "height=160",
+            "png",
+            (100, 160),
+        ),
+        ("p01_astronaut_512x512.png", "width=50", "jpeg", (50, 50)),
+    ];
+    let ids: Vec<String> = uploads
+        .iter()
+        .map(|(file, size, format, _)| {
+            upload(
+                &shim,
+                &corpus_file(file),
+                &[size, &format!("format={format}")],
+            )
+        })
+        .collect();
+    wait_queued(&release, &ids);
+    assert_eq!(jobs(&release).len(), 1, "{}", release.describe());
+    hold.lift();
+
+    assert_eq!(wait_finished(&shim, &first, &release)["status"], "success");
+    for (id, (file, _, format, size)) in ids.iter().zip(uploads) {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{file}: {status}");
+        let output = &status["output"];
+        assert_eq!(
+            (output["width"].as_u64(), output["height"].as_u64()),
+            (Some(size.0), Some(size.1)),
+            "{file}: {status}"
+        );
+        assert_eq!(
+            output["contentType"],
+            format!("image/{format}"),
+            "{file}: {status}"
+        );
+    }
+
+    // One Job for the four, recorded by each with its own item.
+    let t: Vec<Value> = ids
+        .iter()
+        .map(|id| thumbnail(&release, id).unwrap())
+        .collect();
+    let first_job = thumbnail(&release, &first).unwrap()["status"]["jobName"].clone();
+    let batch = t[0]["status"]["jobName"].as_str().unwrap().to_string();
+    let mut items: Vec<u64> = Vec::new();
+    for m in &t {
+        assert_eq!(m["status"]["jobName"], batch.as_str(), "{m}");
+        items.push(
+            m["status"]["runItem"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no runItem: {m}")),
+        );
+    }
+    items.sort();
+    assert_eq!(items, [0, 1, 2, 3], "one item each");
+    let all = jobs(&release);
+    assert_eq!(
+        all.keys().collect::<Vec<_>>().len(),
+        2,
+        "the first run and one batch: {:?}\n{}",
+        all.keys(),
+        release.describe()
+    );
+    assert!(all.contains_key(&batch) && first_job != batch.as_str());
+    assert_eq!(pods_of_job(&release, &batch).len(), 1);
+    // Every member owns it; the one whose item is 0 (the head of the queue) controls it.
+    let uid = |m: &Value| m["metadata"]["uid"].as_str().unwrap().to_string();
+    let (mut owner_uids, controller) = owners(&all[&batch]);
+    owner_uids.sort();
+    let mut member_uids: Vec<String> = t.iter().map(uid).collect();
+    member_uids.sort();
+    assert_eq!(owner_uids, member_uids, "{}", all[&batch]);
+    let head = t.iter().find(|m| m["status"]["runItem"] == 0).unwrap();
+    assert_eq!(controller, [uid(head)], "one controller: the head");
+
+    // Exactly one object each, where each member's status says.
+    let outputs: Vec<String> = std::iter::once(first.as_str())
+        .chain(ids.iter().map(String::as_str))
+        .map(|id| {
+            let s = &thumbnail(&release, id).unwrap()["status"];
+            assert_eq!(s["output"]["key"], s["runOutput"]["key"], "{s}");
+            s["output"]["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut stored = rt.block_on(store.list("thumbnails", "thumbnails/"));
+    stored.sort();
+    let mut expected = outputs.clone();
+    expected.sort();
+    assert_eq!(stored, expected, "one thumbnail per Thumbnail");
+    for (id, key) in ids.iter().zip(&outputs[1..]) {
+        let bytes = rt.block_on(store.get("thumbnails", key));
+        let status = thumbnail(&release, id).unwrap();
+        assert_eq!(
+            Some(bytes.len() as u64),
+            status["status"]["output"]["bytes"].as_u64(),
+            "{status}"
+        );
+    }
+
+    // All deleted but one member that does not control the Job: the Job stays, owned by
+    // that one; once it is deleted too, the garbage collector removes the Job.
+    let last = ids
+        .iter()
+        .find(|id| **id != head["metadata"]["name"])
+        .unwrap();
+    for id in std::iter::once(&first).chain(&ids).filter(|id| *id != last) {
+        delete(&shim, id);
+    }
+    release.wait_until(Duration::from_secs(60), "all but one member gone", || {
+        kubectl_ok(&["get", "thumbnails", "-n", &ns, "-o", "name"]).trim()
+            == format!("thumbnail.thumbnails.dev/{last}")
+    });
+    assert!(
+        jobs(&release).contains_key(&batch),
+        "the batch Job went while a member still owns it\n{}",
+        release.describe()
+    );
+    delete(&shim, last);
+    release.wait_until(
+        Duration::from_secs(90),
+        "the Thumbnails gone and their Jobs garbage-collected",
+        || {
+            kubectl_ok(&["get", "thumbnails,jobs", "-n", &ns, "-o", "name"])
+                .trim()
+                .is_empty()
+        },
+    );
+    let left = rt.block_on(store.list("thumbnails", ""));
+    assert!(left.is_empty(), "objects left behind: {left:?}");
+}
+
+/// Issue 14: a member of a batch deleted while the batch's Job runs (its Pod held back, so
+/// it cannot have finished): the deletion waits for the batch instead of stopping it —
+/// the Job is not stopped, and no second Job is started for the others, which succeed.
+/// The deleted one goes once the batch ended, with the thumbnail the batch made for it
+/// and its original: nothing is left in the store but the others' objects. The member
+/// deleted is the batch's controlling owner, the one whose deletion could take the Job.
+#[test]
+fn deleting_a_batch_member_waits_for_the_batch_and_leaves_nothing() {
+    let release = Release::install("batchdel", &["operator.maxRunning=1"]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    let hold = PodHold::new(&release);
+    // Runs alone (nothing waits yet) and takes the one slot.
+    let first = upload(
+        &shim,
+        &corpus_file("j09_storm_1920x1280.jpg"),
+        &["width=64"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let ids: Vec<String> = [
+        ("j09_storm_1920x1280.jpg", "width=128"),
+        ("p01_astronaut_512x512.png", "width=64"),
+        ("j05_path_2560x1600.jpg", "width=96"),
+    ]
+    .iter()
+    .map(|(file, size)| upload(&shim, &corpus_file(file), &[size]))
+    .collect();
+    wait_queued(&release, &ids);
+    // A run of its own is stopped at once when its Thumbnail goes; its slot goes to the
+    // three waiting, as one batch — whose Pod the hold keeps from starting.
+    delete(&shim, &first);
+    let mut batch = String::new();
+    release.wait_until(
+        Duration::from_secs(60),
+        "the first gone, the others in one batch",
+        || {
+            let s = statuses(&release);
+            let names: Vec<&str> = ids
+                .iter()
+                .filter_map(|id| s[id]["jobName"].as_str())
+                .collect();
+            if s.get(&first).is_some() || names.len() != ids.len() {
+                return false;
+            }
+            batch = names[0].to_string();
+            names.iter().all(|n| *n == batch)
+        },
+    );
+    let job = &jobs(&release)[&batch];
+    let (owner_uids, controller) = owners(job);
+    assert_eq!(owner_uids.len(), 3, "{job}");
+    let members: Vec<Value> = ids
+        .iter()
+        .map(|id| thumbnail(&release, id).unwrap())
+        .collect();
+    let head = members
+        .iter()
+        .find(|m| m["metadata"]["uid"] == controller[0].as_str())
+        .unwrap_or_else(|| panic!("no member controls {job}"));
+    let head_id = head["metadata"]["name"].as_str().unwrap().to_string();
+    let head_output = head["status"]["runOutput"]["key"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no runOutput: {head}"))
+        .to_string();
+    assert_eq!(head["status"]["runItem"], 0, "{head}");
+
+    delete(&shim, &head_id);
+    // The deletion is seen, and waits: the Thumbnail stays (its finalizer) while its batch
+    // has not run, and the Job is not stopped.
+    release.wait_until(
+        Duration::from_secs(30),
+        "the head marked for deletion",
+        || {
+            thumbnail(&release, &head_id)
+                .is_some_and(|t| t["metadata"]["deletionTimestamp"].is_string())
+        },
+    );
+    let job = jobs(&release);
+    assert!(
+        job.contains_key(&batch) && job[&batch]["metadata"]["deletionTimestamp"].is_null(),
+        "the batch Job was stopped: {job:?}"
+    );
+    hold.lift();
+
+    let others: Vec<&String> = ids.iter().filter(|id| **id != head_id).collect();
+    for id in &others {
+        let status = wait_finished(&shim, id, &release);
+        assert_eq!(status["status"], "success", "{status}");
+    }
+    release.wait_until(
+        Duration::from_secs(60),
+        "the deleted member gone after its batch",
+        || thumbnail(&release, &head_id).is_none(),
+    );
+    // One Job ran for the three: no second one for the others.
+    let all = jobs(&release);
+    assert_eq!(
+        all.keys().collect::<Vec<_>>(),
+        [&batch],
+        "{}",
+        release.describe()
+    );
+    assert_eq!(pods_of_job(&release, &batch).len(), 1);
+    // Left in the store: exactly the others' originals and thumbnails.
+    let mut expected: Vec<String> = Vec::new();
+    for id in &others {
+        let t = thumbnail(&release, id).unwrap();
+        assert_eq!(t["status"]["jobName"], batch.as_str(), "{t}");
+        expected.push(t["status"]["output"]["key"].as_str().unwrap().to_string());
+        expected.push(
+            t["spec"]["source"]["s3"]["key"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    expected.sort();
+    let mut stored = rt.block_on(store.list("thumbnails", ""));
+    stored.sort();
+    assert_eq!(
+        stored,
+        expected,
+        "{head_output} (the deleted one's) or another object left behind\n{}",
+        release.operator_log()
+    );
+    let _ = ns;
+}
+
+/// Issue 14: a batch killed at its memory limit (`resizer.resources.limits.memory=32Mi`,
+/// as `an_oom_killed_resizer_fails_once_with_one_pod`) failed without results: its
+/// members go back to the queue (reason Requeued, an Event each) and each runs alone —
+/// the 5120x2880 PNG (59 MB decoded) fails with OutOfMemory in its own Job, the small
+/// images succeed in theirs. A permanent failure of the batch is never one member's.
+#[test]
+fn an_oom_killed_batch_sends_its_members_to_run_alone() {
+    let release = Release::install(
+        "batchoom",
+        &[
+            "operator.maxRunning=1",
+            "resizer.resources.limits.memory=32Mi",
+            "resizer.resources.requests.memory=32Mi",
+        ],
+    );
+    let shim = release.shim_url();
+
+    let hold = PodHold::new(&release);
+    let first = upload(
+        &shim,
+        &corpus_file("p01_astronaut_512x512.png"),
+        &["width=32"],
+    );
+    release.wait_until(Duration::from_secs(60), "the first Job", || {
+        jobs(&release).len() == 1
+    });
+    let uploads = [
+        ("j09_storm_1920x1280.jpg", "width=64", Some((64, 43))),
+        ("p02_kay_5120x2880_rgba.png", "width=64", None),
+        ("p01_astronaut_512x512.png", "width=48", Some((48, 48))),
+    ];
+    let ids: Vec<String> = uploads
+        .iter()
+        .map(|(file, size, _)| upload(&shim, &corpus_file(file), &[size]))
+        .collect();
+    wait_queued(&release, &ids);
+    hold.lift();
+
+    let first_status = wait_finished(&shim, &first, &release);
+    assert_eq!(first_status["status"], "success", "{first_status}");
+    for (id, (file, _, size)) in ids.iter().zip(uploads) {
+        let status = wait_finished(&shim, id, &release);
+        match size {
+            Some((w, h)) => {
+                assert_eq!(status["status"], "success", "{file}: {status}");
+                assert_eq!(
+                    (
+                        status["output"]["width"].as_u64(),
+                        status["output"]["height"].as_u64()
+                    ),
+                    (Some(w), Some(h)),
+                    "{file}: {status}"
+                );
+            }
+            None => {
+                assert_eq!(status["status"], "error", "{file}: {status}");
+                assert_eq!(
+                    status["reason"],
+                    "OutOfMemory",
+                    "{file}: {status}\n{}",
+                    release.describe()
+                );
+            }
+        }
+    }
+
+    // The batch: one Job owned by the three, failed by its podFailurePolicy after one Pod.
+    let all = jobs(&release);
+    let uids: Vec<String> = ids
+        .iter()
+        .map(|id| {
+            thumbnail(&release, id).unwrap()["metadata"]["uid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let batches: Vec<&String> = all
+        .iter()
+        .filter(|(_, j)| owners(j).0.len() > 1)
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(
+        batches.len(),
+        1,
+        "one batch Job: {:?}\n{}",
+        all.keys(),
+        release.describe()
+    );
+    let batch = batches[0];
+    let mut owner_uids = owners(&all[batch]).0;
+    owner_uids.sort();
+    let mut sorted = uids.clone();
+    sorted.sort();
+    assert_eq!(owner_uids, sorted, "{}", all[batch]);
+    let failed = all[batch]["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Failed" && c["status"] == "True")
+        .map(|c| c["reason"].clone());
+    assert_eq!(
+        failed,
+        Some(Value::from("PodFailurePolicy")),
+        "{}",
+        all[batch]
+    );
+    assert_eq!(pods_of_job(&release, batch).len(), 1, "not retried");
+    // Then each ran alone: a Job of its own (the first's, the batch and three more).
+    assert_eq!(all.len(), 5, "{:?}\n{}", all.keys(), release.describe());
+    for (id, uid) in ids.iter().zip(&uids) {
+        let t = thumbnail(&release, id).unwrap();
+        let own = t["status"]["jobName"].as_str().unwrap();
+        assert_ne!(own, batch.as_str(), "{t}");
+        assert!(t["status"]["runItem"].is_null(), "ran alone: {t}");
+        assert_eq!(
+            owners(&all[own]),
+            (vec![uid.clone()], vec![uid.clone()]),
+            "{}",
+            all[own]
+        );
+        let reasons = event_reasons(&release, id);
+        assert!(
+            reasons.iter().any(|r| r == "Requeued"),
+            "a Requeued Event on {id}: {reasons:?}"
+        );
+    }
 }

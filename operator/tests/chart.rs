@@ -1626,3 +1626,44 @@ async fn chart_crd_applies_to_the_api_server() {
         "name",
     ]);
 }
+
+/// The pod templates' checksum annotations are quoted strings: a hash that happens to be
+/// all digits (as 6868668761778170, the checksum of one test install's S3 settings,
+/// was) is a YAML number unquoted, and the API server refused the Deployment
+/// (".annotations.checksum/s3: expected string"): an install failing about once in
+/// 2000 namespaces.
+#[test]
+fn checksum_annotations_are_quoted() {
+    for (set, args) in VALUE_SETS {
+        let out = Command::new(helm())
+            .current_dir(repo_root())
+            .args([
+                "template",
+                RELEASE,
+                "charts/thumbnail-operator",
+                "--namespace",
+                NAMESPACE,
+            ])
+            .args(*args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run helm ({}): {e}", helm()));
+        assert!(
+            out.status.success(),
+            "{set}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let checksums: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("checksum/"))
+            .collect();
+        assert!(!checksums.is_empty(), "{set}: no checksum annotation");
+        for line in checksums {
+            let value = line.split_once(": ").map(|(_, v)| v.trim()).unwrap_or("");
+            assert!(
+                value.len() > 2 && value.starts_with('"') && value.ends_with('"'),
+                "{set}: an unquoted checksum: {line}"
+            );
+        }
+    }
+}

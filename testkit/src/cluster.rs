@@ -108,8 +108,18 @@ pub struct Release {
 impl Release {
     /// Creates a namespace that enforces Pod Security `restricted` and installs the
     /// chart there with its default values plus `sets` (`key=value`), waiting until every
-    /// workload is ready. Panics with helm's output and the namespace's events otherwise.
+    /// workload is ready and the shim reaches the bundled store (see
+    /// [`Release::wait_for_store`]). Panics with helm's output and the namespace's events
+    /// otherwise.
     pub fn install(prefix: &str, sets: &[&str]) -> Release {
+        let release = Release::helm_install(prefix, sets);
+        release.wait_for_store();
+        release
+    }
+
+    /// [`Release::install`] up to `helm install --wait` only: for a test of what that
+    /// wait itself guarantees.
+    pub fn helm_install(prefix: &str, sets: &[&str]) -> Release {
         let namespace = crate::kube::unique_namespace(prefix);
         kubectl_ok(&["create", "namespace", &namespace]);
         kubectl_ok(&[
@@ -265,8 +275,89 @@ impl Release {
         leader.expect("a leader")
     }
 
+    /// Waits until the shim reaches the bundled store: its /readyz reports the store's
+    /// bucket answering (`store.ok`), through the NodePort, so from where uploads go.
+    /// `helm install --wait` is not enough: the store's Pod is Ready once its bucket
+    /// exists, but the shim may not reach it yet (the Service works only once kube-proxy
+    /// has its endpoint, which lags under load; in CI a first upload got 503 "store
+    /// unavailable" 9 s after the install). The shim stays Ready without the store (its
+    /// readiness does not depend on it, by design: issue 11 defect 5), so this asks
+    /// /readyz what it reports rather than waiting for readiness. In two installs of one
+    /// day's runs the shim did not reach the store within 120 s while this node did,
+    /// through the Service and on the Pod: a fault on the shim's side, not understood yet,
+    /// which fails the install here, saying so, rather than a test's first upload.
+    pub fn wait_for_store(&self) {
+        let url = self.nodeport_url();
+        let timeout = Duration::from_secs(120);
+        let start = Instant::now();
+        loop {
+            let (code, body) = crate::http::curl(&["-m", "10", &format!("{url}/readyz")]);
+            let ready = serde_json::from_str::<serde_json::Value>(&body)
+                .is_ok_and(|v| v["store"]["ok"] == true);
+            if ready {
+                return;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?}: the shim does not reach the bundled store; \
+                 its /readyz: {code} {body}\nthe store's bucket from this node: {}\n{}\nshim log:\n{}",
+                self.store_from_node(),
+                self.describe(),
+                self.logs(&format!("{RELEASE}-api-shim"))
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    /// Whether the store's bucket answers from this node, through the store's Service
+    /// and on its Pod's own address (as its admin): to tell, when the shim does not reach
+    /// the store, whether anyone can.
+    fn store_from_node(&self) -> String {
+        let store = self.bundled_store();
+        let pod_ip = kubectl_ok(&[
+            "get",
+            "pods",
+            "-n",
+            &self.namespace,
+            "-l",
+            "app.kubernetes.io/component=seaweedfs",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ]);
+        let rt = tokio::runtime::Runtime::new().expect("a runtime");
+        let head = |client: aws_sdk_s3::Client| {
+            rt.block_on(async {
+                match tokio::time::timeout(
+                    Duration::from_secs(10),
+                    client.head_bucket().bucket("thumbnails").send(),
+                )
+                .await
+                {
+                    Ok(Ok(_)) => "answers".to_string(),
+                    Ok(Err(e)) => aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                    Err(_) => "no answer within 10 s".to_string(),
+                }
+            })
+        };
+        format!(
+            "through the Service ({}): {}; on the Pod ({}): {}",
+            store.endpoint,
+            head(store.client.clone()),
+            pod_ip.trim(),
+            head(store.client_at(&format!("http://{}:8333", pod_ip.trim())))
+        )
+    }
+
     /// The REST shim through its NodePort on this machine's loopback, as a user reaches it.
     pub fn shim_url(&self) -> String {
+        let url = self.nodeport_url();
+        // The chart requires a token: every request of the test to this shim carries it.
+        crate::http::use_token(&url, &self.shim_token());
+        url
+    }
+
+    /// `http://127.0.0.1:<the shim's NodePort>`, once it answers there.
+    fn nodeport_url(&self) -> String {
         let port = kubectl_ok(&[
             "get",
             "service",
@@ -285,8 +376,6 @@ impl Release {
             "the shim answers on its NodePort",
             || crate::http::curl(&[&format!("{url}/healthz")]).0 == "200",
         );
-        // The chart requires a token: every request of the test to this shim carries it.
-        crate::http::use_token(&url, &self.shim_token());
         url
     }
 

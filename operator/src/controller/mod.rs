@@ -299,10 +299,17 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
             // waiting Thumbnail's position whenever the head moves is O(n²) status
             // writes for a backlog of n (issue 14). `kubectl get` shows where it stood
             // when it was queued; the queue_length gauge shows the backlog now.
+            // Requeued from a batch, it waits as Requeued: that reason is what makes it
+            // run alone once admitted, and a Queued status written over it made it join
+            // the next batch instead — with the image that made its batch fail, which
+            // then failed that batch too (found on the real cluster, issue 14).
             let status = thumb.status.as_ref();
             let queued_already = status.is_some_and(|s| {
                 s.observed_generation == thumb.metadata.generation
-                    && s.reason.as_deref() == Some(status::reason::QUEUED)
+                    && matches!(
+                        s.reason.as_deref(),
+                        Some(status::reason::QUEUED | status::reason::REQUEUED)
+                    )
             });
             // Conditional on the object this decision saw: a batch run may have taken it
             // and recorded that since, which a forced write would overwrite.
@@ -359,7 +366,7 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
         ctx,
     )
     .await?;
-    ctx.queue.refresh_gauges(thumb, true, &ctx.metrics);
+    ctx.queue.refresh_gauges(thumb, Some(run), &ctx.metrics);
     info!(thumbnail = %thumb.name_any(), run, "resizer started");
     ctx.event(
         thumb,
@@ -443,7 +450,7 @@ async fn launch_batch(
             ctx,
         )
         .await?;
-        ctx.queue.refresh_gauges(member, true, &ctx.metrics);
+        ctx.queue.refresh_gauges(member, Some(&run), &ctx.metrics);
     }
     info!(thumbnail = %head.name_any(), run, thumbnails = members.len(), "resizer batch started");
     ctx.event(
@@ -478,7 +485,7 @@ async fn launch_rejected(
     };
     write_status(thumb, &failed, ctx).await?;
     ctx.queue.slot_freed(thumb);
-    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
+    ctx.queue.refresh_gauges(thumb, None, &ctx.metrics);
     ctx.metrics.finished(
         Phase::Failed.as_str(),
         status::reason::LAUNCH_REJECTED,
@@ -623,7 +630,7 @@ async fn observe(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> 
         .and_then(|t| Timestamp::now().duration_since(t.0).try_into().ok());
     let written = write_status(thumb, &transition, ctx).await?;
     ctx.queue.slot_freed(thumb);
-    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
+    ctx.queue.refresh_gauges(thumb, None, &ctx.metrics);
     let phase = written.phase.unwrap_or_default();
     let reason = written.reason.clone().unwrap_or_default();
     ctx.metrics.finished(phase.as_str(), &reason, took);
@@ -654,6 +661,10 @@ async fn requeue(thumb: &Thumbnail, message: String, ctx: &Context) -> Result<Ac
     .await?;
     info!(thumbnail = %thumb.name_any(), %message, "requeued from its batch");
     ctx.queue.slot_freed(thumb);
+    // The status says Requeued only until it runs again: the Event is what tells
+    // `kubectl describe` why its run changed (and a Warning: its batch failed).
+    ctx.event(thumb, EventType::Warning, status::reason::REQUEUED, message)
+        .await;
     Ok(Action::requeue(queue::POLL))
 }
 
@@ -794,7 +805,7 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
         )
         .await;
     }
-    ctx.queue.refresh_gauges(thumb, false, &ctx.metrics);
+    ctx.queue.refresh_gauges(thumb, None, &ctx.metrics);
     info!(thumbnail = %thumb.name_any(), objects = keys.len(), "cleaned up");
     Ok(Action::await_change())
 }

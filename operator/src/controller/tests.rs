@@ -1747,6 +1747,35 @@ async fn each_member_of_a_batch_takes_its_own_entry_of_the_result() {
     }
 }
 
+/// Requeued from a batch and waiting behind a full cap, a Thumbnail keeps its Requeued
+/// status (no Queued written over it): that reason is what makes it run alone once
+/// admitted. (Overwritten, the members of an OOM-killed batch ran in a new batch.)
+#[tokio::test]
+async fn a_requeued_thumbnail_waiting_for_a_slot_stays_requeued() {
+    let requeued =
+        json!({"phase": "Pending", "observedGeneration": 1, "reason": "Requeued", "message": "m"});
+    let a = thumbnail("a", 1, "2026-11-28T09:00:00Z", Some(requeued));
+    let b = thumbnail("b", 1, "2026-11-28T09:01:00Z", None);
+    let (ctx, server, _wakes) = context_with(batch_config(1, 8), &[a.clone(), b]).await;
+    let action = run_reconcile(a, ctx, server, |mut s| async move {
+        s.answer(
+            StatusCode::OK,
+            job_list(vec![job("other-g1-1", json!({"active": 1}))]),
+        )
+        .await;
+        s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        format!("{action:?}"),
+        format!(
+            "{:?}",
+            kube::runtime::controller::Action::requeue(Duration::from_secs(2))
+        )
+    );
+}
+
 /// Requeued from a batch, a Thumbnail runs alone (a Job of its own, not a batch),
 /// even with others waiting behind it.
 #[tokio::test]
@@ -1775,6 +1804,61 @@ async fn a_thumbnail_requeued_from_a_batch_runs_alone() {
         assert_eq!(st.path, format!("{THUMBS}/a/status"));
         assert!(status_of(&st).get("runItem").is_none());
         s.expect_silence().await;
+    })
+    .await
+    .unwrap();
+}
+
+/// A batch killed at its memory limit left no result: each member goes back to the
+/// queue (Requeued, naming what happened) to run alone, with a Warning Event saying so —
+/// the status says Requeued only until the member runs again.
+#[tokio::test]
+async fn members_of_an_oom_killed_batch_are_requeued_with_an_event() {
+    let run = "a-b00000001";
+    let (ctx, server) = context(4, &[]).await;
+    let mut status = processing(run);
+    status["runItem"] = json!(1);
+    status["runOutput"] = json!({"bucket": "thumbs", "key": "recorded/1.webp"});
+    let thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(status));
+    run_reconcile(thumb, ctx, server, move |mut s| async move {
+        let mut failed = job(
+            run,
+            json!({"failed": 1, "conditions": [{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}]}),
+        );
+        failed["metadata"]["uid"] = json!("job-uid");
+        s.answer(StatusCode::OK, failed).await;
+        s.answer(StatusCode::OK, pod_list(137, "", "OOMKilled"))
+            .await;
+        let st = s.answer(StatusCode::OK, any_thumbnail()).await;
+        let status = status_of(&st);
+        assert_eq!(
+            (status["phase"].as_str(), status["reason"].as_str()),
+            (Some("Pending"), Some("Requeued")),
+            "{status}"
+        );
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("OutOfMemory") && message.contains("runs again on its own"),
+            "{message}"
+        );
+        // The Event follows the status write.
+        let (request, send) = tokio::time::timeout(Duration::from_secs(5), s.0.next_request())
+            .await
+            .expect("an Event within 5 s")
+            .expect("the client was dropped");
+        assert!(request.uri().path().contains("/events"), "{}", request.uri());
+        let bytes = request.into_body().collect_bytes().await.unwrap();
+        let event: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(
+            (event["type"].as_str(), event["reason"].as_str()),
+            (Some("Warning"), Some("Requeued")),
+            "{event}"
+        );
+        assert!(
+            event["note"].as_str().unwrap().contains("runs again on its own"),
+            "{event}"
+        );
+        send.send_response(Response::builder().status(201).body(Body::from(bytes.to_vec())).unwrap());
     })
     .await
     .unwrap();

@@ -109,13 +109,21 @@ struct Indexes {
 /// Queue order: oldest first, then by namespace and name.
 type Key = (Option<Timestamp>, String, String);
 
+/// A run, as the index counts it: namespace and run (Job) name. The members of a batch
+/// share one; a Processing status without a run name (none is written so) counts alone.
+type Run = (String, String);
+
 /// What the watch last said of each Thumbnail that waits or runs.
 #[derive(Default)]
 struct Index {
     waiting: Ranked<Key>,
-    /// By namespace and name: its key, and whether it runs (else it waits).
-    known: HashMap<(String, String), (Key, bool)>,
-    running: usize,
+    /// By namespace and name: its key, and its run when it runs (else it waits).
+    known: HashMap<(String, String), (Key, Option<Run>)>,
+    /// Runs in progress, with how many of the known Thumbnails each makes. A batch is
+    /// one run, as it is one Job and one slot under the cap: counting its members
+    /// instead (16 by default) showed a batch as 16 runs in `thumbnail_runs_active` and
+    /// in the Queued message ("16 of 4 running").
+    runs: HashMap<Run, usize>,
 }
 
 impl Index {
@@ -124,31 +132,65 @@ impl Index {
         let running = is_running(t);
         if running || wants_run(t) {
             let k = key(t);
-            if running {
-                self.running += 1;
-            } else {
-                self.waiting.insert(k.clone());
+            let run = running.then(|| run_of(t));
+            match &run {
+                Some(run) => *self.runs.entry(run.clone()).or_default() += 1,
+                None => {
+                    self.waiting.insert(k.clone());
+                }
             }
-            self.known.insert(id(t), (k, running));
+            self.known.insert(id(t), (k, run));
         }
     }
 
     fn forget(&mut self, t: &Thumbnail) {
-        if let Some((k, running)) = self.known.remove(&id(t)) {
-            if running {
-                self.running -= 1;
-            } else {
+        match self.known.remove(&id(t)) {
+            Some((_, Some(run))) => {
+                if let Some(n) = self.runs.get_mut(&run) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.runs.remove(&run);
+                    }
+                }
+            }
+            Some((k, None)) => {
                 self.waiting.remove(&k);
             }
+            None => {}
         }
     }
 
-    fn is_waiting(&self, t: &Thumbnail) -> bool {
-        self.known.get(&id(t)).is_some_and(|(_, running)| !running)
+    /// Runs in progress (a batch counts once).
+    fn running(&self) -> usize {
+        self.runs.len()
     }
 
-    fn is_running(&self, t: &Thumbnail) -> bool {
-        self.known.get(&id(t)).is_some_and(|(_, running)| *running)
+    fn is_waiting(&self, t: &Thumbnail) -> bool {
+        self.known.get(&id(t)).is_some_and(|(_, run)| run.is_none())
+    }
+
+    /// The run `t` makes, as the index knows it.
+    fn run(&self, t: &Thumbnail) -> Option<&Run> {
+        self.known.get(&id(t)).and_then(|(_, run)| run.as_ref())
+    }
+
+    /// Runs in progress if `t`'s run were `run` (None: it runs no more): what the watch
+    /// will show once `t`'s new status reaches it.
+    fn running_with(&self, t: &Thumbnail, run: Option<&str>) -> usize {
+        let old = self.run(t);
+        // How many others make the run `r`.
+        let others = |r: &Run| self.runs.get(r).copied().unwrap_or(0) - usize::from(old == Some(r));
+        let mut n = self.running();
+        if old.is_some_and(|r| others(r) == 0) {
+            n -= 1;
+        }
+        if let Some(run) = run {
+            let new = (t.namespace().unwrap_or_default(), run.to_string());
+            if others(&new) == 0 {
+                n += 1;
+            }
+        }
+        n
     }
 
     /// 1-based position of `t` among the waiting (also when the index has not seen it
@@ -231,7 +273,7 @@ impl Queue {
                 return Ok(Admission::Taken);
             }
             let live = &index.live;
-            (live.position(thumb), live.waiting.len(), live.running)
+            (live.position(thumb), live.waiting.len(), live.running())
         };
         metrics.queue_length.set(length as i64);
         if position > cap {
@@ -323,18 +365,19 @@ impl Queue {
         }
     }
 
-    /// Sets the gauges to what is true now that `changed` started (`running`), finished
-    /// or went away. Admission alone is not enough: after the last run finishes nothing
-    /// is admitted any more, and the gauges kept their last values. Counted from the
-    /// index, at no API request; the watch may not have shown `changed`'s new status
-    /// yet, so `changed` counts as given.
-    pub fn refresh_gauges(&self, changed: &Thumbnail, running: bool, metrics: &Metrics) {
+    /// Sets the gauges to what is true now that `changed` started (`run`: the run it is
+    /// part of), finished or went away (None). Admission alone is not enough: after the
+    /// last run finishes nothing is admitted any more, and the gauges kept their last
+    /// values. Counted from the index, at no API request; the watch may not have shown
+    /// `changed`'s new status yet, so `changed` counts as given. A batch counts once.
+    pub fn refresh_gauges(&self, changed: &Thumbnail, run: Option<&str>, metrics: &Metrics) {
         let index = self.shared.index.lock().expect("lock");
         let live = &index.live;
         let waiting = live.waiting.len() - usize::from(live.is_waiting(changed));
-        let runs = live.running - usize::from(live.is_running(changed)) + usize::from(running);
         metrics.queue_length.set(waiting as i64);
-        metrics.runs_active.set(runs as i64);
+        metrics
+            .runs_active
+            .set(live.running_with(changed, run) as i64);
     }
 }
 
@@ -355,6 +398,17 @@ pub fn wants_run(t: &Thumbnail) -> bool {
     s.observed_generation != t.metadata.generation
         || s.phase.is_none()
         || s.phase == Some(Phase::Pending)
+}
+
+/// The run a running Thumbnail is part of: its status's jobName.
+fn run_of(t: &Thumbnail) -> Run {
+    let s = t.status.as_ref();
+    let run = match s.and_then(|s| s.job_name.as_deref()) {
+        Some(run) => run.to_string(),
+        // No run name can contain '/': this one is no run's but its own.
+        None => format!("/{}", t.name_any()),
+    };
+    (t.namespace().unwrap_or_default(), run)
 }
 
 /// Its current generation's run is in progress.
@@ -480,7 +534,7 @@ mod tests {
         let index = index(&all);
         assert_eq!(index.position(&me), 4, "older, edited and queued are ahead");
         assert_eq!(index.waiting.len(), 5);
-        assert_eq!(index.running, 1);
+        assert_eq!(index.running(), 1);
         // Created at the same time as "older": the name decides.
         assert_eq!(index.position(&all[3]), 1, "edited");
         assert_eq!(index.position(&all[0]), 2, "older");
@@ -691,7 +745,7 @@ mod tests {
         metrics.queue_length.set(7);
         metrics.runs_active.set(9);
         // `started` was just launched (the cache still shows it Pending): running, not waiting.
-        queue.refresh_gauges(&started, true, &metrics);
+        queue.refresh_gauges(&started, Some("started-run"), &metrics);
         assert_eq!(
             (metrics.queue_length.get(), metrics.runs_active.get()),
             (1, 2)
@@ -704,11 +758,56 @@ mod tests {
             Some(json!({"phase": "Processing", "observedGeneration": 1})),
         );
         let (queue, _wakes) = queue_of(std::slice::from_ref(&done), 4);
-        queue.refresh_gauges(&done, false, &metrics);
+        queue.refresh_gauges(&done, None, &metrics);
         assert_eq!(
             (metrics.queue_length.get(), metrics.runs_active.get()),
             (0, 0)
         );
+    }
+
+    /// A batch is one run: its members share a Job and one slot, and the index, the
+    /// gauge and the Queued decision count it once (issue 14; they counted members).
+    #[test]
+    fn a_batch_counts_as_one_run() {
+        let member = |name: &str, run: &str| {
+            thumb(
+                name,
+                "2026-11-28T08:00:00Z",
+                1,
+                Some(json!({"phase": "Processing", "observedGeneration": 1, "jobName": run})),
+            )
+        };
+        let all = [
+            member("a", "batch-1"),
+            member("b", "batch-1"),
+            member("c", "batch-1"),
+            member("alone", "alone-g1"),
+            waiting("next", "2026-11-28T09:00:00Z"),
+        ];
+        let (queue, _wakes) = queue_of(&all, 3);
+        let index = queue.shared.index.lock().unwrap();
+        assert_eq!(index.live.running(), 2, "a batch of three and a run alone");
+        let w = decide(index.live.running(), 2, 3).unwrap();
+        assert_eq!((w.position, w.running), (1, 2));
+        drop(index);
+        let metrics = Metrics::default();
+        // Two more members of a new batch, launched (the cache still shows them waiting):
+        // one run more, whichever member reports it.
+        let (d, e) = (
+            waiting("d", "2026-11-28T10:00:00Z"),
+            waiting("e", "2026-11-28T10:00:01Z"),
+        );
+        let (queue, _wakes) = queue_of(&[all.to_vec(), vec![d.clone(), e.clone()]].concat(), 3);
+        for t in [&d, &e] {
+            queue.refresh_gauges(t, Some("batch-2"), &metrics);
+            assert_eq!(metrics.runs_active.get(), 3);
+        }
+        // One member of the first batch finished: the batch still runs.
+        queue.refresh_gauges(&all[0], None, &metrics);
+        assert_eq!(metrics.runs_active.get(), 2);
+        // The run alone finished: one run less.
+        queue.refresh_gauges(&all[3], None, &metrics);
+        assert_eq!(metrics.runs_active.get(), 1);
     }
 
     /// The index follows the watch: a Thumbnail that starts leaves the waiting, one
@@ -735,7 +834,7 @@ mod tests {
         );
         queue.observe(&watcher::Event::Apply((*a_runs).clone()));
         assert_eq!(position(&c), 2);
-        assert_eq!(queue.shared.index.lock().unwrap().live.running, 1);
+        assert_eq!(queue.shared.index.lock().unwrap().live.running(), 1);
         queue.observe(&watcher::Event::Delete(
             (*waiting("b", "2026-11-28T10:00:00Z")).clone(),
         ));
@@ -747,7 +846,7 @@ mod tests {
             Some(json!({"phase": "Succeeded", "observedGeneration": 1})),
         );
         queue.observe(&watcher::Event::Apply((*a_done).clone()));
-        assert_eq!(queue.shared.index.lock().unwrap().live.running, 0);
+        assert_eq!(queue.shared.index.lock().unwrap().live.running(), 0);
         // A re-list: the old index answers until it is complete.
         queue.observe(&watcher::Event::Init);
         queue.observe(&watcher::Event::InitApply(
