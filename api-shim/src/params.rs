@@ -77,9 +77,11 @@ pub const PARAM_FIELDS: [&str; 6] = ["width", "height", "fit", "format", "qualit
 pub const MAX_SIZES: usize = 16;
 const _: () = assert!(MAX_SIZES <= thumbnail_api::ownership::MAX_GROUP_MEMBERS);
 
-/// One item of `sizes`: `W`, `WxH` or `xH`, then `;fit=...`, `;format=...`,
-/// `;quality=...` for this size alone. What it leaves out comes from the upload's
-/// own fit, format and quality fields.
+/// One item of `sizes`: `W`, `WxH` or `xH`, then `:`-separated options for this size
+/// alone: a fit (`cover`), a format (`webp`), a quality (`q70`), or the same written
+/// out (`fit=cover`, `format=webp`, `quality=70`). What it leaves out comes from the
+/// upload's own fit, format and quality fields. (`:`, not `;`: curl's `-F` takes
+/// what follows a `;` for its own attributes.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SizeItem {
     /// 1-based position among all the upload's items.
@@ -120,11 +122,7 @@ impl Size {
             (None, Some(h)) => format!("x{h}"),
             (None, None) => String::new(),
         };
-        format!(
-            "{dims} {} {}",
-            words_of(self.fit),
-            words_of(self.format)
-        )
+        format!("{dims} {} {}", words_of(self.fit), words_of(self.format))
     }
 }
 
@@ -159,7 +157,7 @@ fn size_item(position: usize, text: &str) -> Result<SizeItem, ApiError> {
             "empty; give a width (256), width and height (256x256) or a height (x256), separated by commas".into(),
         );
     }
-    let mut parts = text.split(';').map(str::trim);
+    let mut parts = text.split(':').map(str::trim);
     let dims = parts.next().unwrap_or_default();
     let b = *SPEC_BOUNDS;
     let side = |item: &SizeItem, name: &str, v: &str, bounds: Bounds| -> Result<u32, ApiError> {
@@ -178,7 +176,8 @@ fn size_item(position: usize, text: &str) -> Result<SizeItem, ApiError> {
         Some("") => {
             return fail(
                 &item,
-                "no height after the x; give 256x256 for both sides, 256 for the width alone".into(),
+                "no height after the x; give 256x256 for both sides, 256 for the width alone"
+                    .into(),
             )
         }
         Some(h) => item.height = Some(side(&item, "height", h, b.height)?),
@@ -191,25 +190,38 @@ fn size_item(position: usize, text: &str) -> Result<SizeItem, ApiError> {
         );
     }
     for option in parts {
-        let Some((name, value)) = option.split_once('=') else {
-            return fail(
-                &item,
-                format!("{option:?} is not name=value; after the size an item takes ;fit=..., ;format=..., ;quality=..."),
-            );
+        let (name, value) = match option.split_once('=') {
+            Some((name, value)) => (name.trim(), value.trim()),
+            None if words::<Fit>().iter().any(|w| w == option) => ("fit", option),
+            None if words::<Format>().iter().any(|w| w == option) => ("format", option),
+            None if option.starts_with('q') && option.len() > 1 => ("quality", &option[1..]),
+            None => {
+                return fail(
+                    &item,
+                    format!(
+                        "{option:?} is not an option; after the size come a fit ({}), a format ({}) or a quality (q1 to q100), separated by ':', e.g. 256x256:cover:webp:q70",
+                        words::<Fit>().join(", "),
+                        words::<Format>().join(", ")
+                    ),
+                )
+            }
         };
-        let (name, value) = (name.trim(), value.trim());
         let twice = |item: &SizeItem| item_error(item, format!("{name} is given twice"));
         match name {
             "fit" if item.fit.is_some() => return Err(twice(&item)),
-            "fit" => item.fit = Some(word(name, value).map_err(|e| item_error(&item, e.body.message))?),
+            "fit" => {
+                item.fit = Some(word(name, value).map_err(|e| item_error(&item, e.body.message))?)
+            }
             "format" if item.format.is_some() => return Err(twice(&item)),
             "format" => {
-                item.format = Some(word(name, value).map_err(|e| item_error(&item, e.body.message))?)
+                item.format =
+                    Some(word(name, value).map_err(|e| item_error(&item, e.body.message))?)
             }
             "quality" if item.quality.is_some() => return Err(twice(&item)),
             "quality" => {
                 item.quality = Some(
-                    number(name, value, b.quality).map_err(|e| item_error(&item, e.body.message))? as u8,
+                    number(name, value, b.quality).map_err(|e| item_error(&item, e.body.message))?
+                        as u8,
                 )
             }
             other => {
@@ -327,7 +339,11 @@ impl UploadParams {
             return Ok(None);
         };
         if self.width.is_some() || self.height.is_some() {
-            let which = if self.width.is_some() { "width" } else { "height" };
+            let which = if self.width.is_some() {
+                "width"
+            } else {
+                "height"
+            };
             return Err(ApiError::invalid(
                 "sizes",
                 format!("give either sizes or {which} (and height/width), not both: each item of sizes has its own width and height"),
@@ -433,7 +449,7 @@ mod tests {
     #[test]
     fn sizes_take_shared_fields_and_their_own() {
         let s = sizes(&[
-            ("sizes", "128, 256x256;fit=cover;format=webp, x64;quality=40"),
+            ("sizes", "128, 256x256:cover:format=webp, x64:q40"),
             ("format", "avif"),
             ("quality", "60"),
         ])
@@ -451,7 +467,7 @@ mod tests {
             ]
         );
         // Repeated fields add up; the shared quality skips png, which has none.
-        let s = sizes(&[("sizes", "128"), ("sizes", "256;format=png"), ("quality", "70")]).unwrap();
+        let s = sizes(&[("sizes", "128"), ("sizes", "256:png"), ("quality", "70")]).unwrap();
         assert_eq!((s.len(), s[0].quality, s[1].quality), (2, Some(70), None));
         // Without sizes: one Thumbnail, as before.
         let mut p = UploadParams::default();
@@ -467,13 +483,15 @@ mod tests {
             ("0", 1, "from 1 to 8192"),
             ("128x", 1, "no height"),
             ("128,256x9000", 2, "from 1 to 8192"),
-            ("128;fit=stretch", 1, "fit must be one of"),
-            ("128;colour=red", 1, "unknown option"),
-            ("128;quality", 1, "name=value"),
-            ("128;fit=cover;fit=fill", 1, "twice"),
-            (";fit=cover", 1, "starts with no size"),
+            ("128:fit=stretch", 1, "fit must be one of"),
+            ("128:stretch", 1, "is not an option"),
+            ("128:colour=red", 1, "unknown option"),
+            ("128:q", 1, "is not an option"),
+            ("128:q101", 1, "quality must be from 1 to 100"),
+            ("128:cover:fit=fill", 1, "twice"),
+            (":cover", 1, "starts with no size"),
             ("128,256,128", 3, "the same thumbnail as item 1"),
-            ("128;format=jpeg;quality=80,128", 2, "the same thumbnail as item 1"),
+            ("128:jpeg:q80,128", 2, "the same thumbnail as item 1"),
         ] {
             let err = sizes(&[("sizes", value)]).unwrap_err();
             assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{value}");
@@ -485,15 +503,26 @@ mod tests {
                 "{value}: {m}"
             );
         }
-        let many = (1..=17).map(|n| n.to_string()).collect::<Vec<_>>().join(",");
+        let many = (1..=17)
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
         let err = sizes(&[("sizes", &many)]).unwrap_err();
-        assert!(err.body.message.contains("at most 16"), "{}", err.body.message);
+        assert!(
+            err.body.message.contains("at most 16"),
+            "{}",
+            err.body.message
+        );
         assert_eq!(err.body.item, Some(17));
         assert!(sizes(&[("sizes", &many[..many.rfind(',').unwrap()])]).is_ok());
         let err = sizes(&[("sizes", "128"), ("width", "64")]).unwrap_err();
-        assert!(err.body.message.contains("not both"), "{}", err.body.message);
+        assert!(
+            err.body.message.contains("not both"),
+            "{}",
+            err.body.message
+        );
         // Different images of one size are not duplicates.
-        assert!(sizes(&[("sizes", "128,128;format=webp,128;quality=50")]).is_ok());
+        assert!(sizes(&[("sizes", "128,128:webp,128:quality=50")]).is_ok());
     }
 
     #[test]

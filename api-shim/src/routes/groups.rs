@@ -139,7 +139,11 @@ mod tests {
     fn group_ids_are_label_values() {
         assert!(check_group_id("01jdz8q6x5m3c9v2k7h4t0r1ab").is_ok());
         for bad in ["a,b=c", "a=b", &"x".repeat(64), "A", ""] {
-            assert_eq!(check_group_id(bad).unwrap_err().status, StatusCode::NOT_FOUND, "{bad}");
+            assert_eq!(
+                check_group_id(bad).unwrap_err().status,
+                StatusCode::NOT_FOUND,
+                "{bad}"
+            );
         }
         assert_eq!(
             selector("g1"),

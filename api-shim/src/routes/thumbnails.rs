@@ -129,7 +129,10 @@ pub async fn list(
     let Query(q) = query.map_err(|e| {
         ApiError::bad_request(
             "bad_query",
-            format!("{}; use ?limit=N&continue=TOKEN&status=WORD&group=ID", e.body_text()),
+            format!(
+                "{}; use ?limit=N&continue=TOKEN&status=WORD&group=ID",
+                e.body_text()
+            ),
         )
     })?;
     let limit = parse_limit(q.limit.as_deref())?;
@@ -155,9 +158,7 @@ pub async fn list(
     let mut items: Vec<Thumbnail> = Vec::new();
     for _ in 0..MAX_SCANS {
         let room = limit - items.len() as u32;
-        let mut params = ListParams::default()
-            .labels(&selector)
-            .limit(room);
+        let mut params = ListParams::default().labels(&selector).limit(room);
         if let Some(t) = &token {
             params = params.continue_token(t);
         }

@@ -67,12 +67,13 @@ pub struct UploadForm {
     quality: Option<u8>,
     /// Several thumbnails of this one upload, instead of width and height: up to 16
     /// comma-separated items, each `W`, `WxH` or `xH`, optionally followed by
-    /// `;fit=...`, `;format=...`, `;quality=...` for that item alone (the fields above
-    /// apply to the others). E.g. `128,256,512` or `64x64;fit=cover,1024;format=avif`.
+    /// `:`-separated options for that item alone — a fit (`cover`), a format (`avif`),
+    /// a quality (`q40`), or written out (`fit=cover`) — the fields above apply to
+    /// what an item leaves out. E.g. `128,256,512` or `64x64:cover,1024:avif:q40`.
     /// The field may be repeated; its items add up. The answer is a group: one
     /// thumbnail per item over one stored original, which is deleted with the last of
     /// them. An error about one item names it (`item`: its position).
-    #[schema(example = "128,256x256;fit=cover,1024;format=webp")]
+    #[schema(example = "128,256x256:cover,1024:webp")]
     sizes: Option<String>,
 }
 
