@@ -925,7 +925,10 @@ async fn several_sizes_from_one_upload_share_the_original_until_the_last_is_dele
         .collect();
     assert_eq!(ids.len(), 3, "{accepted}");
     let original = thumbnail_api::ownership::shim_original_key(&ns, &group);
-    assert_eq!(s3.list(&bucket, "originals/").await, std::slice::from_ref(&original));
+    assert_eq!(
+        s3.list(&bucket, "originals/").await,
+        std::slice::from_ref(&original)
+    );
 
     let start = Instant::now();
     let view = loop {
