@@ -116,7 +116,7 @@ pub async fn get_one(
         (status = 400, description = "The continue token is malformed", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 410, description = "The continue token has expired; start again", body = ErrorBody),
-        (status = 422, description = "limit or status is invalid", body = ErrorBody),
+        (status = 422, description = "limit, status or group is invalid", body = ErrorBody),
         (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
