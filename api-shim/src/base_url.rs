@@ -25,6 +25,16 @@ impl BaseUrl {
     pub fn thumbnail_url(&self, id: &str) -> String {
         format!("{}/api/v1/thumbnails/{id}", self.0)
     }
+
+    /// URL of one group (the Thumbnails of one upload with several sizes).
+    pub fn group_url(&self, id: &str) -> String {
+        group_url(&self.0, id)
+    }
+}
+
+/// URL of the group `id` in the API rooted at `base`.
+pub fn group_url(base: &str, id: &str) -> String {
+    format!("{}/api/v1/groups/{id}", base.trim_end_matches('/'))
 }
 
 impl FromRequestParts<AppState> for BaseUrl {

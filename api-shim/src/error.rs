@@ -25,6 +25,10 @@ pub struct ErrorBody {
     /// The request field the error is about, for parameter errors.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For an error about one item of the upload's `sizes`: its 1-based position.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = 2)]
+    pub item: Option<usize>,
     /// The thumbnail's status word (uploaded, processing, success, error) for errors
     /// about a thumbnail's state.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -60,6 +64,7 @@ impl ApiError {
                 code: code.into(),
                 message: message.into(),
                 field: None,
+                item: None,
                 status: None,
                 reason: None,
                 request_id: None,
@@ -76,6 +81,11 @@ impl ApiError {
 
     pub fn with_field(mut self, field: &str) -> ApiError {
         self.body.field = Some(field.into());
+        self
+    }
+
+    pub fn with_item(mut self, position: usize) -> ApiError {
+        self.body.item = Some(position);
         self
     }
 

@@ -2,11 +2,12 @@
 //! types, status words and links live in the `api` crate; these are the REST views.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt as _;
 use serde::Serialize;
 use thumbnail_api::crd::{Fit, Format, Phase, Thumbnail};
 use thumbnail_api::links::links;
 pub use thumbnail_api::links::Link;
-use thumbnail_api::metadata::ANNOTATION_ORIGINAL_FILENAME;
+use thumbnail_api::metadata::{ANNOTATION_ORIGINAL_FILENAME, LABEL_GROUP};
 use thumbnail_api::status_words::StatusWord;
 use utoipa::ToSchema;
 
@@ -20,6 +21,114 @@ pub struct UploadAccepted {
     #[schema(example = "uploaded")]
     pub status: StatusWord,
     pub links: Vec<Link>,
+}
+
+/// One Thumbnail of an accepted upload with several sizes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MemberAccepted {
+    /// Id of the thumbnail: the group's id and its item's position, e.g. `...-02`.
+    #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab-02")]
+    pub id: String,
+    /// Always `uploaded` right after an upload.
+    #[schema(example = "uploaded")]
+    pub status: StatusWord,
+    /// The item of `sizes` it was made from, with the upload's shared fields.
+    pub requested: Requested,
+    pub links: Vec<Link>,
+}
+
+/// The answer to an accepted upload with `sizes`: one thumbnail per item, over one
+/// stored original.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupAccepted {
+    /// Id of the group (`GET /api/v1/groups/{id}`; the label
+    /// `thumbnails.dev/group` on each Thumbnail).
+    #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
+    pub group: String,
+    /// Always `uploaded` right after an upload.
+    #[schema(example = "uploaded")]
+    pub status: StatusWord,
+    /// One per item of `sizes`, in their order.
+    pub thumbnails: Vec<MemberAccepted>,
+    /// self (the group) and delete (all its thumbnails).
+    pub links: Vec<Link>,
+}
+
+/// The answer to an accepted upload: one thumbnail, or a group when `sizes` was given.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum UploadAnswer {
+    One(UploadAccepted),
+    Group(GroupAccepted),
+}
+
+/// How many of a group's thumbnails have each status.
+#[derive(Debug, Clone, Default, Serialize, ToSchema, PartialEq, Eq)]
+pub struct StatusCounts {
+    pub uploaded: usize,
+    pub processing: usize,
+    pub success: usize,
+    pub error: usize,
+}
+
+/// The thumbnails of one upload with several sizes.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct GroupView {
+    #[schema(example = "01jdz8q6x5m3c9v2k7h4t0r1ab")]
+    pub id: String,
+    /// The group as a whole: `success` once all succeeded, `error` once all are done
+    /// and one or more failed (see each thumbnail), `uploaded` while none has started,
+    /// else `processing`.
+    #[schema(example = "processing")]
+    pub status: StatusWord,
+    pub counts: StatusCounts,
+    /// Its thumbnails in the order of the upload's `sizes` (those deleted one by one are
+    /// no longer here).
+    pub thumbnails: Vec<ThumbnailView>,
+    /// self and delete (all its thumbnails).
+    pub links: Vec<Link>,
+}
+
+impl GroupView {
+    pub fn new(id: &str, members: &[Thumbnail], base: &str) -> GroupView {
+        let mut counts = StatusCounts::default();
+        for t in members {
+            match phase_of(t).status_word() {
+                StatusWord::Uploaded => counts.uploaded += 1,
+                StatusWord::Processing => counts.processing += 1,
+                StatusWord::Success => counts.success += 1,
+                StatusWord::Error => counts.error += 1,
+            }
+        }
+        let status = if counts.success == members.len() {
+            StatusWord::Success
+        } else if counts.success + counts.error == members.len() {
+            StatusWord::Error
+        } else if counts.uploaded == members.len() {
+            StatusWord::Uploaded
+        } else {
+            StatusWord::Processing
+        };
+        GroupView {
+            id: id.into(),
+            status,
+            counts,
+            thumbnails: members
+                .iter()
+                .map(|t| ThumbnailView::from_resource(t, base))
+                .collect(),
+            links: group_links(base, id),
+        }
+    }
+}
+
+/// The links of a group: self and delete.
+pub fn group_links(base: &str, id: &str) -> Vec<Link> {
+    let url = crate::base_url::group_url(base, id);
+    vec![
+        Link::new("self", url.clone(), "GET", Some("application/json")),
+        Link::new("delete", url, "DELETE", None),
+    ]
 }
 
 /// What the client asked for.
@@ -70,6 +179,10 @@ pub struct ThumbnailView {
     /// Human explanation of the current status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// The group of an upload with several sizes this thumbnail belongs to (also its
+    /// `group` link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// File name of the upload, when it came through this API.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub filename: Option<String>,
@@ -137,8 +250,20 @@ impl ThumbnailView {
                 bytes: o.bytes,
                 content_type: o.content_type.clone(),
             });
+        // A label value (Kubernetes checks its characters), so safe in a URL path.
+        let group = t.labels().get(LABEL_GROUP).cloned();
+        let mut links = links(public_base_url, &id, phase, t.spec.format);
+        if let Some(g) = &group {
+            links.push(Link::new(
+                "group",
+                crate::base_url::group_url(public_base_url, g),
+                "GET",
+                Some("application/json"),
+            ));
+        }
         ThumbnailView {
-            links: links(public_base_url, &id, phase, t.spec.format),
+            links,
+            group,
             id,
             status: phase.status_word(),
             phase,

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{download, events, health, limits, thumbnails, upload};
+use crate::routes::{download, events, groups, health, limits, thumbnails, upload};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -16,12 +16,14 @@ use crate::state::AppState;
         description = "Upload an image and get a thumbnail. An upload becomes a Thumbnail resource in Kubernetes; \
 its status goes uploaded -> processing -> success (or error). Follow the links in each answer: \
 `self` for the status, `download` once it is ready, `delete` to remove it. \
+An upload with `sizes` (e.g. `128,256,512`) makes one thumbnail per size over one stored original: \
+a group, read and deleted at /api/v1/groups/{id} and listed with `?group=`. \
 Every answer carries an X-Request-Id header; error bodies repeat it as `requestId`, under which the \
 shim's log has the details an answer leaves out. The API serves only the thumbnails made through it.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     tags(
-        (name = "thumbnails", description = "Upload, inspect, list, download and delete thumbnails"),
+        (name = "thumbnails", description = "Upload, inspect, list, download and delete thumbnails, one or a group of sizes at a time"),
         (name = "probes", description = "Liveness and readiness"),
     ),
     // The data of the event stream's events (its response is text, so no route
@@ -55,6 +57,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(upload::upload, thumbnails::list))
         .routes(routes!(thumbnails::get_one, thumbnails::delete))
+        .routes(routes!(groups::get_group, groups::delete_group))
         .routes(routes!(download::download))
         .routes(routes!(events::events))
         .routes(routes!(limits::limits))

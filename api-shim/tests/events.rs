@@ -419,6 +419,7 @@ async fn the_limits_are_the_validations_own() {
     assert_eq!(limits["height"]["min"], b.height.min);
     assert_eq!(limits["quality"]["max"], b.quality.max);
     assert_eq!(limits["maxUploadBytes"], 12345);
+    assert_eq!(limits["maxSizes"], 16);
     assert_eq!(
         limits["qualityFormats"],
         serde_json::json!(["jpeg", "webp", "avif"])

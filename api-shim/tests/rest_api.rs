@@ -772,6 +772,29 @@ async fn probes_metrics_and_docs() {
         doc["paths"]["/api/v1/thumbnails"]["post"]["requestBody"]["content"]["multipart/form-data"]
             .is_object()
     );
+    // Issue 14: several sizes, and their groups, are in the document.
+    let group = &doc["paths"]["/api/v1/groups/{id}"];
+    assert!(
+        group["get"].is_object() && group["delete"].is_object(),
+        "{group}"
+    );
+    let schemas = &doc["components"]["schemas"];
+    let form = &schemas["UploadForm"]["properties"];
+    assert!(
+        form["sizes"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("WxH") && d.contains("16")),
+        "{form}"
+    );
+    let answer = doc["paths"]["/api/v1/thumbnails"]["post"]["responses"]["202"].to_string();
+    assert!(answer.contains("UploadAnswer"), "{answer}");
+    assert!(schemas["UploadAnswer"]
+        .to_string()
+        .contains("GroupAccepted"));
+    assert!(schemas["GroupView"]["properties"]["counts"].is_object());
+    assert!(schemas["ErrorBody"]["properties"]["item"].is_object());
+    let list_params = doc["paths"]["/api/v1/thumbnails"]["get"]["parameters"].to_string();
+    assert!(list_params.contains("\"group\""), "{list_params}");
 
     let r = shim.http.get(shim.at("/swagger-ui/")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
@@ -1583,4 +1606,340 @@ async fn only_thumbnails_the_shim_created_are_listed_shown_downloaded_or_deleted
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// Issue 14: several sizes from one upload. One original, stored once; one Thumbnail per
+/// item, shared fields and the item's own merged, all labelled with the group and
+/// reading the group's original; the answer has the group, each thumbnail's id and
+/// links; the group is read, listed and deleted as one.
+#[tokio::test]
+async fn an_upload_with_sizes_makes_a_group_of_thumbnails_over_one_original() {
+    let shim = Shim::start().await;
+    let photo = corpus("p01_astronaut_512x512.png");
+    let r = shim
+        .upload(
+            Some(("astronaut.png", photo.clone())),
+            &[
+                ("sizes", "128, 256x256:cover:png"),
+                ("sizes", "x64:quality=40"),
+                ("format", "webp"),
+                ("quality", "70"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let accepted = body(r).await;
+    let group = accepted["group"].as_str().unwrap().to_string();
+    assert_eq!(location, shim.at(&format!("/api/v1/groups/{group}")));
+    assert_eq!(accepted["status"], "uploaded");
+    let rels = |links: &Value| -> Vec<(String, String)> {
+        links
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                (
+                    l["rel"].as_str().unwrap().to_string(),
+                    l["href"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        rels(&accepted["links"]),
+        [
+            ("self".to_string(), location.clone()),
+            ("delete".to_string(), location.clone())
+        ]
+    );
+    let members = accepted["thumbnails"].as_array().unwrap();
+    let ids: Vec<String> = members
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        ["01", "02", "03"].map(|n| format!("{group}-{n}")),
+        "{accepted}"
+    );
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| m["requested"].clone())
+            .collect::<Vec<_>>(),
+        [
+            json!({"width": 128, "fit": "inside", "format": "webp", "quality": 70}),
+            json!({"width": 256, "height": 256, "fit": "cover", "format": "png"}),
+            json!({"height": 64, "fit": "inside", "format": "webp", "quality": 40}),
+        ]
+    );
+    for (m, id) in members.iter().zip(&ids) {
+        assert_eq!(m["status"], "uploaded");
+        let thumb_url = shim.at(&format!("/api/v1/thumbnails/{id}"));
+        assert_eq!(
+            rels(&m["links"]),
+            [
+                ("self".to_string(), thumb_url.clone()),
+                ("delete".to_string(), thumb_url),
+                ("group".to_string(), location.clone()),
+            ]
+        );
+    }
+
+    // One original, stored once, byte for byte, where every member reads it.
+    let original = shim_original_key(&shim.namespace, &group);
+    assert_eq!(shim.objects().await, std::slice::from_ref(&original));
+    let stored = shim
+        .s3
+        .get_object()
+        .bucket(&shim.bucket)
+        .key(&original)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.body.collect().await.unwrap().into_bytes(), photo);
+    for id in &ids {
+        let t = shim.thumbnails.get(id).await.unwrap();
+        assert_eq!(t.spec.source.s3.key, original);
+        assert!(is_shim_original(
+            &shim.bucket,
+            &original,
+            &shim.namespace,
+            id,
+            &shim.bucket
+        ));
+        let labels = t.metadata.labels.clone().unwrap();
+        assert_eq!(labels[LABEL_CREATED_BY], "api-shim");
+        assert_eq!(labels[thumbnail_api::metadata::LABEL_GROUP], group);
+        assert_eq!(
+            t.metadata.finalizers.as_deref(),
+            Some(&[FINALIZER.to_string()][..])
+        );
+        assert_eq!(
+            t.metadata.annotations.clone().unwrap()[ANNOTATION_ORIGINAL_FILENAME],
+            "astronaut.png"
+        );
+    }
+
+    // The group: its thumbnails in order, with their status and the group's.
+    let view = body(shim.http.get(&location).send().await.unwrap()).await;
+    assert_eq!(view["id"], group.as_str());
+    assert_eq!(view["status"], "uploaded");
+    assert_eq!(
+        view["counts"],
+        json!({"uploaded": 3, "processing": 0, "success": 0, "error": 0})
+    );
+    let listed: Vec<_> = view["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed, ids);
+    shim.complete(
+        &ids[0],
+        corpus("p01_astronaut_512x512.png"),
+        "image/webp",
+        "webp",
+    )
+    .await;
+    let view = body(shim.http.get(&location).send().await.unwrap()).await;
+    assert_eq!(view["status"], "processing", "{view}");
+    assert_eq!(view["thumbnails"][0]["status"], "success");
+    assert_eq!(view["thumbnails"][0]["group"], group.as_str());
+
+    // The list: ?group= gives the group alone; without it, the group is among the rest.
+    let single = shim
+        .upload(Some(("a.png", photo.clone())), &[("width", "32")])
+        .await;
+    assert_eq!(single.status(), StatusCode::ACCEPTED);
+    let page = body(
+        shim.http
+            .get(shim.at(&format!("/api/v1/thumbnails?group={group}&limit=2")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let mut seen: Vec<String> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let next = page["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["rel"] == "next")
+        .expect("a next page")["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(next.contains(&format!("group={group}")), "{next}");
+    let page = body(shim.http.get(&next).send().await.unwrap()).await;
+    seen.extend(
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string()),
+    );
+    assert_eq!(seen, ids);
+    let all = body(
+        shim.http
+            .get(shim.at("/api/v1/thumbnails"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(all["items"].as_array().unwrap().len(), 4);
+    for bad in ["a,b=c", "UPPER"] {
+        let r = shim
+            .http
+            .get(shim.at("/api/v1/thumbnails"))
+            .query(&[("group", bad)])
+            .send()
+            .await
+            .unwrap();
+        let b = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid_parameter").await;
+        assert_eq!(b["field"], "group");
+    }
+
+    // One member deleted alone: the group shows the others.
+    let r = shim
+        .http
+        .delete(shim.at(&format!("/api/v1/thumbnails/{}", ids[1])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    shim.finish_deletion(&ids[1]).await;
+    let view = body(shim.http.get(&location).send().await.unwrap()).await;
+    assert_eq!(view["thumbnails"].as_array().unwrap().len(), 2, "{view}");
+
+    // The group deleted: every member marked for deletion (the operator's finalizer
+    // then removes the objects, the original with the last one).
+    let r = shim.http.delete(&location).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for id in [&ids[0], &ids[2]] {
+        let t = shim.thumbnails.get(id).await.unwrap();
+        assert!(t.metadata.deletion_timestamp.is_some(), "{id} not deleted");
+        shim.finish_deletion(id).await;
+    }
+    for path in [location.clone(), shim.at("/api/v1/groups/nonesuch")] {
+        let r = shim.http.get(&path).send().await.unwrap();
+        expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+        let r = shim.http.delete(&path).send().await.unwrap();
+        expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let r = shim
+        .http
+        .get(shim.at("/api/v1/groups/a,b=c"))
+        .send()
+        .await
+        .unwrap();
+    expect_error(r, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+/// Issue 14: a `sizes` the shim or the API server refuses — too many items, a malformed
+/// one, the same one twice, one the CRD's rules refuse, sizes with width — is a 422
+/// that names the item (`item`, and the message), and nothing is created or kept: not
+/// the original (stored before the fields that follow the file were read), not one
+/// Thumbnail of the items before the bad one.
+#[tokio::test]
+async fn bad_sizes_are_refused_naming_the_item_and_nothing_is_kept() {
+    let shim = Shim::start().await;
+    let photo = corpus("j05_path_2560x1600.jpg");
+    let seventeen = (1..=17)
+        .map(|n| (n * 10).to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for (fields, code, item, words) in [
+        (
+            vec![("sizes", seventeen.as_str())],
+            "invalid_parameter",
+            Some(17),
+            "at most 16",
+        ),
+        (
+            vec![("sizes", "128,12a,256")],
+            "invalid_parameter",
+            Some(2),
+            "sizes item 2 (\"12a\")",
+        ),
+        (
+            vec![("sizes", "128,256x0")],
+            "invalid_parameter",
+            Some(2),
+            "from 1 to 8192",
+        ),
+        (
+            vec![("sizes", "128:fit=stretch")],
+            "invalid_parameter",
+            Some(1),
+            "fit must be one of",
+        ),
+        (
+            vec![("sizes", "128,256,128")],
+            "invalid_parameter",
+            Some(3),
+            "the same thumbnail as item 1",
+        ),
+        (
+            vec![("sizes", "128"), ("width", "64")],
+            "invalid_parameter",
+            None,
+            "not both",
+        ),
+        // The CRD's own rule (fit cover needs both sides), checked by the API server
+        // for every item before any is created.
+        (
+            vec![("sizes", "128,256:cover")],
+            "rejected_by_api_server",
+            Some(2),
+            "sizes item 2 (256 cover jpeg)",
+        ),
+        (
+            vec![("sizes", "128:png:q50")],
+            "rejected_by_api_server",
+            Some(1),
+            "quality",
+        ),
+    ] {
+        // The fields after the file: the original is stored first and must go again.
+        let mut form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(photo.clone()).file_name("path.jpg"),
+        );
+        for (f, v) in &fields {
+            form = form.text(f.to_string(), v.to_string());
+        }
+        let r = shim
+            .http
+            .post(shim.at("/api/v1/thumbnails"))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
+        let b = expect_error(r, StatusCode::UNPROCESSABLE_ENTITY, code).await;
+        assert_eq!(b["field"], "sizes", "{b}");
+        assert_eq!(b["item"].as_u64(), item.map(|i| i as u64), "{b}");
+        assert!(
+            b["message"].as_str().unwrap().contains(words),
+            "{fields:?}: {b}"
+        );
+        assert!(
+            shim.objects().await.is_empty(),
+            "{fields:?} left the original: {:?}",
+            shim.objects().await
+        );
+        assert!(
+            shim.resources().await.is_empty(),
+            "{fields:?} left Thumbnails: {:?}",
+            shim.resources().await
+        );
+    }
 }

@@ -25,6 +25,7 @@ profile=$work/chromium-profile
 fail=0
 for route in "post /api/v1/thumbnails" "get /api/v1/thumbnails" "get /api/v1/thumbnails/{id}" \
 	"delete /api/v1/thumbnails/{id}" "get /api/v1/thumbnails/{id}/download" "get /api/v1/thumbnails/events" \
+	"get /api/v1/groups/{id}" "delete /api/v1/groups/{id}" \
 	"get /api/v1/limits" "get /healthz" "get /readyz"; do
 	method=${route%% *}
 	path=${route#* }

@@ -23,6 +23,13 @@ pub const LABEL_CREATED_BY: &str = "thumbnails.dev/created-by";
 /// Value of [`LABEL_CREATED_BY`] on the Thumbnails the REST shim creates.
 pub const CREATED_BY_SHIM: &str = "api-shim";
 
+/// Label on the Thumbnails the REST shim made from one upload with several sizes: the
+/// group's id (the key of their shared original, `originals/<ns>/<group>`). For
+/// selecting a group (`GET /api/v1/groups/{id}`, `kubectl get thumb -l
+/// thumbnails.dev/group=<id>`); the operator decides nothing from it: who uses an
+/// original comes from the members' names and sources ([`crate::ownership`]).
+pub const LABEL_GROUP: &str = "thumbnails.dev/group";
+
 /// Annotation set by the REST shim on resources whose original it uploaded.
 /// Information only: anyone may write it, so nothing depends on it. Which source the
 /// finalizer deletes is decided by its location alone ([`crate::ownership`]).

@@ -24,9 +24,46 @@ pub fn shim_original_key(namespace: &str, name: &str) -> String {
     format!("{}{name}", shim_originals_prefix(namespace))
 }
 
+/// Most members a group can have: the member suffix is two digits.
+pub const MAX_GROUP_MEMBERS: usize = 99;
+
+/// The name of the `index`-th (1-based, at most [`MAX_GROUP_MEMBERS`]) Thumbnail of the
+/// group `group`: `<group>-01`, ... Zero-padded, so members sort in their order.
+pub fn group_member_name(group: &str, index: usize) -> String {
+    debug_assert!((1..=MAX_GROUP_MEMBERS).contains(&index));
+    format!("{group}-{index:02}")
+}
+
+/// The group a Thumbnail's name makes it a member of: `g` for a name `g-NN` (two ASCII
+/// digits, not `00`); none for any other name.
+pub fn group_of(name: &str) -> Option<&str> {
+    let (group, suffix) = name.rsplit_once('-')?;
+    let member = suffix.len() == 2 && suffix.bytes().all(|b| b.is_ascii_digit()) && suffix != "00";
+    (member && !group.is_empty()).then_some(group)
+}
+
+/// The names that may hold the shim original `originals/<ns>/<owner>`: `owner` itself
+/// (a single upload) and its group members `<owner>-01` ... `<owner>-99`. The operator
+/// looks these up in its cache to learn who still uses an original: by name, never by
+/// a label or annotation.
+pub fn holders(owner: &str) -> impl Iterator<Item = String> + '_ {
+    std::iter::once(owner.to_string())
+        .chain((1..=MAX_GROUP_MEMBERS).map(move |i| group_member_name(owner, i)))
+}
+
+/// The shim originals the Thumbnail `name` may hold (see [`holders`]), by their
+/// owner's name: its own (`name`), and its group's when `name` is a member's.
+pub fn owners_of(name: &str) -> Vec<&str> {
+    let mut owners = vec![name];
+    owners.extend(group_of(name));
+    owners
+}
+
 /// Whether `bucket`/`key` is exactly the shim's original of the Thumbnail
-/// `namespace`/`name`, given the shim's uploads bucket: the only source object the
-/// operator ever deletes.
+/// `namespace`/`name`, given the shim's uploads bucket: its own
+/// (`originals/<ns>/<name>`) or, for a group member `<g>-NN`, its group's
+/// (`originals/<ns>/<g>`). The only source objects the operator ever deletes, and a
+/// group's only when no other member uses it.
 pub fn is_shim_original(
     bucket: &str,
     key: &str,
@@ -38,7 +75,9 @@ pub fn is_shim_original(
         && !namespace.is_empty()
         && !name.is_empty()
         && bucket == uploads_bucket
-        && key == shim_original_key(namespace, name)
+        && owners_of(name)
+            .iter()
+            .any(|owner| key == shim_original_key(namespace, owner))
 }
 
 #[cfg(test)]
@@ -70,5 +109,38 @@ mod tests {
         // Nothing is owned without a bucket, a namespace or a name.
         assert!(!is_shim_original("", "originals/media/x", "media", "x", ""));
         assert!(!owned("uploads", "originals//", "", ""));
+    }
+
+    #[test]
+    fn group_members_hold_the_groups_original() {
+        let g = "01kc0group";
+        assert_eq!(group_member_name(g, 1), "01kc0group-01");
+        assert_eq!(group_member_name(g, 16), "01kc0group-16");
+        assert_eq!(group_of("01kc0group-07"), Some(g));
+        for not_a_member in [
+            "01kc0group",
+            "cat-7",
+            "cat-007",
+            "cat-0a",
+            "-01",
+            "cat-00",
+            "cat",
+        ] {
+            assert_eq!(group_of(not_a_member), None, "{not_a_member}");
+        }
+        let owned = |k: &str, n: &str| is_shim_original("uploads", k, "media", n, "uploads");
+        assert!(owned("originals/media/01kc0group", "01kc0group-03"));
+        // Its own key is still its own; another group's, or a member's own, is not.
+        assert!(owned("originals/media/01kc0group-03", "01kc0group-03"));
+        assert!(!owned("originals/media/01kc0other", "01kc0group-03"));
+        assert!(!owned("originals/media/01kc0group-04", "01kc0group-03"));
+        assert!(!owned("originals/other/01kc0group", "01kc0group-03"));
+        let names: Vec<String> = holders(g).collect();
+        assert_eq!(names.len(), 1 + MAX_GROUP_MEMBERS);
+        assert_eq!(names[0], g);
+        assert_eq!(names[1], "01kc0group-01");
+        assert_eq!(names[99], "01kc0group-99");
+        assert_eq!(owners_of("01kc0group-02"), ["01kc0group-02", g]);
+        assert_eq!(owners_of(g), [g]);
     }
 }

@@ -838,3 +838,218 @@ async fn batched_runs_with_failures_mixed_in_end_every_thumbnail_right() {
     assert_eq!(stored, outputs);
     assert_eq!(outputs.len(), N - 2 * N / 20);
 }
+
+/// The shim binary serving `ns` and `bucket` on a free loopback port; killed when
+/// dropped.
+struct ShimProcess {
+    child: Child,
+    base: String,
+    log: PathBuf,
+}
+
+impl ShimProcess {
+    async fn start(ns: &str, s3: &S3Env, bucket: &str, state: &std::path::Path) -> ShimProcess {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = state.join("shim.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(workspace_bin("api-shim"))
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args([
+                "--namespace",
+                ns,
+                "--bucket",
+                bucket,
+                "--public-base-url",
+                &base,
+            ])
+            .env("KUBECONFIG", testkit::kube::kubeconfig_path())
+            .env("S3_ENDPOINT", &s3.endpoint)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
+            .stdout(Stdio::from(out.try_clone().unwrap()))
+            .stderr(Stdio::from(out))
+            .spawn()
+            .unwrap();
+        let shim = ShimProcess { child, base, log };
+        let start = Instant::now();
+        while curl(&[&format!("{}/readyz", shim.base)]).0 != "200" {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "shim not ready: {}",
+                std::fs::read_to_string(&shim.log).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        shim
+    }
+
+    fn get(&self, path: &str) -> (String, serde_json::Value) {
+        let (code, body) = curl(&[&format!("{}{path}", self.base)]);
+        (
+            code,
+            serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+        )
+    }
+}
+
+impl Drop for ShimProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 14: several sizes from one upload, through the shim binary, the operator in
+/// local mode and the real resizer: every size is made right from the one stored
+/// original; deleting the thumbnails one by one keeps the original until the last one
+/// is gone, and then nothing is left in the store.
+#[tokio::test(flavor = "multi_thread")]
+async fn several_sizes_from_one_upload_share_the_original_until_the_last_is_deleted() {
+    let Setup { ns, s3, bucket, .. } = Setup::new("sizes").await;
+    let state = tempdir("sizes");
+    let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
+    let shim = ShimProcess::start(&ns, &s3, &bucket, &state).await;
+
+    // 2560x1600: 128 wide is 128x80; 200x200 cover is exact; 100 high is 160x100.
+    let photo = format!(
+        "file=@{}/j06_fallenleaf_2560x1600.jpg",
+        thumbnail_testkit::required_env("THUMBNAIL_CORPUS")
+    );
+    let (code, body) = curl(&[
+        "-F",
+        &photo,
+        "-F",
+        "sizes=128,200x200:cover:png,x100:avif",
+        "-F",
+        "format=webp",
+        &format!("{}/api/v1/thumbnails", shim.base),
+    ]);
+    assert_eq!(code, "202", "{body}");
+    let accepted: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let group = accepted["group"].as_str().unwrap().to_string();
+    let ids: Vec<String> = accepted["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{accepted}");
+    let original = thumbnail_api::ownership::shim_original_key(&ns, &group);
+    assert_eq!(
+        s3.list(&bucket, "originals/").await,
+        std::slice::from_ref(&original)
+    );
+
+    let start = Instant::now();
+    let view = loop {
+        let (code, v) = shim.get(&format!("/api/v1/groups/{group}"));
+        assert_eq!(code, "200", "{v}");
+        if v["status"] == "success" || v["status"] == "error" {
+            break v;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "group not done: {v}\n{}",
+            op.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(view["status"], "success", "{view}\n{}", op.log());
+    assert_eq!(
+        view["counts"],
+        json!({"uploaded": 0, "processing": 0, "success": 3, "error": 0})
+    );
+    let made: Vec<_> = view["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["id"].as_str().unwrap().to_string(),
+                t["output"]["width"].as_u64(),
+                t["output"]["height"].as_u64(),
+                t["output"]["contentType"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        made,
+        [
+            (
+                ids[0].clone(),
+                Some(128),
+                Some(80),
+                "image/webp".to_string()
+            ),
+            (
+                ids[1].clone(),
+                Some(200),
+                Some(200),
+                "image/png".to_string()
+            ),
+            (
+                ids[2].clone(),
+                Some(160),
+                Some(100),
+                "image/avif".to_string()
+            ),
+        ]
+    );
+    // The bytes are the thumbnails: a PNG of the cover size.
+    let file = state.join("member.png");
+    let (code, _) = curl(&[
+        "-o",
+        file.to_str().unwrap(),
+        &format!("{}/api/v1/thumbnails/{}/download", shim.base, ids[1]),
+    ]);
+    assert_eq!(code, "200");
+    let png = std::fs::read(&file).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    assert_eq!(
+        (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap())
+        ),
+        (200, 200)
+    );
+
+    // Deleted one by one, each gone for good (its finalizer done) before the next.
+    let api: Api<Thumbnail> = Api::namespaced(testkit::kube::client_with_crd().await, &ns);
+    for (n, id) in ids.iter().enumerate() {
+        let (code, _) = curl(&[
+            "-X",
+            "DELETE",
+            &format!("{}/api/v1/thumbnails/{id}", shim.base),
+        ]);
+        assert_eq!(code, "204");
+        let start = Instant::now();
+        while api.get_opt(id).await.unwrap().is_some() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{id} not deleted\n{}",
+                op.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let last = n == ids.len() - 1;
+        assert_eq!(
+            s3.exists(&bucket, &original).await,
+            !last,
+            "after deleting {} of {} thumbnails\n{}",
+            n + 1,
+            ids.len(),
+            op.log()
+        );
+    }
+    assert!(
+        s3.list(&bucket, "").await.is_empty(),
+        "left in the store: {:?}",
+        s3.list(&bucket, "").await
+    );
+    let (code, _) = shim.get(&format!("/api/v1/groups/{group}"));
+    assert_eq!(code, "404");
+}

@@ -54,6 +54,9 @@ pub struct Limits {
     pub default_fit: Fit,
     /// Largest upload in bytes.
     pub max_upload_bytes: u64,
+    /// Most items of `sizes` (thumbnails of one upload).
+    #[schema(example = 16)]
+    pub max_sizes: usize,
     /// Content types of the images accepted (recognised from their bytes).
     #[schema(example = json!(["image/jpeg", "image/png"]))]
     pub accepted_types: Vec<String>,
@@ -80,6 +83,7 @@ impl Limits {
             fits: words::<Fit>(),
             default_fit: Fit::default(),
             max_upload_bytes: state.settings.max_upload_bytes,
+            max_sizes: crate::params::MAX_SIZES,
             accepted_types: SourceFormat::ALL
                 .iter()
                 .map(|f| f.content_type().to_string())

@@ -2,6 +2,7 @@
 
 pub mod download;
 pub mod events;
+pub mod groups;
 pub mod health;
 pub mod limits;
 pub mod thumbnails;

@@ -38,6 +38,8 @@ pub struct ListQuery {
     /// Only thumbnails with this status.
     #[param(value_type = Option<String>, pattern = "^(uploaded|processing|success|error)$")]
     status: Option<String>,
+    /// Only the thumbnails of this group (an upload with `sizes`).
+    group: Option<String>,
 }
 
 /// The id path parameter.
@@ -114,7 +116,7 @@ pub async fn get_one(
         (status = 400, description = "The continue token is malformed", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 410, description = "The continue token has expired; start again", body = ErrorBody),
-        (status = 422, description = "limit or status is invalid", body = ErrorBody),
+        (status = 422, description = "limit, status or group is invalid", body = ErrorBody),
         (status = 503, description = "The Kubernetes API server is unavailable (code api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
     ),
     security((), ("bearer" = [])),
@@ -127,11 +129,27 @@ pub async fn list(
     let Query(q) = query.map_err(|e| {
         ApiError::bad_request(
             "bad_query",
-            format!("{}; use ?limit=N&continue=TOKEN&status=WORD", e.body_text()),
+            format!(
+                "{}; use ?limit=N&continue=TOKEN&status=WORD&group=ID",
+                e.body_text()
+            ),
         )
     })?;
     let limit = parse_limit(q.limit.as_deref())?;
     let wanted = parse_status(q.status.as_deref())?;
+    let group = q.group.clone().filter(|g| !g.is_empty());
+    if let Some(g) = &group {
+        super::groups::check_group_id(g).map_err(|_| {
+            ApiError::invalid(
+                "group",
+                format!("group must be a group id as an upload with sizes returns it, got {g:?}"),
+            )
+        })?;
+    }
+    let selector = match &group {
+        Some(g) => super::groups::selector(g),
+        None => super::served_selector(),
+    };
     let mut token = q.continue_token.clone().filter(|t| !t.is_empty());
 
     // Ask the API server for exactly as many objects as the page still has room for,
@@ -140,9 +158,7 @@ pub async fn list(
     let mut items: Vec<Thumbnail> = Vec::new();
     for _ in 0..MAX_SCANS {
         let room = limit - items.len() as u32;
-        let mut params = ListParams::default()
-            .labels(&super::served_selector())
-            .limit(room);
+        let mut params = ListParams::default().labels(&selector).limit(room);
         if let Some(t) = &token {
             params = params.continue_token(t);
         }
@@ -166,6 +182,9 @@ pub async fn list(
         let mut url = format!("{base}/api/v1/thumbnails?limit={limit}");
         if let Some(w) = wanted {
             url.push_str(&format!("&status={}", w.status_word()));
+        }
+        if let Some(g) = &group {
+            url.push_str(&format!("&group={g}"));
         }
         if let Some(c) = cont {
             url.push_str(&format!("&continue={}", percent_encode(c)));

@@ -14,19 +14,23 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::{Bytes, BytesMut};
 use kube::api::{ObjectMeta, PostParams};
+use kube::ResourceExt as _;
 use thumbnail_api::crd::{self, Fit, Format, Phase, S3Object, Source, Thumbnail, ThumbnailSpec};
 use thumbnail_api::links::links;
 
 use crate::base_url::BaseUrl;
 use thumbnail_api::metadata::{
     ANNOTATION_ORIGINAL_FILENAME, ANNOTATION_SHIM_OWNS_SOURCE, FINALIZER, LABEL_CREATED_BY,
+    LABEL_GROUP,
 };
-use thumbnail_api::ownership::shim_original_key;
+use thumbnail_api::ownership::{group_member_name, shim_original_key};
 use utoipa::ToSchema;
 
 use crate::error::{from_kube, ApiError, ApiResult, ErrorBody};
-use crate::model::UploadAccepted;
-use crate::params::UploadParams;
+use crate::model::{
+    group_links, GroupAccepted, MemberAccepted, Requested, UploadAccepted, UploadAnswer,
+};
+use crate::params::{Size, UploadParams};
 use crate::state::AppState;
 use crate::store::{ObjectWriter, PutError};
 
@@ -58,8 +62,19 @@ pub struct UploadForm {
     /// Output encoding (default jpeg).
     format: Option<Format>,
     /// Encoder quality 1-100 for jpeg, webp and avif (not png). Default 80; avif 50.
+    /// With `sizes`: for the items of those formats that give none.
     #[schema(minimum = 1, maximum = 100)]
     quality: Option<u8>,
+    /// Several thumbnails of this one upload, instead of width and height: up to 16
+    /// comma-separated items, each `W`, `WxH` or `xH`, optionally followed by
+    /// `:`-separated options for that item alone — a fit (`cover`), a format (`avif`),
+    /// a quality (`q40`), or written out (`fit=cover`) — the fields above apply to
+    /// what an item leaves out. E.g. `128,256,512` or `64x64:cover,1024:avif:q40`.
+    /// The field may be repeated; its items add up. The answer is a group: one
+    /// thumbnail per item over one stored original, which is deleted with the last of
+    /// them. An error about one item names it (`item`: its position).
+    #[schema(example = "128,256x256:cover,1024:webp")]
+    sizes: Option<String>,
 }
 
 /// A width or height field: its bounds are the CRD's (utoipa's attributes take only
@@ -96,24 +111,36 @@ struct Stored {
     filename: Option<String>,
 }
 
-/// Upload an image and request a thumbnail of it.
+/// How far an upload got, for the clean-up of one that fails (or runs out of time).
+#[derive(Default)]
+struct Progress {
+    stored: Option<Stored>,
+    /// With `sizes`: how many Thumbnails the group has.
+    group_of: Option<usize>,
+    /// Thumbnails of the group were created and could not all be deleted again: they
+    /// need the original (the operator deletes it with the last of them).
+    keep_original: bool,
+}
+
+/// Upload an image and request a thumbnail of it, or several (`sizes`).
 ///
 /// Answers 202 at once: the thumbnail is made in the background. Follow the `self`
 /// link (or the Location header) until the status is `success`, then the `download`
-/// link.
+/// link. With `sizes` the answer is a group: its id, each thumbnail's id and links, and
+/// the group's link (also the Location header), which lists them with their status.
 #[utoipa::path(
     post,
     path = "/api/v1/thumbnails",
     tag = super::TAG,
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
-        (status = 202, description = "Accepted; the thumbnail is being made", body = UploadAccepted,
-            headers(("Location" = String, description = "URL of the new thumbnail"))),
+        (status = 202, description = "Accepted; the thumbnail is being made (with sizes: a group, one thumbnail per item)", body = UploadAnswer,
+            headers(("Location" = String, description = "URL of the new thumbnail (with sizes: of the group)"))),
         (status = 400, description = "Not a multipart form with a file", body = ErrorBody),
         (status = 401, description = "Missing or wrong bearer token", body = ErrorBody),
         (status = 413, description = "The file is over the size limit", body = ErrorBody),
         (status = 415, description = "The file is not an image of a supported format", body = ErrorBody),
-        (status = 422, description = "A parameter is out of range or the combination is not allowed", body = ErrorBody),
+        (status = 422, description = "A parameter is out of range or the combination is not allowed; with sizes, `item` is the position of the item at fault (too many items, a malformed one, the same one twice). Nothing is kept", body = ErrorBody),
         (status = 503, description = "The object store or the Kubernetes API server is unavailable (code store_unavailable or api_server_unavailable), or the shim is serving its limit of requests at once (code overloaded, with Retry-After)", body = ErrorBody),
         (status = 504, description = "The upload took longer than the time limit; nothing was kept", body = ErrorBody),
     ),
@@ -134,20 +161,22 @@ pub async fn upload(
         )
     })?;
     let id = newest_first_id();
-    let mut stored: Option<Stored> = None;
+    let mut progress = Progress::default();
     let limit = state.settings.upload_timeout;
     // The time limit is applied here rather than by the router's timeout middleware,
     // so that a late upload is cleaned up like any other failure.
     let (result, maybe_stored) =
-        match tokio::time::timeout(limit, accept(&state, &base, &id, multipart, &mut stored)).await
+        match tokio::time::timeout(limit, accept(&state, &base, &id, multipart, &mut progress))
+            .await
         {
-            Ok(result) => {
-                let stored = stored.is_some();
-                (result, stored)
-            }
-            Err(_) => (timed_out(&state, &base, &id, limit).await, true),
+            Ok(result) => (result, progress.stored.is_some()),
+            // The original may have been stored by a request whose answer was not read.
+            Err(_) => (
+                timed_out(&state, &base, &id, limit, &mut progress).await,
+                true,
+            ),
         };
-    if result.is_err() && maybe_stored {
+    if result.is_err() && maybe_stored && !progress.keep_original {
         // Nothing accepted may be lost, and nothing rejected may be kept.
         let key = shim_original_key(&state.settings.namespace, &id);
         if let Err(e) = state.store.delete(&state.store.bucket, &key).await {
@@ -171,34 +200,55 @@ pub async fn upload(
         });
     }
     let accepted = result?;
+    let location = match &accepted {
+        UploadAnswer::One(_) => base.thumbnail_url(&id),
+        UploadAnswer::Group(g) => {
+            tracing::info!(group = %id, thumbnails = g.thumbnails.len(), "upload with several sizes accepted");
+            base.group_url(&id)
+        }
+    };
     tracing::info!(%id, "upload accepted");
-    Ok((
-        StatusCode::ACCEPTED,
-        [(LOCATION, base.thumbnail_url(&id))],
-        Json(accepted),
-    )
-        .into_response())
+    Ok((StatusCode::ACCEPTED, [(LOCATION, location)], Json(accepted)).into_response())
 }
 
-/// After the time limit the Thumbnail may or may not have been created: if it was,
-/// the upload was accepted and must not lose its original.
+/// After the time limit the Thumbnail (or the group's Thumbnails) may or may not have
+/// been created: if it was, the upload was accepted and must not lose its original. A
+/// group cut off half-way is deleted again.
 async fn timed_out(
     state: &AppState,
     base: &BaseUrl,
     id: &str,
     limit: std::time::Duration,
-) -> ApiResult<UploadAccepted> {
-    if let Ok(t) = state.thumbnails.get(id).await {
-        return Ok(accepted(base, id, t.spec.format));
+    progress: &mut Progress,
+) -> ApiResult<UploadAnswer> {
+    let too_late = || {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "timeout",
+            format!(
+                "the upload took longer than {} s and was stopped; nothing was kept. Retry on a faster connection or with a smaller file",
+                limit.as_secs()
+            ),
+        )
+    };
+    let Some(expected) = progress.group_of else {
+        if let Ok(t) = state.thumbnails.get(id).await {
+            return Ok(UploadAnswer::One(accepted(base, id, t.spec.format)));
+        }
+        return Err(too_late());
+    };
+    let Ok(members) = super::groups::members(state, id).await else {
+        // Not known whether any was created: keep what they may need.
+        progress.keep_original = true;
+        return Err(too_late());
+    };
+    if members.len() == expected {
+        return Ok(UploadAnswer::Group(group_accepted(base, id, &members)));
     }
-    Err(ApiError::new(
-        StatusCode::GATEWAY_TIMEOUT,
-        "timeout",
-        format!(
-            "the upload took longer than {} s and was stopped; nothing was kept. Retry on a faster connection or with a smaller file",
-            limit.as_secs()
-        ),
-    ))
+    if !delete_all(state, &members).await {
+        progress.keep_original = true;
+    }
+    Err(too_late())
 }
 
 fn accepted(base: &BaseUrl, id: &str, format: Format) -> UploadAccepted {
@@ -209,44 +259,159 @@ fn accepted(base: &BaseUrl, id: &str, format: Format) -> UploadAccepted {
     }
 }
 
+fn group_accepted(base: &BaseUrl, group: &str, members: &[Thumbnail]) -> GroupAccepted {
+    GroupAccepted {
+        group: group.into(),
+        status: Phase::Pending.status_word(),
+        thumbnails: members
+            .iter()
+            .map(|t| {
+                let id = t.name_any();
+                MemberAccepted {
+                    links: crate::model::ThumbnailView::from_resource(t, &base.0).links,
+                    id,
+                    status: Phase::Pending.status_word(),
+                    requested: Requested {
+                        width: t.spec.width,
+                        height: t.spec.height,
+                        fit: t.spec.fit,
+                        format: t.spec.format,
+                        quality: t.spec.quality,
+                    },
+                }
+            })
+            .collect(),
+        links: group_links(&base.0, group),
+    }
+}
+
 async fn accept(
     state: &AppState,
     base: &BaseUrl,
     id: &str,
     mut multipart: Multipart,
-    stored: &mut Option<Stored>,
-) -> ApiResult<UploadAccepted> {
+    progress: &mut Progress,
+) -> ApiResult<UploadAnswer> {
     let mut params = UploadParams::default();
     while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
-            if stored.is_some() {
+            if progress.stored.is_some() {
                 return Err(ApiError::invalid(
                     "file",
                     "send exactly one file per upload",
                 ));
             }
-            *stored = Some(store_file(state, id, field).await?);
+            progress.stored = Some(store_file(state, id, field).await?);
         } else {
             let value = read_text(field, &name).await?;
             params.set(&name, &value)?;
         }
     }
-    let stored = stored.as_ref().ok_or_else(|| {
+    let sizes = params.sizes()?;
+    let stored = progress.stored.as_ref().ok_or_else(|| {
         ApiError::invalid(
             "file",
             "the upload has no file: send the image as a form field named \"file\"",
         )
     })?;
 
-    let thumbnail = resource(state, id, stored, &params);
-    state
-        .thumbnails
-        .create(&PostParams::default(), &thumbnail)
-        .await
-        .map_err(|e| from_kube(e, id))?;
+    let Some(sizes) = sizes else {
+        let thumbnail = resource(state, id, stored, &params);
+        state
+            .thumbnails
+            .create(&PostParams::default(), &thumbnail)
+            .await
+            .map_err(|e| from_kube(e, id))?;
+        return Ok(UploadAnswer::One(accepted(base, id, thumbnail.spec.format)));
+    };
+    progress.group_of = Some(sizes.len());
+    let members: Vec<Thumbnail> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| member(state, id, i + 1, stored, size))
+        .collect();
+    // Each one checked by the API server (its CEL rules, e.g. fit cover needs both
+    // sides) before any is created: a refused item leaves nothing behind.
+    let dry_run = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    for (i, (t, size)) in members.iter().zip(&sizes).enumerate() {
+        if let Err(e) = state.thumbnails.create(&dry_run, t).await {
+            let err = from_kube(e, id);
+            return Err(if err.body.code == "rejected_by_api_server" {
+                let mut err = err.with_item(i + 1).with_field("sizes");
+                err.body.message = format!(
+                    "sizes item {} ({}): {}",
+                    i + 1,
+                    size.describe().trim(),
+                    err.body.message
+                );
+                err
+            } else {
+                err
+            });
+        }
+    }
+    let mut created = Vec::with_capacity(members.len());
+    for t in &members {
+        match state.thumbnails.create(&PostParams::default(), t).await {
+            Ok(made) => created.push(made),
+            Err(e) => {
+                // All or nothing: the ones made already are deleted again; if that
+                // fails they keep the original, which goes with the last of them.
+                if !delete_all(state, &created).await {
+                    progress.keep_original = true;
+                }
+                return Err(from_kube(e, id));
+            }
+        }
+    }
+    Ok(UploadAnswer::Group(group_accepted(base, id, &created)))
+}
 
-    Ok(accepted(base, id, thumbnail.spec.format))
+/// Deletes `members` (each only if still the object created: its uid); true when none
+/// is left.
+async fn delete_all(state: &AppState, members: &[Thumbnail]) -> bool {
+    let mut all = true;
+    for t in members {
+        let params = kube::api::DeleteParams {
+            preconditions: Some(kube::api::Preconditions {
+                uid: t.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..kube::api::DeleteParams::background()
+        };
+        match state.thumbnails.delete(&t.name_any(), &params).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => {
+                tracing::error!(thumbnail = %t.name_any(), error = %e, "could not delete a Thumbnail of a failed upload");
+                all = false;
+            }
+        }
+    }
+    all
+}
+
+/// The `index`-th (1-based) Thumbnail of the group `group`, made from `size` over the
+/// group's one original.
+fn member(state: &AppState, group: &str, index: usize, stored: &Stored, size: &Size) -> Thumbnail {
+    let p = UploadParams {
+        width: size.width,
+        height: size.height,
+        fit: Some(size.fit),
+        format: Some(size.format),
+        quality: size.quality,
+        sizes: None,
+    };
+    let mut t = resource(state, &group_member_name(group, index), stored, &p);
+    t.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(LABEL_GROUP.into(), group.into());
+    t
 }
 
 fn resource(state: &AppState, id: &str, stored: &Stored, p: &UploadParams) -> Thumbnail {

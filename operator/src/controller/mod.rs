@@ -11,8 +11,9 @@
 //!    The queue's decisions live in [`queue`]; where runs happen, in [`crate::executor`].
 //!
 //! Deletion runs a finalizer that removes the produced thumbnails and, when the source
-//! is exactly the REST shim's original of this Thumbnail (thumbnail_api::ownership),
-//! the original.
+//! is exactly the REST shim's original of this Thumbnail or of its group
+//! (thumbnail_api::ownership), the original — a group's once no other member uses it
+//! ([`originals`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,8 +41,9 @@ use crate::status::{self, Transition};
 use queue::{Admission, Queue};
 use thumbnail_api::crd::{OutputLocation, Phase, Thumbnail};
 use thumbnail_api::metadata::{FINALIZER, MANAGER};
-use thumbnail_api::ownership::{is_shim_original, shim_original_key};
+use thumbnail_api::ownership::{self, shim_original_key};
 
+pub mod originals;
 pub mod queue;
 /// A safety net for runs whose completion event was missed.
 const RUNNING_RECHECK: Duration = Duration::from_secs(60);
@@ -62,6 +64,8 @@ pub struct Context {
     pub metrics: Metrics,
     pub recorder: Recorder,
     pub queue: Queue,
+    /// Which deleted Thumbnails no longer use the shim original they shared.
+    pub originals: originals::Originals,
     /// Consecutive failed reconciles per Thumbnail, for exponential backoff.
     failures: std::sync::Mutex<std::collections::HashMap<ObjectRef<Thumbnail>, u32>>,
 }
@@ -87,6 +91,7 @@ impl Context {
             objects,
             metrics,
             queue,
+            originals: Default::default(),
             failures: Default::default(),
         }
     }
@@ -722,29 +727,6 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
         bucket.clone(),
         output_key(thumb, thumb.metadata.generation.unwrap_or(0)),
     ));
-    // The only source that goes is the shim's original of this Thumbnail (its uploads
-    // bucket, originals/<namespace>/<name>): a location that belongs to this Thumbnail
-    // alone, so nothing a user writes can point the delete at another object.
-    // Annotations decide nothing (issue 12). It goes when the spec names it, and also
-    // when the spec was edited away from it on a Thumbnail the shim made (the label
-    // only saves a useless delete on others: the key is this Thumbnail's either way).
-    let src = &thumb.spec.source.s3;
-    let src_bucket = src.bucket.clone().unwrap_or_else(|| bucket.clone());
-    let ns = thumb.namespace().unwrap_or_default();
-    let uploads = ctx.config.uploads_bucket();
-    let made_by_shim = thumb
-        .labels()
-        .get(thumbnail_api::metadata::LABEL_CREATED_BY)
-        .map(String::as_str)
-        == Some(thumbnail_api::metadata::CREATED_BY_SHIM);
-    if is_shim_original(&src_bucket, &src.key, &ns, &thumb.name_any(), uploads)
-        || (made_by_shim && !uploads.is_empty() && !ns.is_empty())
-    {
-        keys.push((
-            uploads.to_string(),
-            shim_original_key(&ns, &thumb.name_any()),
-        ));
-    }
     keys.sort();
     keys.dedup();
     // Issue 11 defect 2: a run still going could upload after its key was deleted.
@@ -764,30 +746,13 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
     }
     let mut left_behind = Vec::new();
     for (bucket, key) in &keys {
-        match ctx.objects.try_delete(bucket, key).await {
-            Ok(()) => {}
-            // The store did not answer: deletion waits for it, nothing is lost, and
-            // the user sees why (a condition and an event).
-            Err(e) if e.is_transient() => {
-                let message = format!(
-                    "deleting s3://{bucket}/{key} failed ({e}); the object store did not answer, which may pass: the Thumbnail is kept until the object store answers and cleanup succeeds (a permanent refusal such as AccessDenied would not block deletion)"
-                );
-                let blocked = status::with_cleanup(thumb, Some(&message), Timestamp::now());
-                patch_status(thumb, &blocked, ctx).await?;
-                ctx.event(
-                    thumb,
-                    EventType::Warning,
-                    status::reason::STORE_UNAVAILABLE,
-                    message,
-                )
-                .await;
-                return Err(Error::Store(e.to_string()));
-            }
-            // Refused for good (access denied, a bad request): waiting would block the
-            // deletion (and its namespace's) forever. The object is left behind, and
-            // said so where an administrator looks.
-            Err(e) => left_behind.push((bucket, key, e)),
-        }
+        delete_or_note(thumb, bucket, key, ctx, &mut left_behind).await?;
+    }
+    // Then the shim's original, after the outputs: until this Thumbnail's cleanup has
+    // got this far, it counts as a user of a group's shared original.
+    let owners = originals_held(thumb, ctx);
+    for owner in &owners {
+        release_original(thumb, owner, ctx, &mut left_behind).await?;
     }
     for (bucket, key, e) in left_behind {
         let short = match &e {
@@ -806,8 +771,131 @@ async fn cleanup(thumb: &Thumbnail, ctx: &Context) -> Result<Action> {
         .await;
     }
     ctx.queue.refresh_gauges(thumb, None, &ctx.metrics);
-    info!(thumbnail = %thumb.name_any(), objects = keys.len(), "cleaned up");
+    info!(thumbnail = %thumb.name_any(), objects = keys.len() + owners.len(), "cleaned up");
     Ok(Action::await_change())
+}
+
+/// A stored object the store refused for good to delete, and why.
+type LeftBehind = (String, String, thumbnail_store::StoreError);
+
+/// Deletes `bucket`/`key`. A store that does not answer blocks the deletion (a condition
+/// and an event say why; the error retries it); a permanent refusal is noted in
+/// `left_behind` and does not.
+async fn delete_or_note(
+    thumb: &Thumbnail,
+    bucket: &str,
+    key: &str,
+    ctx: &Context,
+    left_behind: &mut Vec<LeftBehind>,
+) -> Result<()> {
+    match ctx.objects.try_delete(bucket, key).await {
+        Ok(()) => Ok(()),
+        // The store did not answer: deletion waits for it, nothing is lost, and
+        // the user sees why (a condition and an event).
+        Err(e) if e.is_transient() => {
+            let message = format!(
+                "deleting s3://{bucket}/{key} failed ({e}); the object store did not answer, which may pass: the Thumbnail is kept until the object store answers and cleanup succeeds (a permanent refusal such as AccessDenied would not block deletion)"
+            );
+            let blocked = status::with_cleanup(thumb, Some(&message), Timestamp::now());
+            patch_status(thumb, &blocked, ctx).await?;
+            ctx.event(
+                thumb,
+                EventType::Warning,
+                status::reason::STORE_UNAVAILABLE,
+                message,
+            )
+            .await;
+            Err(Error::Store(e.to_string()))
+        }
+        // Refused for good (access denied, a bad request): waiting would block the
+        // deletion (and its namespace's) forever. The object is left behind, and
+        // said so where an administrator looks.
+        Err(e) => {
+            left_behind.push((bucket.to_string(), key.to_string(), e));
+            Ok(())
+        }
+    }
+}
+
+/// The shim originals `thumb` holds, by owner name (`originals/<ns>/<owner>` in the
+/// uploads bucket, thumbnail_api::ownership): its own or its group's, when its spec
+/// names exactly that object; and, on a Thumbnail the shim made whose spec was edited
+/// away from it, the one the shim stored for it (nothing else would ever delete it; the
+/// label only saves a useless delete on others: the key is this Thumbnail's or its
+/// group's either way). A location that belongs to this Thumbnail or its group alone,
+/// so nothing a user writes can point the delete at another object; annotations decide
+/// nothing (issue 12).
+fn originals_held(thumb: &Thumbnail, ctx: &Context) -> Vec<String> {
+    let ns = thumb.namespace().unwrap_or_default();
+    let uploads = ctx.config.uploads_bucket();
+    if uploads.is_empty() || ns.is_empty() {
+        return Vec::new();
+    }
+    let name = thumb.name_any();
+    let owners = ownership::owners_of(&name);
+    let mut held: Vec<String> = owners
+        .iter()
+        .filter(|owner| names_original(thumb, &shim_original_key(&ns, owner), ctx))
+        .map(|owner| owner.to_string())
+        .collect();
+    let made_by_shim = thumb
+        .labels()
+        .get(thumbnail_api::metadata::LABEL_CREATED_BY)
+        .map(String::as_str)
+        == Some(thumbnail_api::metadata::CREATED_BY_SHIM);
+    if made_by_shim {
+        // The one the shim stored for it: its group's for a member, else its own.
+        let stored = owners.last().expect("owners_of has the name itself");
+        held.push(stored.to_string());
+    }
+    held.sort();
+    held.dedup();
+    held
+}
+
+/// Whether `thumb`'s spec reads exactly the object `key` of the uploads bucket.
+fn names_original(thumb: &Thumbnail, key: &str, ctx: &Context) -> bool {
+    let src = &thumb.spec.source.s3;
+    src.bucket.as_deref().unwrap_or(&ctx.config.bucket) == ctx.config.uploads_bucket()
+        && src.key == key
+}
+
+/// The last step of `thumb`'s cleanup for the shim original of `owner`: deleted when no
+/// other holder still uses it, else left for the last one (see [`originals`] for why
+/// this is decided here, one original at a time, and why it is exactly once).
+async fn release_original(
+    thumb: &Thumbnail,
+    owner: &str,
+    ctx: &Context,
+    left_behind: &mut Vec<LeftBehind>,
+) -> Result<()> {
+    let ns = thumb.namespace().unwrap_or_default();
+    let key = shim_original_key(&ns, owner);
+    let me = thumb.uid().unwrap_or_default();
+    let mut holders = ctx.originals.lock(&ns, owner).await;
+    let mut cached = std::collections::HashSet::new();
+    let mut users = Vec::new();
+    for name in ownership::holders(owner) {
+        let Some(other) = ctx.queue.cached(&ns, &name) else {
+            continue;
+        };
+        let uid = other.uid().unwrap_or_default();
+        if uid == me || !names_original(&other, &key, ctx) {
+            continue;
+        }
+        if !holders.finished(&uid) {
+            users.push(name);
+        }
+        cached.insert(uid);
+    }
+    if !users.is_empty() {
+        holders.record_finished(&me, &cached);
+        info!(thumbnail = %thumb.name_any(), original = %key, ?users, "original kept: other Thumbnails still use it");
+        return Ok(());
+    }
+    delete_or_note(thumb, ctx.config.uploads_bucket(), &key, ctx, left_behind).await?;
+    holders.deleted();
+    Ok(())
 }
 
 fn output_bucket(ctx: &Context) -> String {

@@ -725,13 +725,26 @@ async fn context_with_store_keyed(
     endpoint: Option<&str>,
     secret_key: Option<&str>,
 ) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
+    context_with_store_caching(endpoint, secret_key, None, &[]).await
+}
+
+/// [`context_with_store_keyed`] whose controller cache holds `cached`, with `bucket` as
+/// the operator's (and so the uploads) bucket if given.
+async fn context_with_store_caching(
+    endpoint: Option<&str>,
+    secret_key: Option<&str>,
+    bucket: Option<&str>,
+    cached: &[Thumbnail],
+) -> (Arc<Context>, ApiServer, thumbnail_testkit::S3Env) {
     let s3 = thumbnail_testkit::S3Env::from_env();
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NS);
     let mut config = config(4);
     config.store.endpoint = endpoint.unwrap_or(&s3.endpoint).to_string();
     // The operator's own output bucket, on the real server (unused with `endpoint`).
-    if endpoint.is_none() {
+    if let Some(bucket) = bucket {
+        config.bucket = bucket.to_string();
+    } else if endpoint.is_none() {
         config.bucket = s3.new_bucket("output").await;
     }
     let credentials = aws_sdk_s3::config::Credentials::new(
@@ -747,7 +760,7 @@ async fn context_with_store_keyed(
     ));
     let executor = Box::new(JobExecutor::new(client.clone(), config.clone()));
     // Wake-ups are not followed here: a reconcile is run by hand.
-    let (queue, _wakes) = queue_of(&[], config.max_running);
+    let (queue, _wakes) = queue_of(cached, config.max_running);
     let ctx = Context::new(client, config, executor, objects, Metrics::default(), queue);
     (Arc::new(ctx), ApiServer(handle, Default::default()), s3)
 }
@@ -828,8 +841,14 @@ fn being_deleted(mut thumb: Thumbnail) -> Thumbnail {
 
 /// The requests of a deletion whose run `run` is already gone: the Job is deleted (in
 /// the foreground), found gone, then the finalizer is removed.
-async fn deletion_scenario(mut s: ApiServer, run: String) {
-    let del = s.answer(StatusCode::OK, job(&run, json!({}))).await;
+async fn deletion_scenario(s: ApiServer, run: String) {
+    deletion_scenario_of(s, &run, "cat").await;
+}
+
+/// The requests of the deletion of the Thumbnail `name` whose run `run` is already gone
+/// (see [`deletion_scenario`]), leaving `s` for more.
+async fn deletion_requests(s: &mut ApiServer, run: &str, name: &str) {
+    let del = s.answer(StatusCode::OK, job(run, json!({}))).await;
     assert_eq!(
         (del.method, del.path),
         (Method::DELETE, format!("{JOBS}/{run}"))
@@ -844,10 +863,14 @@ async fn deletion_scenario(mut s: ApiServer, run: String) {
     let fin = s.answer(StatusCode::OK, any_thumbnail()).await;
     assert_eq!(
         (fin.method, fin.path),
-        (Method::PATCH, format!("{THUMBS}/cat"))
+        (Method::PATCH, format!("{THUMBS}/{name}"))
     );
     assert_eq!(fin.body[0]["op"], "test");
     assert_eq!(fin.body[1]["op"], "remove");
+}
+
+async fn deletion_scenario_of(mut s: ApiServer, run: &str, name: &str) {
+    deletion_requests(&mut s, run, name).await;
     s.expect_silence().await;
 }
 
@@ -884,6 +907,117 @@ async fn deletion_removes_thumbnail_and_shim_original_then_the_finalizer() {
         "the shim's original is removed"
     );
     assert!(s3.exists(&uploads, "originals/media/keep").await);
+}
+
+/// A member of an upload's group (issue 14): `name` reading the group's shared original,
+/// its thumbnail stored, as the shim and a finished run leave it.
+async fn group_member(
+    s3: &thumbnail_testkit::S3Env,
+    uploads: &str,
+    name: &str,
+    original: &str,
+) -> (Thumbnail, String, String) {
+    let probe = thumbnail(name, 1, "2026-11-28T10:00:00Z", None);
+    let run = crate::naming::run_name(&probe);
+    let key = crate::naming::output_key(&probe, 1);
+    s3.put(uploads, &key, b"thumb".to_vec()).await;
+    let mut t = thumbnail(
+        name,
+        1,
+        "2026-11-28T10:00:00Z",
+        Some(succeeded(&run, uploads, &key)),
+    );
+    t.spec.source.s3.bucket = Some(uploads.to_string());
+    t.spec.source.s3.key = original.to_string();
+    (t, run, key)
+}
+
+/// Issue 14: the Thumbnails of one upload with several sizes share one original. Two
+/// members deleted at once: the first one's cleanup finds the other still using it and
+/// leaves it; the second finds the first finished — although the watch has not shown
+/// its finalizer gone yet, the cache still holds it — and deletes it: exactly once,
+/// with the last. Thumbnails that do not hold it by name and source (another name
+/// reading it, a member-like name reading something else) neither keep nor delete it.
+#[tokio::test]
+async fn a_group_original_is_kept_while_another_member_uses_it_and_deleted_with_the_last() {
+    let s3 = thumbnail_testkit::S3Env::from_env();
+    let uploads = s3.new_bucket("group").await;
+    let group = "01kcgroup0000000000000000aa";
+    let original = thumbnail_api::ownership::shim_original_key(NS, group);
+    s3.put(&uploads, &original, b"original".to_vec()).await;
+    let m1_name = thumbnail_api::ownership::group_member_name(group, 1);
+    let m2_name = thumbnail_api::ownership::group_member_name(group, 2);
+    let (m1, run1, key1) = group_member(&s3, &uploads, &m1_name, &original).await;
+    let (m2, run2, key2) = group_member(&s3, &uploads, &m2_name, &original).await;
+    let (m1, m2) = (being_deleted(m1), being_deleted(m2));
+    // Reading the original without holding it: another name; a member's name whose
+    // spec reads something else.
+    let (reader, _, _) = group_member(&s3, &uploads, "reader", &original).await;
+    let (other_source, _, _) = group_member(
+        &s3,
+        &uploads,
+        &thumbnail_api::ownership::group_member_name(group, 3),
+        "originals/media/else",
+    )
+    .await;
+    let cached = [m1.clone(), m2.clone(), reader, other_source];
+    let (ctx, mut server, _) =
+        context_with_store_caching(None, None, Some(&uploads), &cached).await;
+    // The operator's uploads bucket is its default bucket (as in the chart).
+    assert_eq!(ctx.config.uploads_bucket(), uploads);
+    let (n1, n2) = (m1_name.clone(), m2_name.clone());
+    let verifier = tokio::spawn(async move {
+        deletion_requests(&mut server, &run1, &n1).await;
+        deletion_requests(&mut server, &run2, &n2).await;
+        server.expect_silence().await;
+    });
+    reconcile(Arc::new(m1), ctx.clone()).await.unwrap();
+    assert!(
+        !s3.exists(&uploads, &key1).await,
+        "the first member's thumbnail is removed"
+    );
+    assert!(
+        s3.exists(&uploads, &original).await,
+        "the original went while {m2_name} still uses it"
+    );
+    assert!(s3.exists(&uploads, &key2).await);
+    reconcile(Arc::new(m2), ctx.clone()).await.unwrap();
+    verifier.await.expect("scenario assertions hold");
+    assert!(!s3.exists(&uploads, &key2).await);
+    assert!(
+        !s3.exists(&uploads, &original).await,
+        "the last member's deletion leaves the original behind"
+    );
+}
+
+/// Issue 14: a group original in use by a member that is not being deleted (here the
+/// 16th, the most an upload may ask for) stays when another member goes.
+#[tokio::test]
+async fn a_group_original_stays_for_a_live_member() {
+    let s3 = thumbnail_testkit::S3Env::from_env();
+    let uploads = s3.new_bucket("grouplive").await;
+    let group = "01kcgroup0000000000000000bb";
+    let original = thumbnail_api::ownership::shim_original_key(NS, group);
+    s3.put(&uploads, &original, b"original".to_vec()).await;
+    let m1_name = thumbnail_api::ownership::group_member_name(group, 1);
+    let (m1, run1, _) = group_member(&s3, &uploads, &m1_name, &original).await;
+    let (live, _, _) = group_member(
+        &s3,
+        &uploads,
+        &thumbnail_api::ownership::group_member_name(group, 16),
+        &original,
+    )
+    .await;
+    let m1 = being_deleted(m1);
+    let (ctx, server, _) =
+        context_with_store_caching(None, None, Some(&uploads), &[m1.clone(), live]).await;
+    let n1 = m1_name.clone();
+    run_reconcile(m1, ctx, server, |s| async move {
+        deletion_scenario_of(s, &run1, &n1).await
+    })
+    .await
+    .unwrap();
+    assert!(s3.exists(&uploads, &original).await);
 }
 
 /// Issue 12 (critical): the annotation the shim writes is no licence to delete. A

@@ -341,6 +341,13 @@ impl Queue {
         chosen
     }
 
+    /// The controller's cached Thumbnail `namespace`/`name`, if the watch has shown it.
+    pub fn cached(&self, namespace: &str, name: &str) -> Option<Arc<Thumbnail>> {
+        self.shared
+            .cache
+            .get(&ObjectRef::new(name).within(namespace))
+    }
+
     /// The batch run these were taken into did not start (or their status could not
     /// say so): they wait again.
     pub fn release(&self, members: &[Arc<Thumbnail>]) {
