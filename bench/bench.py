@@ -16,6 +16,7 @@ Measures, per output size (default 256 and 1024 px, fit inside, JPEG q80):
     decode (Pillow, EXIF-transposed) and Pillow's Lanczos to that thumbnail's exact size.
 
 Both tools colour-manage (sharp's default; the resizer converts embedded ICC profiles).
+Both inherit this process's environment (run.sh sets GLIBC_TUNABLES for both alike).
 
 Usage: bench.py --resizer BIN --decode-only BIN --sharp-dir DIR --corpus DIR --out DIR [--sizes 256,1024]
 """
@@ -171,6 +172,7 @@ def main():
     if a.files:
         files = [f for f in files if os.path.basename(f) in a.files.split(",")]
     summary = []
+    print(f"Environment of both tools: GLIBC_TUNABLES={os.environ.get('GLIBC_TUNABLES', '(unset)')}")
     for size in map(int, a.sizes.split(",")):
         od = {t: os.path.join(a.out, f"{t}-{size}") for t in ("sharp", "resizer")}
         for d in od.values():

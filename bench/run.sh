@@ -7,7 +7,9 @@
 #   sharp from npm (bench/package.json), Pillow + numpy + scikit-image from PyPI.
 # Env: THUMBNAIL_CORPUS (default ../shared/corpus), BENCH_SIZES (256,1024),
 #      BENCH_ITERS (5), BENCH_FILES (comma list of corpus names; default all),
-#      CARGO_TARGET_DIR (where the release resizer is built).
+#      CARGO_TARGET_DIR (where the release resizer is built),
+#      BENCH_GLIBC_TUNABLES (default glibc.malloc.hugetlb=1, what the operator gives the
+#      resizer's Jobs; exported to both tools alike, sharp's node too; empty: none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -36,6 +38,15 @@ fi
 log "building the release resizer and its decode-only reference"
 cargo build --release -p resizer --bins --features bench
 log "thumbnails in $out"
+# The same environment for both tools: the resizer's Jobs run with this malloc tunable
+# (operator/src/invocation.rs), and it speeds sharp's large decodes too (huge pages for
+# large blocks), so giving it only to the resizer would flatter it.
+if [ -n "${BENCH_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}" ]; then
+	export GLIBC_TUNABLES=${BENCH_GLIBC_TUNABLES-glibc.malloc.hugetlb=1}
+	log "GLIBC_TUNABLES=$GLIBC_TUNABLES for both tools"
+else
+	unset GLIBC_TUNABLES
+fi
 exec "$cache/venv/bin/python" bench/bench.py \
 	--resizer "$target/release/resizer" --decode-only "$target/release/jpeg-decode-only" --sharp-dir "$cache/node" --corpus "$corpus" --out "$out" \
 	--sizes "${BENCH_SIZES:-256,1024}" --iters "${BENCH_ITERS:-5}" ${BENCH_FILES:+--files "$BENCH_FILES"}

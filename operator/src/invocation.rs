@@ -81,7 +81,18 @@ pub fn build_batch(members: &[&Thumbnail], config: &Config) -> Result<Invocation
     Ok(invocation(args, env, config))
 }
 
-fn invocation(args: Vec<String>, env: Vec<(String, String)>, config: &Config) -> Invocation {
+/// glibc's malloc tunable for the resizer: its large blocks (libjpeg-turbo's coefficient
+/// buffer of a progressive JPEG, 96 MiB for a 4096x4096 4:4:4 photo; decoded PNGs) are
+/// mapped with transparent huge pages (madvise), so the kernel faults them in 2 MiB at a
+/// time instead of 4 KiB. Measured (issue 13, `perf stat`): a 4096x4096 progressive JPEG
+/// to 256 px took 169 ms of CPU, half of it in the kernel's page faults, and 84 ms with
+/// it; peak RSS unchanged. Nothing changes where the node's THP mode is `never`, or on
+/// a glibc before 2.35, which ignore it.
+pub const RESIZER_GLIBC_TUNABLES: (&str, &str) = ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=1");
+
+fn invocation(args: Vec<String>, mut env: Vec<(String, String)>, config: &Config) -> Invocation {
+    let (name, value) = RESIZER_GLIBC_TUNABLES;
+    env.push((name.into(), value.into()));
     Invocation {
         args,
         env,

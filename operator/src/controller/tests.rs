@@ -394,6 +394,12 @@ fn assert_job_is_hardened(job: &Job, run: &str) {
         .find(|e| e.name == "AWS_SECRET_ACCESS_KEY")
         .expect("credentials from the Secret");
     assert!(secret.value.is_none());
+    // glibc's malloc maps the decoders' large buffers with huge pages (issue 13).
+    let tunables = env
+        .iter()
+        .find(|e| e.name == "GLIBC_TUNABLES")
+        .expect("the resizer's malloc tunable");
+    assert_eq!(tunables.value.as_deref(), Some("glibc.malloc.hugetlb=1"));
     assert_eq!(
         secret
             .value_from
