@@ -148,7 +148,7 @@ async fn run_s3(cli: &Cli, request: &Request) -> Result<Success> {
 
 /// The run's S3 client.
 pub(crate) async fn client(cli: &Cli) -> Result<aws_sdk_s3::Client> {
-    store::client(&cli.store)
+    store::one_run_client(&cli.store)
         .await
         .map_err(|e| Failed::new(Reason::AccessDenied, e.to_string()))
 }

@@ -50,19 +50,39 @@ pub async fn client(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreErr
     client_from_env(config)
 }
 
-/// A client with credentials from the environment (`AWS_ACCESS_KEY_ID`, ...).
-pub fn client_from_env(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreError> {
+/// [`client`] for a process that makes one run and exits (the resizer): over plain HTTP
+/// it skips loading the system's root certificates, most of a run's fixed cost
+/// ([`client_without_root_certificates`]). Long-running components (shim, operator) keep
+/// the SDK's default client: the saving is once per process for them, not worth a second
+/// HTTP client to keep right.
+pub async fn one_run_client(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreError> {
+    let mut builder = config_builder(config, env_credentials()?);
+    if !config.endpoint.is_empty() && is_plain_http(&config.endpoint) {
+        builder = builder.http_client(client_without_root_certificates());
+    }
+    Ok(aws_sdk_s3::Client::from_conf(builder.build()))
+}
+
+fn env_credentials() -> Result<Credentials, StoreError> {
     let key = std::env::var(ENV_ACCESS_KEY).map_err(|_| StoreError::MissingCredentials)?;
     let secret = std::env::var(ENV_SECRET_KEY).map_err(|_| StoreError::MissingCredentials)?;
     let token = std::env::var(ENV_SESSION_TOKEN).ok();
-    Ok(with_credentials(
-        config,
-        Credentials::new(key, secret, token, None, "environment"),
-    ))
+    Ok(Credentials::new(key, secret, token, None, "environment"))
+}
+
+/// A client with credentials from the environment (`AWS_ACCESS_KEY_ID`, ...).
+pub fn client_from_env(config: &StoreConfig) -> Result<aws_sdk_s3::Client, StoreError> {
+    Ok(with_credentials(config, env_credentials()?))
 }
 
 /// A client with the given credentials.
 pub fn with_credentials(config: &StoreConfig, credentials: Credentials) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(config_builder(config, credentials).build())
+}
+
+/// The SDK's configuration for `config`: region, endpoint, path style, checksums and
+/// timeouts.
+fn config_builder(config: &StoreConfig, credentials: Credentials) -> aws_sdk_s3::config::Builder {
     let (request, response) = match config.checksums {
         ChecksumMode::WhenRequired => (
             RequestChecksumCalculation::WhenRequired,
@@ -89,11 +109,8 @@ pub fn with_credentials(config: &StoreConfig, credentials: Credentials) -> aws_s
         .response_checksum_validation(response);
     if !config.endpoint.is_empty() {
         builder = builder.endpoint_url(&config.endpoint);
-        if is_plain_http(&config.endpoint) {
-            builder = builder.http_client(client_without_root_certificates());
-        }
     }
-    aws_sdk_s3::Client::from_conf(builder.build())
+    builder
 }
 
 fn is_plain_http(endpoint: &str) -> bool {
