@@ -146,6 +146,19 @@ pub struct Requested {
     pub quality: Option<u8>,
 }
 
+impl Requested {
+    /// What a Thumbnail's spec asks for.
+    pub fn of(t: &Thumbnail) -> Requested {
+        Requested {
+            width: t.spec.width,
+            height: t.spec.height,
+            fit: t.spec.fit,
+            format: t.spec.format,
+            quality: t.spec.quality,
+        }
+    }
+}
+
 /// The produced thumbnail.
 #[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -267,13 +280,7 @@ impl ThumbnailView {
             id,
             status: phase.status_word(),
             phase,
-            requested: Requested {
-                width: t.spec.width,
-                height: t.spec.height,
-                fit: t.spec.fit,
-                format: t.spec.format,
-                quality: t.spec.quality,
-            },
+            requested: Requested::of(t),
             output,
             reason: status.and_then(|s| s.reason.clone()),
             // The controller's message may name stored objects (s3://...) and the

@@ -271,13 +271,7 @@ fn group_accepted(base: &BaseUrl, group: &str, members: &[Thumbnail]) -> GroupAc
                     links: crate::model::ThumbnailView::from_resource(t, &base.0).links,
                     id,
                     status: Phase::Pending.status_word(),
-                    requested: Requested {
-                        width: t.spec.width,
-                        height: t.spec.height,
-                        fit: t.spec.fit,
-                        format: t.spec.format,
-                        quality: t.spec.quality,
-                    },
+                    requested: Requested::of(t),
                 }
             })
             .collect(),
