@@ -103,14 +103,21 @@ impl ApiServer {
         }
     }
 
-    /// Asserts that no further (non-event) request comes.
+    /// Asserts that no further (non-event) request comes; Events that do come are
+    /// collected like those [`ApiServer::answer`] skips.
     async fn expect_silence(&mut self) {
-        if let Ok(Some((request, _))) =
+        while let Ok(Some((request, send))) =
             tokio::time::timeout(Duration::from_millis(300), self.0.next_request()).await
         {
             if !request.uri().path().contains("/events") {
                 panic!("unexpected request {} {}", request.method(), request.uri());
             }
+            let bytes = request.into_body().collect_bytes().await.unwrap();
+            self.1
+                .lock()
+                .unwrap()
+                .push(serde_json::from_slice(&bytes).unwrap_or(Value::Null));
+            send.send_response(Response::builder().status(404).body(Body::empty()).unwrap());
         }
     }
 }
@@ -476,6 +483,7 @@ async fn succeeded_job_writes_output_and_links() {
     let key = crate::naming::output_key(&thumb, 1);
     let result = crate::invocation::tests_support::success_json("thumbs", &key, 256, 171, 12345);
     let r = run.clone();
+    let events = server.1.clone();
     run_reconcile(thumb, ctx, server, |mut s| async move {
         let done = job(
             &r,
@@ -511,6 +519,14 @@ async fn succeeded_job_writes_output_and_links() {
     })
     .await
     .unwrap();
+    // A run of its own says its success in an Event too (batch members do not).
+    let events = events.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "Normal" && e["reason"] == "Succeeded"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
@@ -1841,8 +1857,16 @@ async fn each_member_of_a_batch_takes_its_own_entry_of_the_result() {
         ("Failed", "CorruptImage"),
         ("Pending", "Requeued"),
     ];
+    // Events: a member's success is in its status alone (an Event per member would be
+    // a write per Thumbnail at scale); what went wrong gets a Warning each.
+    let events_expected: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("Warning", "CorruptImage")],
+        &[("Warning", "Requeued")],
+    ];
     for (item, (phase, reason)) in expect.into_iter().enumerate() {
         let (ctx, server) = context(4, &[]).await;
+        let events = server.1.clone();
         let mut status = processing(run);
         status["runItem"] = json!(item);
         status["runOutput"] = json!({"bucket": "thumbs", "key": format!("recorded/{item}.webp")});
@@ -1881,9 +1905,24 @@ async fn each_member_of_a_batch_takes_its_own_entry_of_the_result() {
                 }
                 _ => {}
             }
+            s.expect_silence().await;
         })
         .await
         .unwrap();
+        let events: Vec<(String, String)> = events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let field = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+                (field("type"), field("reason"))
+            })
+            .collect();
+        let want: Vec<(String, String)> = events_expected[item]
+            .iter()
+            .map(|(t, r)| (t.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(events, want, "item {item}");
     }
 }
 
@@ -2002,4 +2041,37 @@ async fn members_of_an_oom_killed_batch_are_requeued_with_an_event() {
     })
     .await
     .unwrap();
+}
+
+/// The cache keeps what decisions read and drops the bookkeeping that made most of the
+/// operator's memory at 10,000 Thumbnails (issue 14): managedFields and kubectl's
+/// last-applied copy. Other annotations, labels, finalizers, spec and status stay.
+#[test]
+fn the_cache_keeps_a_thumbnail_without_its_bookkeeping() {
+    let status = json!({"phase": "Pending", "observedGeneration": 1, "reason": "Queued"});
+    let mut thumb = thumbnail("cat", 1, "2026-11-28T10:00:00Z", Some(status));
+    let mut value = serde_json::to_value(&thumb).unwrap();
+    value["metadata"]["managedFields"] = json!([{"manager": "kubectl", "operation": "Apply",
+        "apiVersion": "thumbnails.dev/v1alpha1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]);
+    value["metadata"]["annotations"] = json!({
+        "kubectl.kubernetes.io/last-applied-configuration": "{\"kind\":\"Thumbnail\"}",
+        "team.example/owner": "media",
+    });
+    value["metadata"]["labels"] = json!({"thumbnails.dev/group": "g"});
+    thumb = serde_json::from_value(value).unwrap();
+    let before = thumb.clone();
+    super::slim(&mut thumb);
+    assert!(thumb.metadata.managed_fields.is_none());
+    let annotations = thumb.metadata.annotations.clone().unwrap();
+    assert_eq!(
+        annotations.keys().collect::<Vec<_>>(),
+        ["team.example/owner"]
+    );
+    assert_eq!(thumb.metadata.labels, before.metadata.labels);
+    assert_eq!(thumb.metadata.finalizers, before.metadata.finalizers);
+    assert_eq!(
+        serde_json::to_value(&thumb.spec).unwrap(),
+        serde_json::to_value(&before.spec).unwrap()
+    );
+    assert_eq!(thumb.status, before.status);
 }
