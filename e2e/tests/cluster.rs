@@ -1873,6 +1873,44 @@ fn wait_queued(release: &Release, ids: &[String]) {
     });
 }
 
+/// What the batch tests start from, on a release with `operator.maxRunning=1`: new Pods
+/// held ([`PodHold`]); a first upload, whose Job takes the one slot and cannot run
+/// (nothing waits yet, so it runs alone); then the `queued` uploads (a file and its form
+/// fields each), every one waiting behind it (Queued), so that the slot, once free,
+/// makes them one batch. Lift `hold` (or let the first go) to let the runs start.
+struct HeldQueue<'a> {
+    hold: PodHold<'a>,
+    /// The first upload's id: the one in the slot.
+    first: String,
+    /// The queued uploads' ids, in order.
+    queued: Vec<String>,
+}
+
+impl<'a> HeldQueue<'a> {
+    fn new(
+        release: &'a Release,
+        shim: &str,
+        first: (&str, &str),
+        queued: &[(&str, Vec<&str>)],
+    ) -> Self {
+        let hold = PodHold::new(release);
+        let first = upload(shim, &corpus_file(first.0), &[first.1]);
+        release.wait_until(Duration::from_secs(60), "the first Job", || {
+            jobs(release).len() == 1
+        });
+        let queued: Vec<String> = queued
+            .iter()
+            .map(|(file, fields)| upload(shim, &corpus_file(file), fields))
+            .collect();
+        wait_queued(release, &queued);
+        HeldQueue {
+            hold,
+            first,
+            queued,
+        }
+    }
+}
+
 /// Deletes a Thumbnail through the shim.
 fn delete(shim: &str, id: &str) {
     let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
@@ -1893,16 +1931,6 @@ fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let hold = PodHold::new(&release);
-    // Takes the one slot; its Job cannot run while the hold lasts.
-    let first = upload(
-        &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
-    );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
     let uploads = [
         ("j09_storm_1920x1280.jpg", "width=256", "jpeg", (256, 171)),
         (
@@ -1919,17 +1947,22 @@ fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
         ),
         ("p01_astronaut_512x512.png", "width=50", "jpeg", (50, 50)),
     ];
-    let ids: Vec<String> = uploads
+    let formats: Vec<String> = uploads.iter().map(|u| format!("format={}", u.2)).collect();
+    let queued: Vec<(&str, Vec<&str>)> = uploads
         .iter()
-        .map(|(file, size, format, _)| {
-            upload(
-                &shim,
-                &corpus_file(file),
-                &[size, &format!("format={format}")],
-            )
-        })
+        .zip(&formats)
+        .map(|(u, format)| (u.0, vec![u.1, format.as_str()]))
         .collect();
-    wait_queued(&release, &ids);
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
+        &shim,
+        ("j09_storm_1920x1280.jpg", "width=64"),
+        &queued,
+    );
     assert_eq!(jobs(&release).len(), 1, "{}", release.describe());
     hold.lift();
 
@@ -2058,25 +2091,20 @@ fn deleting_a_batch_member_waits_for_the_batch_and_leaves_nothing() {
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let hold = PodHold::new(&release);
-    // Runs alone (nothing waits yet) and takes the one slot.
-    let first = upload(
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
         &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
+        ("j09_storm_1920x1280.jpg", "width=64"),
+        &[
+            ("j09_storm_1920x1280.jpg", vec!["width=128"]),
+            ("p01_astronaut_512x512.png", vec!["width=64"]),
+            ("j05_path_2560x1600.jpg", vec!["width=96"]),
+        ],
     );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
-    let ids: Vec<String> = [
-        ("j09_storm_1920x1280.jpg", "width=128"),
-        ("p01_astronaut_512x512.png", "width=64"),
-        ("j05_path_2560x1600.jpg", "width=96"),
-    ]
-    .iter()
-    .map(|(file, size)| upload(&shim, &corpus_file(file), &[size]))
-    .collect();
-    wait_queued(&release, &ids);
     // A run of its own is stopped at once when its Thumbnail goes; its slot goes to the
     // three waiting, as one batch — whose Pod the hold keeps from starting.
     delete(&shim, &first);
@@ -2194,25 +2222,22 @@ fn an_oom_killed_batch_sends_its_members_to_run_alone() {
     );
     let shim = release.shim_url();
 
-    let hold = PodHold::new(&release);
-    let first = upload(
-        &shim,
-        &corpus_file("p01_astronaut_512x512.png"),
-        &["width=32"],
-    );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
     let uploads = [
         ("j09_storm_1920x1280.jpg", "width=64", Some((64, 43))),
         ("p02_kay_5120x2880_rgba.png", "width=64", None),
         ("p01_astronaut_512x512.png", "width=48", Some((48, 48))),
     ];
-    let ids: Vec<String> = uploads
-        .iter()
-        .map(|(file, size, _)| upload(&shim, &corpus_file(file), &[size]))
-        .collect();
-    wait_queued(&release, &ids);
+    let queued: Vec<(&str, Vec<&str>)> = uploads.iter().map(|u| (u.0, vec![u.1])).collect();
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
+        &shim,
+        ("p01_astronaut_512x512.png", "width=32"),
+        &queued,
+    );
     hold.lift();
 
     let first_status = wait_finished(&shim, &first, &release);
