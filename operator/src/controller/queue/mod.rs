@@ -294,9 +294,12 @@ impl Queue {
         // made by its batch and by a Job of its own, 130 ms apart).
         let position = {
             let index = self.shared.index.lock().expect("lock");
+            // Started since: the cache shows it in a run other than the one in hand (an
+            // interrupted local run resumes in the run it has, which the cache shows too).
+            let run = |t: &Thumbnail| t.status.as_ref().and_then(|s| s.job_name.clone());
             let started_since = || {
                 self.cached(&id(thumb).0, &id(thumb).1)
-                    .is_some_and(|cached| !wants_run(&cached))
+                    .is_some_and(|cached| !wants_run(&cached) && run(&cached) != run(thumb))
             };
             if index.taken.contains(&id(thumb)) || started_since() {
                 return Ok(Admission::Taken);
@@ -736,6 +739,14 @@ mod tests {
         queue.observe(&event);
         drop(permit);
         assert!(matches!(decision.await, Admission::Taken));
+
+        // A run resumed in the run it has (a local run interrupted by a restart): the
+        // cache shows that same run, which is no reason to hold it back.
+        queue.release(batch.iter().map(|t| t.as_ref()));
+        assert!(matches!(
+            queue.admit(&started, &executor, &metrics).await.unwrap(),
+            Admission::Start(_)
+        ));
     }
 
     /// Concurrent reconciles of Thumbnails the cache does not show yet (each sees
