@@ -71,6 +71,9 @@ pub struct Inner {
     pub event_streams: Arc<tokio::sync::Semaphore>,
     /// Cancelled when the shim stops: ends the event streams.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// When /readyz last logged a failing store check at WARN (see
+    /// [`crate::routes::health::WarnThrottle`]).
+    pub store_warnings: crate::routes::health::WarnThrottle,
 }
 
 impl AppState {
@@ -81,6 +84,9 @@ impl AppState {
             )),
             event_streams: Arc::new(tokio::sync::Semaphore::new(settings.max_event_streams)),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            store_warnings: crate::routes::health::WarnThrottle::new(
+                crate::routes::health::STORE_WARN_EVERY,
+            ),
             thumbnails: Api::namespaced(client, &settings.namespace),
             settings,
             store,

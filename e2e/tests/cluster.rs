@@ -1873,6 +1873,44 @@ fn wait_queued(release: &Release, ids: &[String]) {
     });
 }
 
+/// What the batch tests start from, on a release with `operator.maxRunning=1`: new Pods
+/// held ([`PodHold`]); a first upload, whose Job takes the one slot and cannot run
+/// (nothing waits yet, so it runs alone); then the `queued` uploads (a file and its form
+/// fields each), every one waiting behind it (Queued), so that the slot, once free,
+/// makes them one batch. Lift `hold` (or let the first go) to let the runs start.
+struct HeldQueue<'a> {
+    hold: PodHold<'a>,
+    /// The first upload's id: the one in the slot.
+    first: String,
+    /// The queued uploads' ids, in order.
+    queued: Vec<String>,
+}
+
+impl<'a> HeldQueue<'a> {
+    fn new(
+        release: &'a Release,
+        shim: &str,
+        first: (&str, &str),
+        queued: &[(&str, Vec<&str>)],
+    ) -> Self {
+        let hold = PodHold::new(release);
+        let first = upload(shim, &corpus_file(first.0), &[first.1]);
+        release.wait_until(Duration::from_secs(60), "the first Job", || {
+            jobs(release).len() == 1
+        });
+        let queued: Vec<String> = queued
+            .iter()
+            .map(|(file, fields)| upload(shim, &corpus_file(file), fields))
+            .collect();
+        wait_queued(release, &queued);
+        HeldQueue {
+            hold,
+            first,
+            queued,
+        }
+    }
+}
+
 /// Deletes a Thumbnail through the shim.
 fn delete(shim: &str, id: &str) {
     let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/thumbnails/{id}")]);
@@ -1893,16 +1931,6 @@ fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let hold = PodHold::new(&release);
-    // Takes the one slot; its Job cannot run while the hold lasts.
-    let first = upload(
-        &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
-    );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
     let uploads = [
         ("j09_storm_1920x1280.jpg", "width=256", "jpeg", (256, 171)),
         (
@@ -1919,17 +1947,22 @@ fn queued_thumbnails_run_in_one_batch_job_that_each_owns() {
         ),
         ("p01_astronaut_512x512.png", "width=50", "jpeg", (50, 50)),
     ];
-    let ids: Vec<String> = uploads
+    let formats: Vec<String> = uploads.iter().map(|u| format!("format={}", u.2)).collect();
+    let queued: Vec<(&str, Vec<&str>)> = uploads
         .iter()
-        .map(|(file, size, format, _)| {
-            upload(
-                &shim,
-                &corpus_file(file),
-                &[size, &format!("format={format}")],
-            )
-        })
+        .zip(&formats)
+        .map(|(u, format)| (u.0, vec![u.1, format.as_str()]))
         .collect();
-    wait_queued(&release, &ids);
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
+        &shim,
+        ("j09_storm_1920x1280.jpg", "width=64"),
+        &queued,
+    );
     assert_eq!(jobs(&release).len(), 1, "{}", release.describe());
     hold.lift();
 
@@ -2058,25 +2091,20 @@ fn deleting_a_batch_member_waits_for_the_batch_and_leaves_nothing() {
     let store = release.bundled_store();
     let rt = tokio::runtime::Runtime::new().unwrap();
 
-    let hold = PodHold::new(&release);
-    // Runs alone (nothing waits yet) and takes the one slot.
-    let first = upload(
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
         &shim,
-        &corpus_file("j09_storm_1920x1280.jpg"),
-        &["width=64"],
+        ("j09_storm_1920x1280.jpg", "width=64"),
+        &[
+            ("j09_storm_1920x1280.jpg", vec!["width=128"]),
+            ("p01_astronaut_512x512.png", vec!["width=64"]),
+            ("j05_path_2560x1600.jpg", vec!["width=96"]),
+        ],
     );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
-    let ids: Vec<String> = [
-        ("j09_storm_1920x1280.jpg", "width=128"),
-        ("p01_astronaut_512x512.png", "width=64"),
-        ("j05_path_2560x1600.jpg", "width=96"),
-    ]
-    .iter()
-    .map(|(file, size)| upload(&shim, &corpus_file(file), &[size]))
-    .collect();
-    wait_queued(&release, &ids);
     // A run of its own is stopped at once when its Thumbnail goes; its slot goes to the
     // three waiting, as one batch — whose Pod the hold keeps from starting.
     delete(&shim, &first);
@@ -2194,25 +2222,22 @@ fn an_oom_killed_batch_sends_its_members_to_run_alone() {
     );
     let shim = release.shim_url();
 
-    let hold = PodHold::new(&release);
-    let first = upload(
-        &shim,
-        &corpus_file("p01_astronaut_512x512.png"),
-        &["width=32"],
-    );
-    release.wait_until(Duration::from_secs(60), "the first Job", || {
-        jobs(&release).len() == 1
-    });
     let uploads = [
         ("j09_storm_1920x1280.jpg", "width=64", Some((64, 43))),
         ("p02_kay_5120x2880_rgba.png", "width=64", None),
         ("p01_astronaut_512x512.png", "width=48", Some((48, 48))),
     ];
-    let ids: Vec<String> = uploads
-        .iter()
-        .map(|(file, size, _)| upload(&shim, &corpus_file(file), &[size]))
-        .collect();
-    wait_queued(&release, &ids);
+    let queued: Vec<(&str, Vec<&str>)> = uploads.iter().map(|u| (u.0, vec![u.1])).collect();
+    let HeldQueue {
+        hold,
+        first,
+        queued: ids,
+    } = HeldQueue::new(
+        &release,
+        &shim,
+        ("p01_astronaut_512x512.png", "width=32"),
+        &queued,
+    );
     hold.lift();
 
     let first_status = wait_finished(&shim, &first, &release);
@@ -2304,4 +2329,219 @@ fn an_oom_killed_batch_sends_its_members_to_run_alone() {
             "a Requeued Event on {id}: {reasons:?}"
         );
     }
+}
+
+/// The name of the test cluster's one node (hack/cluster.sh starts a single node).
+fn the_node() -> String {
+    let nodes = kubectl_ok(&["get", "nodes", "-o", "name"]);
+    let nodes: Vec<&str> = nodes.lines().collect();
+    assert_eq!(nodes.len(), 1, "one node: {nodes:?}");
+    nodes[0].trim_start_matches("node/").to_string()
+}
+
+/// Issue 14: several sizes from one upload on the real node, through the NodePort with
+/// the chart's token: one original, one Thumbnail per size labelled with the group, each
+/// made by a Job whose one Pod ran on the node (alone or batched with its siblings), each
+/// download decoding at its size in its format. The original stays while any member
+/// lives: a member deleted alone takes only its thumbnail; the group's DELETE removes the
+/// rest, and with the last member the original goes.
+#[test]
+fn several_sizes_from_one_upload_share_one_original_on_the_cluster() {
+    let release = Release::install("sizes", &[]);
+    let ns = release.namespace.clone();
+    let shim = release.shim_url();
+    let store = release.bundled_store();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let node = the_node();
+    // 2560x1600: 96 wide is 96x60; 160x160 cover is exact; 100 high is 160x100.
+    let file = format!("file=@{}", corpus_file("j06_fallenleaf_2560x1600.jpg"));
+    let (code, body) = curl(&[
+        "-F",
+        &file,
+        "-F",
+        "sizes=96,160x160:cover:png,x100:jpeg",
+        "-F",
+        "format=webp",
+        &format!("{shim}/api/v1/thumbnails"),
+    ]);
+    assert_eq!(code, "202", "{body}");
+    let accepted: Value = serde_json::from_str(&body).unwrap();
+    let group = accepted["group"].as_str().unwrap().to_string();
+    let ids: Vec<String> = accepted["thumbnails"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected = [
+        (96, 60, image::ImageFormat::WebP),
+        (160, 160, image::ImageFormat::Png),
+        (160, 100, image::ImageFormat::Jpeg),
+    ];
+    assert_eq!(ids.len(), expected.len(), "{accepted}");
+    let original = thumbnail_api::ownership::shim_original_key(&ns, &group);
+    let originals = || rt.block_on(store.list("thumbnails", "originals/"));
+    assert_eq!(originals(), std::slice::from_ref(&original));
+
+    // kubectl users see the group by its label: exactly the members.
+    let mut listed: Vec<String> = kubectl_ok(&[
+        "get",
+        "thumbnails",
+        "-n",
+        &ns,
+        "-l",
+        &format!("thumbnails.dev/group={group}"),
+        "-o",
+        "name",
+    ])
+    .lines()
+    .map(|l| {
+        l.trim_start_matches("thumbnail.thumbnails.dev/")
+            .to_string()
+    })
+    .collect();
+    listed.sort();
+    let mut members = ids.clone();
+    members.sort();
+    assert_eq!(listed, members);
+
+    let start = Instant::now();
+    let view = loop {
+        let v = get_json(&format!("{shim}/api/v1/groups/{group}"));
+        if v["status"] == "success" || v["status"] == "error" {
+            break v;
+        }
+        assert!(
+            start.elapsed() < DONE_WITHIN,
+            "group not done: {v}\n{}\noperator log:\n{}",
+            release.describe(),
+            release.operator_log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(view["status"], "success", "{view}\n{}", release.describe());
+
+    let dir = std::env::temp_dir().join(format!("{ns}-{group}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut outputs = Vec::new();
+    // Job name -> its members' uids and items.
+    let mut by_job: std::collections::BTreeMap<String, Vec<(String, Value)>> = Default::default();
+    for (id, (width, height, format)) in ids.iter().zip(expected) {
+        let status = get_json(&format!("{shim}/api/v1/thumbnails/{id}"));
+        assert_eq!(status["status"], "success", "{status}");
+        // Its bytes, decoded by an independent decoder (the `image` crate), at its size.
+        let path = dir.join(id);
+        let download = link_path(&status, "download");
+        let (code, body) = curl(&["-o", path.to_str().unwrap(), &format!("{shim}{download}")]);
+        assert_eq!(code, "200", "download of {id}: {body}");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            image::guess_format(&bytes).ok(),
+            Some(format),
+            "{id}: {status}"
+        );
+        let decoded = image::load_from_memory_with_format(&bytes, format)
+            .unwrap_or_else(|e| panic!("{id} does not decode ({e}): {status}"));
+        assert_eq!(
+            (decoded.width(), decoded.height()),
+            (width, height),
+            "{id}: {status}"
+        );
+
+        // Made by the Job its status names, which it owns, whose one Pod ran on the node.
+        let t = thumbnail(&release, id).unwrap();
+        let job = t["status"]["jobName"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no jobName: {t}"))
+            .to_string();
+        let uid = t["metadata"]["uid"].as_str().unwrap().to_string();
+        by_job
+            .entry(job)
+            .or_default()
+            .push((uid, t["status"]["runItem"].clone()));
+        outputs.push(t["status"]["output"]["key"].as_str().unwrap().to_string());
+    }
+    std::fs::remove_dir_all(&dir).ok();
+    // The members were created together, so a member starting its run may take the
+    // others still waiting into it (a batch; Queue::take_batch), or each runs alone: how
+    // they split depends on when the operator saw them. Either way every Job is owned by
+    // exactly the members that record it, and ran once on the node.
+    let all = jobs(&release);
+    assert!(
+        (1..=ids.len()).contains(&by_job.len()),
+        "{by_job:?}\n{}",
+        release.describe()
+    );
+    for (job, members) in &by_job {
+        let (mut owner_uids, controller) = owners(&all[job]);
+        owner_uids.sort();
+        let mut uids: Vec<String> = members.iter().map(|(uid, _)| uid.clone()).collect();
+        uids.sort();
+        assert_eq!(
+            owner_uids,
+            uids,
+            "{}\nthe members: {}\n{}",
+            all[job],
+            ids.iter()
+                .map(|id| format!(
+                    "{} {:?}\n",
+                    thumbnail(&release, id).unwrap()["status"],
+                    event_reasons(&release, id)
+                ))
+                .collect::<String>(),
+            release.operator_log()
+        );
+        assert_eq!(controller.len(), 1, "{}", all[job]);
+        let mut items: Vec<Option<u64>> = members.iter().map(|(_, i)| i.as_u64()).collect();
+        items.sort();
+        if members.len() == 1 {
+            assert_eq!(items, [None], "a run of its own has no item: {}", all[job]);
+        } else {
+            let each: Vec<Option<u64>> = (0..members.len() as u64).map(Some).collect();
+            assert_eq!(items, each, "an item each: {}", all[job]);
+        }
+        let pods = pods_of_job(&release, job);
+        assert_eq!(pods.len(), 1, "{pods:?}\n{}", release.describe());
+        let ran_on = kubectl_ok(&[
+            "get",
+            &pods[0],
+            "-n",
+            &ns,
+            "-o",
+            "jsonpath={.spec.nodeName} {.status.phase}",
+        ]);
+        assert_eq!(ran_on, format!("{node} Succeeded"), "{}", pods[0]);
+    }
+    assert_eq!(all.len(), by_job.len(), "no other Job: {:?}", all.keys());
+
+    // One member alone: its thumbnail goes, the original stays for the others.
+    delete(&shim, &ids[0]);
+    release.wait_until(Duration::from_secs(60), "the first member gone", || {
+        thumbnail(&release, &ids[0]).is_none()
+    });
+    let mut stored = rt.block_on(store.list("thumbnails", ""));
+    stored.sort();
+    let mut kept = vec![original.clone()];
+    kept.extend(outputs[1..].iter().cloned());
+    kept.sort();
+    assert_eq!(stored, kept, "{}", release.operator_log());
+    // The group's DELETE: the others, and with the last of them the original.
+    let (code, body) = curl(&["-X", "DELETE", &format!("{shim}/api/v1/groups/{group}")]);
+    assert!(
+        code == "202" || code == "204",
+        "delete {group}: {code} {body}"
+    );
+    release.wait_until(Duration::from_secs(60), "the members gone", || {
+        kubectl_ok(&["get", "thumbnails", "-n", &ns, "-o", "name"])
+            .trim()
+            .is_empty()
+    });
+    let left = rt.block_on(store.list("thumbnails", ""));
+    assert!(
+        left.is_empty(),
+        "left in the store: {left:?}\n{}",
+        release.operator_log()
+    );
+    let (code, _) = curl(&[&format!("{shim}/api/v1/groups/{group}")]);
+    assert_eq!(code, "404");
 }

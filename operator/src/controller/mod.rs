@@ -302,14 +302,15 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
         }
         Err(e) => return Err(e),
     };
-    let _permit = match ctx
+    let permit = match ctx
         .queue
         .admit(thumb, ctx.executor.as_ref(), &ctx.metrics)
         .await?
     {
         Admission::Start(permit) => permit,
-        // Another Thumbnail's batch run took it; the status saying so is being written,
-        // and its change reconciles this one again (the requeue is a backstop).
+        // Its run (its own, or another Thumbnail's batch that took it) is starting; the
+        // status saying so is being written, and its change reconciles this one again
+        // (the requeue is a backstop).
         Admission::Taken => return Ok(Action::requeue(queue::POLL)),
         Admission::Wait(waiting) => {
             let queued = Transition::Queued {
@@ -341,6 +342,24 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
             return Ok(Action::requeue(waiting.poll()));
         }
     };
+    // Not admitted again until the watch shows the run started (see Queue::starting).
+    ctx.queue.starting(&permit, thumb);
+    let started = start(thumb, run, &invocation, &permit, ctx).await;
+    if started.is_err() {
+        ctx.queue.release([thumb]);
+    }
+    started
+}
+
+/// Starts `thumb`'s run, admitted (`permit`): a batch with the next waiting Thumbnails
+/// when the batch size allows, else a run of its own; records it in the status.
+async fn start(
+    thumb: &Thumbnail,
+    run: &str,
+    invocation: &invocation::Invocation,
+    permit: &queue::Permit<'_>,
+    ctx: &Context,
+) -> Result<Action> {
     // Requeued from a batch: it runs on its own, so a failure that follows is its own.
     let alone = thumb.status.as_ref().is_some_and(|s| {
         s.observed_generation == thumb.metadata.generation
@@ -349,13 +368,13 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
     if ctx.config.batch_size > 1 && !alone {
         let more = ctx
             .queue
-            .take_batch(&_permit, thumb, ctx.config.batch_size as usize - 1, |t| {
+            .take_batch(permit, thumb, ctx.config.batch_size as usize - 1, |t| {
                 fits_batch(t, ctx)
             });
         if !more.is_empty() {
             let result = launch_batch(thumb, &more, ctx).await;
             if result.is_err() {
-                ctx.queue.release(&more);
+                ctx.queue.release(more.iter().map(|t| t.as_ref()));
             }
             match result {
                 Ok(Some(action)) => return Ok(action),
@@ -366,7 +385,7 @@ async fn admit(thumb: &Thumbnail, run: &str, ctx: &Context) -> Result<Action> {
             }
         }
     }
-    if let Err(e) = ctx.executor.launch(&[thumb], run, &invocation).await {
+    if let Err(e) = ctx.executor.launch(&[thumb], run, invocation).await {
         return match e.rejected_by_api() {
             Some(refusal) => launch_rejected(thumb, run, &refusal, ctx).await,
             None => Err(e),

@@ -66,8 +66,9 @@ pub enum Admission<'a> {
     Start(Permit<'a>),
     /// No slot for it yet.
     Wait(Waiting),
-    /// A batch run that another Thumbnail started has just taken it; the status that
-    /// says so is on its way.
+    /// Its run is starting or has started (its own, or a batch run that another
+    /// Thumbnail started and took it into); the status that says so is on its way, or
+    /// newer than the object the decision was asked for.
     Taken,
 }
 
@@ -100,9 +101,10 @@ struct Shared {
 struct Indexes {
     live: Index,
     relisting: Option<Index>,
-    /// Taken into a batch run whose start the watch has not shown yet: not to be
-    /// admitted (or batched) again meanwhile. Released when the watch shows it no longer
-    /// waiting, or when the run could not start.
+    /// Starting a run, its own or a batch's (taken into another's, or its head), whose
+    /// start the watch has not shown yet: not to be admitted (or batched) again
+    /// meanwhile, when the cache still shows it waiting. Released when the watch shows
+    /// it no longer waiting, or when the run could not start.
     taken: HashSet<(String, String)>,
 }
 
@@ -285,10 +287,21 @@ impl Queue {
         let running = executor.active().await?;
         metrics.runs_active.set(running as i64);
         // Read again under the lock: a run started meanwhile moved the queue, or took
-        // this one into its batch.
+        // this one into its batch. `thumb` was read before the wait for the lock: when
+        // the batch that took it has started, and the watch has already shown that
+        // (which ends its mark as taken), only the cache tells — starting `thumb` now
+        // would run it a second time, alone (found on the cluster: a group's member
+        // made by its batch and by a Job of its own, 130 ms apart).
         let position = {
             let index = self.shared.index.lock().expect("lock");
-            if index.taken.contains(&id(thumb)) {
+            // Started since: the cache shows it in a run other than the one in hand (an
+            // interrupted local run resumes in the run it has, which the cache shows too).
+            let run = |t: &Thumbnail| t.status.as_ref().and_then(|s| s.job_name.clone());
+            let started_since = || {
+                self.cached(&id(thumb).0, &id(thumb).1)
+                    .is_some_and(|cached| !wants_run(&cached) && run(&cached) != run(thumb))
+            };
+            if index.taken.contains(&id(thumb)) || started_since() {
                 return Ok(Admission::Taken);
             }
             index.live.position(thumb)
@@ -348,9 +361,22 @@ impl Queue {
             .get(&ObjectRef::new(name).within(namespace))
     }
 
-    /// The batch run these were taken into did not start (or their status could not
-    /// say so): they wait again.
-    pub fn release(&self, members: &[Arc<Thumbnail>]) {
+    /// `head` was admitted and starts its run now (call holding its [`Permit`], before
+    /// launching): marked taken like the members of a batch, until the watch shows it
+    /// started (or [`Queue::release`]). A reconcile of it meanwhile reads the cached
+    /// object, which still shows it waiting — the new Job's watch event, which triggers
+    /// one, often comes before its own status's — and would start it a second time (a
+    /// batch's run name is new each time, so the second Job is another one), or another
+    /// Thumbnail's batch would take it. Found by the cluster test of several sizes from
+    /// one upload: a group's head ran both in its batch and alone.
+    pub fn starting(&self, _permit: &Permit<'_>, head: &Thumbnail) {
+        let mut index = self.shared.index.lock().expect("lock");
+        index.taken.insert(id(head));
+    }
+
+    /// The run these were taken into (or started for, [`Queue::starting`]) did not
+    /// start (or their status could not say so): they wait again.
+    pub fn release<'t>(&self, members: impl IntoIterator<Item = &'t Thumbnail>) {
         let mut index = self.shared.index.lock().expect("lock");
         for t in members {
             index.taken.remove(&id(t));
@@ -644,6 +670,19 @@ mod tests {
         items: &[Arc<Thumbnail>],
         cap: usize,
     ) -> (Queue, impl Stream<Item = ObjectRef<Thumbnail>>) {
+        let (queue, wakes, _) = queue_with_cache(items, cap);
+        (queue, wakes)
+    }
+
+    /// [`queue_of`], and the writer of its cache, for the watch events that follow.
+    fn queue_with_cache(
+        items: &[Arc<Thumbnail>],
+        cap: usize,
+    ) -> (
+        Queue,
+        impl Stream<Item = ObjectRef<Thumbnail>>,
+        kube::runtime::reflector::store::Writer<Thumbnail>,
+    ) {
         let (cache, mut writer) = kube::runtime::reflector::store::<Thumbnail>();
         let (queue, wakes) = Queue::new(cap, cache);
         for event in [watcher::Event::Init]
@@ -658,7 +697,56 @@ mod tests {
             writer.apply_watcher_event(&event);
             queue.observe(&event);
         }
-        (queue, wakes)
+        (queue, wakes, writer)
+    }
+
+    /// A reconcile of `a` that read it waiting, then waited for the admission lock while
+    /// `b`'s batch took `a`, started and had its start shown by the watch (which ends
+    /// `a`'s mark as taken): it must not start `a` again, alone. Seen on the cluster.
+    #[tokio::test]
+    async fn a_thumbnail_whose_batch_started_while_it_waited_for_the_lock_is_not_started_again() {
+        let a = waiting("a", "2026-11-28T10:00:00Z");
+        let b = waiting("b", "2026-11-28T09:00:00Z");
+        let (queue, _wakes, mut writer) = queue_with_cache(&[a.clone(), b.clone()], 4);
+        let (executor, metrics) = (CountingExecutor::default(), Metrics::default());
+        let Admission::Start(permit) = queue.admit(&b, &executor, &metrics).await.unwrap() else {
+            panic!("b is first in line");
+        };
+        // `a`'s reconcile, with the object it read before, waits for the lock.
+        let stale = a.clone();
+        let decision = {
+            let (queue, executor, metrics) = (&queue, &executor, &metrics);
+            async move { queue.admit(&stale, executor, metrics).await.unwrap() }
+        };
+        let mut decision = Box::pin(decision);
+        assert!(
+            futures::poll!(decision.as_mut()).is_pending(),
+            "it waits for b's permit"
+        );
+        let batch = queue.take_batch(&permit, &b, 15, |_| true);
+        assert_eq!(batch.len(), 1);
+        // The batch started; the watch shows `a`'s new status before the lock frees.
+        let started = thumb(
+            "a",
+            "2026-11-28T10:00:00Z",
+            1,
+            Some(
+                json!({"phase": "Processing", "observedGeneration": 1, "jobName": "batch", "runItem": 1}),
+            ),
+        );
+        let event = watcher::Event::Apply((*started).clone());
+        writer.apply_watcher_event(&event);
+        queue.observe(&event);
+        drop(permit);
+        assert!(matches!(decision.await, Admission::Taken));
+
+        // A run resumed in the run it has (a local run interrupted by a restart): the
+        // cache shows that same run, which is no reason to hold it back.
+        queue.release(batch.iter().map(|t| t.as_ref()));
+        assert!(matches!(
+            queue.admit(&started, &executor, &metrics).await.unwrap(),
+            Admission::Start(_)
+        ));
     }
 
     /// Concurrent reconciles of Thumbnails the cache does not show yet (each sees
@@ -709,6 +797,59 @@ mod tests {
             1,
             "the last decision counted the run"
         );
+    }
+
+    /// A Thumbnail starting its run is neither admitted again nor taken into another's
+    /// batch while the cache still shows it waiting, until the watch shows it started:
+    /// on the cluster, a reconcile of it in between (triggered by its new Job's event)
+    /// started it a second time. Released (its run could not start), it is admitted.
+    #[tokio::test]
+    async fn a_starting_thumbnail_is_not_admitted_or_batched_again_until_the_watch_shows_it() {
+        let a = waiting("a", "2026-11-28T09:00:00Z");
+        let b = waiting("b", "2026-11-28T10:00:00Z");
+        let (queue, _wakes) = queue_of(&[a.clone(), b.clone()], 4);
+        let (executor, metrics) = (CountingExecutor::default(), Metrics::default());
+        let Admission::Start(permit) = queue.admit(&a, &executor, &metrics).await.unwrap() else {
+            panic!("a is first in line");
+        };
+        queue.starting(&permit, &a);
+        drop(permit);
+
+        // The cache and the index still show `a` waiting.
+        assert!(matches!(
+            queue.admit(&a, &executor, &metrics).await.unwrap(),
+            Admission::Taken
+        ));
+        let Admission::Start(permit) = queue.admit(&b, &executor, &metrics).await.unwrap() else {
+            panic!("a slot is free for b");
+        };
+        let batch = queue.take_batch(&permit, &b, 15, |_| true);
+        assert!(batch.is_empty(), "b's batch took {:?}", batch[0].name_any());
+        drop(permit);
+
+        // Its run could not start: it may start again.
+        queue.release([a.as_ref()]);
+        assert!(matches!(
+            queue.admit(&a, &executor, &metrics).await.unwrap(),
+            Admission::Start(_)
+        ));
+
+        // Started, as the watch shows: no longer held, so its next generation may run.
+        let Admission::Start(permit) = queue.admit(&a, &executor, &metrics).await.unwrap() else {
+            panic!("a is first in line");
+        };
+        queue.starting(&permit, &a);
+        drop(permit);
+        let started = json!({"phase": "Processing", "observedGeneration": 1, "jobName": "run-a"});
+        queue.observe(&watcher::Event::Apply(
+            (*thumb("a", "2026-11-28T09:00:00Z", 1, Some(started.clone()))).clone(),
+        ));
+        let edited = thumb("a", "2026-11-28T09:00:00Z", 2, Some(started));
+        queue.observe(&watcher::Event::Apply((*edited).clone()));
+        assert!(matches!(
+            queue.admit(&edited, &executor, &metrics).await.unwrap(),
+            Admission::Start(_)
+        ));
     }
 
     #[tokio::test]
