@@ -358,7 +358,7 @@ try {
   // The exact request: a multipart form whose text fields are sizes and the shared
   // fit, format and quality (no width or height), then the file.
   // (api-shim/tests/rest_api.rs sends the same form: the_web_pages_sizes_upload_...)
-  assert.match(request.headers()["content-type"], /^multipart\/form-data; boundary=/);
+  assert.match((await request.allHeaders())["content-type"], /^multipart\/form-data; boundary=/);
   const leafBytes = readFileSync(join(corpus, "j06_fallenleaf_2560x1600.jpg")).length;
   assert.deepEqual(await page.evaluate(() => window.__sent), [
     ["sizes", "128,200x200:cover:png,x100:avif:q40"],
