@@ -1943,3 +1943,112 @@ async fn bad_sizes_are_refused_naming_the_item_and_nothing_is_kept() {
         );
     }
 }
+
+/// The web page's upload with several sizes: the page serves the `sizes` input, and
+/// the request its script sends — a multipart form with `sizes`, the shared fit, format
+/// and quality, then the file with its type, and no width or height (the browser test,
+/// api-shim/tests/web/browser-test.mjs, checks the page sends exactly these fields) —
+/// is accepted as a group, each size asked for as the page means it.
+#[tokio::test]
+async fn the_web_pages_sizes_upload_is_accepted_as_a_group() {
+    let shim = Shim::start().await;
+    let page = shim.http.get(shim.at("/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<input id="sizes" name="sizes" type="text""#)
+            && html.contains(r#"<label for="sizes">"#),
+        "the page has no labelled sizes input"
+    );
+    // The hint's limit comes from the limits, which the script reads.
+    let script = shim
+        .http
+        .get(shim.at("/ui/app.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("limits.maxSizes"), "the page's script");
+    let limits = body(
+        shim.http
+            .get(shim.at("/api/v1/limits"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(limits["maxSizes"], 16, "{limits}");
+
+    // FormData in the page's order: the text fields, then the file (a browser sends the
+    // File's type with it).
+    let photo = corpus("j06_fallenleaf_2560x1600.jpg");
+    let form = reqwest::multipart::Form::new()
+        .text("sizes", "128,200x200:cover:png,x100:avif:q40")
+        .text("fit", "inside")
+        .text("format", "webp")
+        .text("quality", "60")
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(photo)
+                .file_name("leaf.jpg")
+                .mime_str("image/jpeg")
+                .unwrap(),
+        );
+    let r = shim
+        .http
+        .post(shim.at("/api/v1/thumbnails"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let accepted = body(r).await;
+    let group = accepted["group"].as_str().unwrap().to_string();
+    assert_eq!(
+        accepted["thumbnails"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| (
+                t["id"].as_str().unwrap().to_string(),
+                t["requested"].clone()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                format!("{group}-01"),
+                json!({"width": 128, "fit": "inside", "format": "webp", "quality": 60})
+            ),
+            (
+                format!("{group}-02"),
+                json!({"width": 200, "height": 200, "fit": "cover", "format": "png"})
+            ),
+            (
+                format!("{group}-03"),
+                json!({"height": 100, "fit": "inside", "format": "avif", "quality": 40})
+            ),
+        ],
+        "{accepted}"
+    );
+    let view = body(
+        shim.http
+            .get(shim.at(&format!("/api/v1/groups/{group}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        view["thumbnails"].as_array().map(Vec::len),
+        Some(3),
+        "{view}"
+    );
+    assert_eq!(
+        shim.resources().await.len(),
+        3,
+        "one Thumbnail per size: {:?}",
+        shim.resources().await
+    );
+}

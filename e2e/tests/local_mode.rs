@@ -559,59 +559,18 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
     let Setup { ns, s3, bucket, .. } = Setup::new("shim").await;
     let state = tempdir("shim");
     let op = Operator::start(&ns, &s3.endpoint, &bucket, 2, &state);
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let shim_log = std::fs::File::create(state.join("shim.log")).unwrap();
-    let mut shim = Command::new(workspace_bin("api-shim"))
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--namespace",
-            &ns,
-            "--bucket",
-            &bucket,
-            "--public-base-url",
-            &base,
-        ])
-        .env("KUBECONFIG", testkit::kube::kubeconfig_path())
-        .env("S3_ENDPOINT", &s3.endpoint)
-        .env("AWS_ACCESS_KEY_ID", &s3.access_key)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_key)
-        .stdout(Stdio::from(shim_log.try_clone().unwrap()))
-        .stderr(Stdio::from(shim_log))
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while curl(&[&format!("{base}/readyz")]).0 != "200" {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "shim not ready: {}",
-            std::fs::read_to_string(state.join("shim.log")).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let shim = ShimProcess::start(&ns, &s3, &bucket, &state).await;
 
-    let photo = format!(
-        "file=@{}/d02_path_2560x1600_orient6.jpg",
-        thumbnail_testkit::required_env("THUMBNAIL_CORPUS")
+    let created = shim.upload(
+        "d02_path_2560x1600_orient6.jpg",
+        &["width=200", "format=webp"],
     );
-    let (code, body) = curl(&[
-        "-F",
-        &photo,
-        "-F",
-        "width=200",
-        "-F",
-        "format=webp",
-        &format!("{base}/api/v1/thumbnails"),
-    ]);
-    assert_eq!(code, "202", "{body}");
-    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(created["status"], "uploaded");
 
+    let start = Instant::now();
     let status = loop {
-        let (_, body) = curl(&[&format!("{base}/api/v1/thumbnails/{id}")]);
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let (_, v) = shim.get(&format!("/api/v1/thumbnails/{id}"));
         if v["status"] == "success" || v["status"] == "error" {
             break v;
         }
@@ -632,15 +591,7 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
         (Some(200), Some(320)),
         "{status}"
     );
-    let download = status["links"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|l| l["rel"] == "download")
-        .unwrap()["href"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let download = link(&status, "download");
     let file = state.join("thumb.webp");
     let (code, _) = curl(&["-o", file.to_str().unwrap(), &download]);
     assert_eq!(code, "200");
@@ -674,7 +625,7 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
     );
 
     // Delete through the shim: the finalizer removes the thumbnail and the original.
-    let (code, _) = curl(&["-X", "DELETE", &format!("{base}/api/v1/thumbnails/{id}")]);
+    let code = shim.delete(&format!("/api/v1/thumbnails/{id}"));
     assert!(code == "202" || code == "204", "{code}");
     let start = Instant::now();
     while !s3.list(&bucket, "").await.is_empty() {
@@ -685,8 +636,6 @@ async fn upload_through_the_shim_then_download_the_thumbnail() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = shim.kill();
-    let _ = shim.wait();
 }
 
 /// Issue 14: a few hundred Thumbnails through batched runs, with failures mixed in — a
@@ -891,6 +840,31 @@ impl ShimProcess {
             serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// Uploads the corpus photo `photo` with the text fields `fields` (`name=value`, as
+    /// curl's `-F` takes them), the file first as the tests always sent it; the shim
+    /// must accept it (202). Its answer: a thumbnail's `{id, status, links}`, or with
+    /// `sizes` a group's `{group, status, thumbnails, links}`.
+    fn upload(&self, photo: &str, fields: &[&str]) -> serde_json::Value {
+        let file = format!(
+            "file=@{}/{photo}",
+            thumbnail_testkit::required_env("THUMBNAIL_CORPUS")
+        );
+        let url = format!("{}/api/v1/thumbnails", self.base);
+        let mut args = vec!["-F", file.as_str()];
+        for field in fields {
+            args.extend(["-F", field]);
+        }
+        args.push(&url);
+        let (code, body) = curl(&args);
+        assert_eq!(code, "202", "upload of {photo} with {fields:?}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// DELETE `path`; the status code.
+    fn delete(&self, path: &str) -> String {
+        curl(&["-X", "DELETE", &format!("{}{path}", self.base)]).0
+    }
 }
 
 impl Drop for ShimProcess {
@@ -898,6 +872,16 @@ impl Drop for ShimProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The href of `view`'s link `rel` (a thumbnail's or a group's answer).
+fn link(view: &serde_json::Value, rel: &str) -> String {
+    view["links"]
+        .as_array()
+        .and_then(|links| links.iter().find(|l| l["rel"] == rel))
+        .and_then(|l| l["href"].as_str())
+        .unwrap_or_else(|| panic!("no {rel} link in {view}"))
+        .to_string()
 }
 
 /// Issue 14: several sizes from one upload, through the shim binary, the operator in
@@ -912,21 +896,10 @@ async fn several_sizes_from_one_upload_share_the_original_until_the_last_is_dele
     let shim = ShimProcess::start(&ns, &s3, &bucket, &state).await;
 
     // 2560x1600: 128 wide is 128x80; 200x200 cover is exact; 100 high is 160x100.
-    let photo = format!(
-        "file=@{}/j06_fallenleaf_2560x1600.jpg",
-        thumbnail_testkit::required_env("THUMBNAIL_CORPUS")
+    let accepted = shim.upload(
+        "j06_fallenleaf_2560x1600.jpg",
+        &["sizes=128,200x200:cover:png,x100:avif", "format=webp"],
     );
-    let (code, body) = curl(&[
-        "-F",
-        &photo,
-        "-F",
-        "sizes=128,200x200:cover:png,x100:avif",
-        "-F",
-        "format=webp",
-        &format!("{}/api/v1/thumbnails", shim.base),
-    ]);
-    assert_eq!(code, "202", "{body}");
-    let accepted: serde_json::Value = serde_json::from_str(&body).unwrap();
     let group = accepted["group"].as_str().unwrap().to_string();
     let ids: Vec<String> = accepted["thumbnails"]
         .as_array()
@@ -1020,11 +993,7 @@ async fn several_sizes_from_one_upload_share_the_original_until_the_last_is_dele
     // Deleted one by one, each gone for good (its finalizer done) before the next.
     let api: Api<Thumbnail> = Api::namespaced(testkit::kube::client_with_crd().await, &ns);
     for (n, id) in ids.iter().enumerate() {
-        let (code, _) = curl(&[
-            "-X",
-            "DELETE",
-            &format!("{}/api/v1/thumbnails/{id}", shim.base),
-        ]);
+        let code = shim.delete(&format!("/api/v1/thumbnails/{id}"));
         assert_eq!(code, "204");
         let start = Instant::now();
         while api.get_opt(id).await.unwrap().is_some() {

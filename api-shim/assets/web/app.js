@@ -62,15 +62,21 @@ async function api(path, options = {}) {
   }
 }
 
-// The API's own words for a failed answer: {code, message, field?, requestId}.
+// The API's own words for a failed answer: {code, message, field?, item?, requestId}.
 async function problem(response) {
+  return (await problemBody(response)).message;
+}
+
+// The whole error body (an upload's refusal says which field, and which item of
+// `sizes`); a body that is not the API's JSON becomes its status line.
+async function problemBody(response) {
   try {
     const body = await response.json();
-    if (body && body.message) return body.message;
+    if (body && body.message) return body;
   } catch {
     // not JSON: fall through
   }
-  return `HTTP ${response.status} ${response.statusText}`;
+  return { message: `HTTP ${response.status} ${response.statusText}` };
 }
 
 // ---------------------------------------------------------------- the limits
@@ -107,7 +113,9 @@ async function loadLimits() {
   $("files").accept = limits.acceptedTypes.join(",");
   $("drop-hint").textContent =
     `Each file is uploaded with the settings above; up to ${formatBytes(limits.maxUploadBytes)} each.`;
+  $("sizes-hint").textContent = `optional, instead of width and height; up to ${limits.maxSizes}`;
   syncOptions();
+  syncSizes();
 }
 
 // Quality applies only to some formats; fits other than the default need both sides.
@@ -121,12 +129,43 @@ function syncOptions() {
 
 $("format").addEventListener("change", syncOptions);
 
+// With sizes, width and height are not sent (the API refuses both at once): they are
+// switched off so the form shows what an upload will ask for.
+function syncSizes() {
+  const several = $("sizes").value.trim() !== "";
+  for (const side of ["width", "height"]) $(side).disabled = several;
+}
+
+function sizesError(message) {
+  const input = $("sizes");
+  if (message) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  $("sizes-error").textContent = message || "";
+}
+
+$("sizes").addEventListener("input", () => {
+  syncSizes();
+  sizesError("");
+});
+
 // The form's values, checked against the limits before anything is sent; the API checks
 // again and its message is shown when it refuses.
 function uploadFields() {
   const fields = {};
   const problems = [];
-  for (const side of ["width", "height"]) {
+  const sizes = $("sizes").value.trim();
+  if (sizes) {
+    // Only the count is checked here (it is in the limits); each item's syntax is the
+    // API's to judge, and its refusal names the item.
+    const count = sizes.split(",").length;
+    if (count > limits.maxSizes) {
+      const message = `at most ${limits.maxSizes} sizes per upload, ${count} given`;
+      problems.push(message);
+      sizesError(message);
+    }
+    fields.sizes = sizes;
+  }
+  for (const side of sizes ? [] : ["width", "height"]) {
     const raw = $(side).value.trim();
     if (!raw) continue;
     const n = Number(raw);
@@ -134,10 +173,11 @@ function uploadFields() {
     if (!Number.isInteger(n) || n < min || n > max) problems.push(`${side} must be a whole number from ${min} to ${max}`);
     fields[side] = raw;
   }
-  if (!fields.width && !fields.height) problems.push("give a width, a height or both");
+  if (!sizes && !fields.width && !fields.height) problems.push("give a width, a height or both");
   fields.fit = $("fit").value;
   fields.format = $("format").value;
-  if (fields.fit !== limits.defaultFit && !(fields.width && fields.height)) {
+  // With sizes, the fit is what items without their own get; the API checks each item.
+  if (!sizes && fields.fit !== limits.defaultFit && !(fields.width && fields.height)) {
     problems.push(`fit ${fields.fit} needs both width and height`);
   }
   const q = $("quality");
@@ -201,9 +241,22 @@ function show(view) {
   for (const li of cards.get(view.id) || []) render(li, view);
 }
 
+// "128×auto inside, webp q70": what a thumbnail asked for.
+function askedText(r) {
+  const asked = [r.width ?? "auto", r.height ?? "auto"].join("×");
+  return `${asked} ${r.fit}, ${r.format}${r.quality ? ` q${r.quality}` : ""}`;
+}
+
+// What a card is called: its file name; a size of a group (whose file name its group
+// shows) adds what it asked for, so that its buttons' names tell the sizes apart.
+function title(li, view) {
+  const name = view.filename || view.id;
+  return li.dataset.group ? `${name} ${askedText(view.requested)}` : name;
+}
+
 function render(li, view) {
   li.dataset.status = view.status;
-  li.querySelector(".name").textContent = view.filename || view.id;
+  li.querySelector(".name").textContent = li.dataset.group ? askedText(view.requested) : view.filename || view.id;
   li.querySelector(".name").title = view.id;
   li.querySelector(".status").textContent = view.status;
   li.querySelector(".reason").textContent = view.reason && view.status !== "success" ? view.reason : "";
@@ -211,9 +264,7 @@ function render(li, view) {
   message.textContent = view.status === "error" ? view.message || "" : "";
   const dl = li.querySelector(".facts");
   dl.replaceChildren();
-  const r = view.requested;
-  const asked = [r.width ?? "auto", r.height ?? "auto"].join("×");
-  fact(dl, "asked", `${asked} ${r.fit}, ${r.format}${r.quality ? ` q${r.quality}` : ""}`);
+  fact(dl, "asked", askedText(view.requested));
   if (view.output) {
     fact(dl, "made", `${view.output.width}×${view.output.height} ${view.output.contentType.replace("image/", "")}`);
     fact(dl, "bytes", formatBytes(view.output.bytes));
@@ -226,38 +277,46 @@ function render(li, view) {
   const self = link(view, "self");
   const doc = li.querySelector(".doc");
   if (self) {
-    doc.href = self.href;
-    doc.hidden = false;
-    // A plain link sends no token: with one, the document is fetched with it and
-    // shown here (its URL too, for curl), instead of a tab that would get 401.
-    doc.onclick = async (event) => {
-      if (!token()) return;
-      event.preventDefault();
-      const response = await api(self.href);
-      const text = await response.text();
-      let shown = text;
-      try {
-        shown = JSON.stringify(JSON.parse(text), null, 2);
-      } catch {
-        // Not JSON (an error page): shown as it came.
-      }
-      $("doc-url").textContent = new URL(self.href, window.location.href).href;
-      $("doc-body").textContent = shown;
-      $("doc-dialog").showModal();
-    };
-    doc.setAttribute("aria-label", `API document of ${view.filename || view.id}`);
+    documentLink(doc, self.href);
+    doc.setAttribute("aria-label", `API document of ${title(li, view)}`);
   }
   const del = li.querySelector(".delete");
   del.hidden = !link(view, "delete");
-  del.setAttribute("aria-label", `Delete ${view.filename || view.id}`);
-  del.onclick = () => remove(view);
+  del.setAttribute("aria-label", `Delete ${title(li, view)}`);
+  del.onclick = () => remove(view, title(li, view));
   const download = link(view, "download");
   const box = li.querySelector(".thumb");
+  const save = li.querySelector(".download");
+  save.hidden = true;
   if (view.status === "success" && download) {
-    loadImage(view, download.href, box);
+    loadImage(view, download.href, box, save, title(li, view));
   } else {
     box.replaceChildren(placeholder(view.status));
   }
+  if (li.dataset.group) updateGroup(li.dataset.group);
+}
+
+// A link to an API document (a thumbnail's or a group's). A plain link sends no token:
+// with one, the document is fetched with it and shown here (its URL too, for curl),
+// instead of a tab that would get 401.
+function documentLink(a, href) {
+  a.href = href;
+  a.hidden = false;
+  a.onclick = async (event) => {
+    if (!token()) return;
+    event.preventDefault();
+    const response = await api(href);
+    const text = await response.text();
+    let shown = text;
+    try {
+      shown = JSON.stringify(JSON.parse(text), null, 2);
+    } catch {
+      // Not JSON (an error page): shown as it came.
+    }
+    $("doc-url").textContent = new URL(href, window.location.href).href;
+    $("doc-body").textContent = shown;
+    $("doc-dialog").showModal();
+  };
 }
 
 function placeholder(status) {
@@ -271,7 +330,7 @@ function placeholder(status) {
 // Images are fetched with the token (an <img src> cannot send one) and shown from a
 // blob: URL; a re-render (new bytes) is fetched again, an unchanged one is not.
 // Cards of the same thumbnail share one download (a promise of its blob: URL).
-async function loadImage(view, href, box) {
+async function loadImage(view, href, box, save, name) {
   const key = `${view.output.bytes}:${view.completed || ""}`;
   let entry = imageUrls.get(view.id);
   if (!entry || entry.key !== key) {
@@ -298,18 +357,30 @@ async function loadImage(view, href, box) {
   img.width = view.output.width;
   img.height = view.output.height;
   box.replaceChildren(img);
+  // The same bytes saved as a file (a plain link to the download URL would get 401
+  // from a shim that wants a token), named after the upload and the size.
+  const stem = (view.filename || view.id).replace(/\.[^.]*$/, "");
+  const extension = view.output.contentType.replace("image/", "").replace("jpeg", "jpg");
+  save.href = url;
+  save.download = `${stem}-${view.output.width}x${view.output.height}.${extension}`;
+  save.setAttribute("aria-label", `Download ${name}`);
+  save.hidden = false;
 }
 
 function forget(id) {
-  for (const li of cards.get(id) || []) li.remove();
+  const inGroups = new Set();
+  for (const li of cards.get(id) || []) {
+    if (li.dataset.group) inGroups.add(li.dataset.group);
+    li.remove();
+  }
+  for (const group of inGroups) updateGroup(group);
   cards.delete(id);
   const entry = imageUrls.get(id);
   if (entry) entry.url.then((url) => url && URL.revokeObjectURL(url));
   imageUrls.delete(id);
 }
 
-async function remove(view) {
-  const name = view.filename || view.id;
+async function remove(view, name) {
   if (!confirm(`Delete ${name}? Its thumbnail and original are removed.`)) return;
   const response = await api(link(view, "delete").href, { method: "DELETE" });
   if (response.status === 204 || response.status === 404) {
@@ -323,6 +394,7 @@ async function remove(view) {
 
 // ---------------------------------------------------------------- uploads
 async function uploadAll(files) {
+  sizesError("");
   const { fields, problems } = uploadFields();
   const error = $("options-error");
   error.hidden = problems.length === 0;
@@ -351,16 +423,91 @@ async function uploadOne(file, fields) {
     return;
   }
   if (response.status !== 202) {
-    failed(li, await problem(response));
+    const body = await problemBody(response);
+    failed(li, body.message);
+    // A bad size is the form's to fix: said next to the field too (the message names
+    // the item, e.g. `sizes item 2 ("300x"): ...`).
+    if (body.field === "sizes") sizesError(body.message);
     return;
   }
   const accepted = await response.json();
+  if (accepted.group) {
+    showGroup(li, file, accepted);
+    return;
+  }
   track(accepted.id, li);
   // The event stream brings the rest; until then, what the upload answered.
   const current = latest.get(accepted.id);
   render(li, current || { id: accepted.id, status: accepted.status, filename: file.name,
     requested: { width: fields.width, height: fields.height, fit: fields.fit, format: fields.format,
       quality: fields.quality }, links: accepted.links });
+}
+
+// ---------------------------------------------------------------- groups
+// An upload with sizes: its card becomes the group's, holding one card per size. The
+// sizes are thumbnails like any other (the event stream updates them by id); the
+// group's line counts their statuses as GET api/v1/groups/{id} does.
+function showGroup(li, file, accepted) {
+  const group = document.createElement("li");
+  group.className = "group";
+  group.dataset.group = accepted.group;
+  const head = document.createElement("div");
+  head.className = "group-head";
+  const name = document.createElement("p");
+  name.className = "name";
+  name.textContent = file.name;
+  name.title = accepted.group;
+  // One announcement per group as its sizes finish (each size's own would be many).
+  const summary = document.createElement("p");
+  summary.className = "summary";
+  summary.setAttribute("role", "status");
+  const self = link(accepted, "self");
+  head.append(name, summary);
+  if (self) {
+    const doc = document.createElement("a");
+    doc.className = "doc";
+    doc.target = "_blank";
+    doc.rel = "noopener";
+    doc.textContent = "Group API";
+    documentLink(doc, self.href);
+    doc.setAttribute("aria-label", `API document of the group of ${file.name}`);
+    head.append(doc);
+  }
+  const list = document.createElement("ul");
+  list.className = "cards members";
+  list.setAttribute("aria-label", `Sizes of ${file.name}`);
+  group.append(head, list);
+  li.replaceWith(group);
+  for (const [i, member] of accepted.thumbnails.entries()) {
+    const card = newCard(file.name);
+    card.dataset.group = accepted.group;
+    card.dataset.item = String(i + 1);
+    track(member.id, card);
+    list.append(card);
+    render(card, latest.get(member.id) || { id: member.id, status: member.status, filename: file.name,
+      requested: member.requested, links: member.links });
+  }
+}
+
+function updateGroup(id) {
+  const group = document.querySelector(`#uploads .group[data-group="${CSS.escape(id)}"]`);
+  if (!group) return;
+  const statuses = [...group.querySelectorAll(".card")].map((card) => card.dataset.status);
+  if (statuses.length === 0) {
+    // Every size was deleted.
+    group.remove();
+    return;
+  }
+  const count = (s) => statuses.filter((x) => x === s).length;
+  const [success, error, uploaded] = [count("success"), count("error"), count("uploaded")];
+  const done = success + error;
+  const status = success === statuses.length ? "success"
+    : done === statuses.length ? "error"
+    : uploaded === statuses.length ? "uploaded" : "processing";
+  group.dataset.status = status;
+  const text = `${status}: ${done} of ${statuses.length} sizes done${error ? `, ${error} failed` : ""}`;
+  const summary = group.querySelector(".summary");
+  if (summary.textContent !== text) summary.textContent = text;
 }
 
 function failed(li, message) {

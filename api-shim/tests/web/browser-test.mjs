@@ -121,7 +121,7 @@ try {
     await page.keyboard.press("Tab");
     reached.add(await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName));
   }
-  for (const id of ["width", "height", "fit", "format", "quality", "files", "filter"]) {
+  for (const id of ["width", "height", "fit", "format", "quality", "sizes", "files", "filter"]) {
     assert.ok(reached.has(id), `Tab never reached #${id} (reached ${[...reached].join(", ")})`);
   }
   log("every control is labelled and reached with Tab");
@@ -324,6 +324,119 @@ try {
   await page.getByRole("button", { name: "Close" }).click();
   await page.locator("#doc-dialog[open]").waitFor({ state: "detached", timeout: LONG });
   log("a card's API link shows its JSON document, fetched with the token");
+
+  // ------------------------------------------------------------ several sizes
+  // The sizes input: its hint carries the API's limit; filled, it switches width and
+  // height off, and the upload sends `sizes` (with the shared fit, format and quality)
+  // instead of them; the answer's group is shown as one card per size, each going to
+  // success live, with its image and a download of its bytes.
+  const sizesInput = page.getByLabel(/^Several sizes/);
+  assert.match(await page.locator("#sizes-hint").textContent(), new RegExp(`up to ${limits.maxSizes}\\b`));
+  await page.getByLabel("Format").selectOption("webp");
+  await page.getByLabel(/^Quality/).fill("60");
+  await sizesInput.fill("128,200x200:cover:png,x100:avif:q40");
+  assert.equal(await page.getByLabel(/^Width/).isDisabled(), true, "width is off with sizes");
+  assert.equal(await page.getByLabel(/^Height/).isDisabled(), true, "height is off with sizes");
+  // The form the page hands to fetch, field by field (the browser's record of a request
+  // body may leave file parts out, so the body is read where it is made).
+  await page.evaluate(() => {
+    const send = window.fetch;
+    window.fetch = (url, options) => {
+      if (options?.body instanceof FormData) {
+        window.__sent = [...options.body.entries()].map(([name, v]) =>
+          [name, typeof v === "string" ? v : { file: v.name, type: v.type, bytes: v.size }]);
+      }
+      return send(url, options);
+    };
+  });
+  const posted = page.waitForRequest((r) => r.method() === "POST" && r.url().endsWith("/api/v1/thumbnails"));
+  // 2560x1600: 128 wide is 128x80, 200x200 cover is exact, 100 high is 160x100.
+  await page.locator("#files").setInputFiles([
+    { name: "leaf.jpg", mimeType: "image/jpeg", buffer: readFileSync(join(corpus, "j06_fallenleaf_2560x1600.jpg")) },
+  ]);
+  const request = await posted;
+  // The exact request: a multipart form whose text fields are sizes and the shared
+  // fit, format and quality (no width or height), then the file.
+  // (api-shim/tests/rest_api.rs sends the same form: the_web_pages_sizes_upload_...)
+  assert.match((await request.allHeaders())["content-type"], /^multipart\/form-data; boundary=/);
+  const leafBytes = readFileSync(join(corpus, "j06_fallenleaf_2560x1600.jpg")).length;
+  assert.deepEqual(await page.evaluate(() => window.__sent), [
+    ["sizes", "128,200x200:cover:png,x100:avif:q40"],
+    ["fit", "inside"],
+    ["format", "webp"],
+    ["quality", "60"],
+    ["file", { file: "leaf.jpg", type: "image/jpeg", bytes: leafBytes }],
+  ], "the form the page sends");
+  const answered = await request.response();
+  assert.equal(answered.status(), 202, await answered.text());
+  const accepted = await answered.json();
+  const group = accepted.group;
+  assert.ok(group, `the answer is a group: ${JSON.stringify(accepted)}`);
+  const memberIds = accepted.thumbnails.map((t) => t.id);
+  assert.deepEqual(memberIds, ["01", "02", "03"].map((n) => `${group}-${n}`));
+  const groupBox = page.locator(`#uploads .group[data-group="${group}"]`);
+  await groupBox.waitFor();
+  assert.equal(await groupBox.locator(".name").first().textContent(), "leaf.jpg");
+  assert.deepEqual(
+    await groupBox.locator(".card").evaluateAll((cs) => cs.map((c) => c.dataset.id)), memberIds,
+    "one card per size, in the order of sizes");
+  await groupBox.locator(".summary", { hasText: "success: 3 of 3 sizes done" }).waitFor({ timeout: LONG });
+  assert.equal(await groupBox.getAttribute("data-status"), "success");
+  const expected = [[128, 80, "webp"], [200, 200, "png"], [160, 100, "avif"]];
+  for (const [i, id] of memberIds.entries()) {
+    const member = groupBox.locator(`.card[data-id="${id}"]`);
+    assert.equal(await member.getAttribute("data-status"), "success");
+    const img = member.locator("img");
+    await img.waitFor({ timeout: LONG });
+    await page.waitForFunction((el) => el.complete && el.naturalWidth > 0, await img.elementHandle(), { timeout: LONG });
+    const [w, h, format] = expected[i];
+    assert.deepEqual(await img.evaluate((el) => [el.naturalWidth, el.naturalHeight]), [w, h], `${id} is rendered`);
+    assert.match(await member.locator(".facts").textContent(), new RegExp(`${w}×${h} ${format}`));
+  }
+  // The download link saves the thumbnail's bytes under a name that says which size.
+  const view = await (await apiFetch(`/api/v1/thumbnails/${memberIds[1]}`)).json();
+  const saving = page.waitForEvent("download");
+  await groupBox.locator(`.card[data-id="${memberIds[1]}"]`).getByRole("link", { name: /^Download/ }).click();
+  const saved = await saving;
+  assert.equal(saved.suggestedFilename(), "leaf-200x200.png");
+  const savedBytes = readFileSync(await saved.path());
+  assert.equal(savedBytes.length, view.output.bytes, "the download is the thumbnail");
+  assert.equal(savedBytes.subarray(1, 4).toString(), "PNG");
+  // What the API made of the page's request: the group, each size as asked.
+  const groupView = await (await apiFetch(`/api/v1/groups/${group}`)).json();
+  assert.equal(groupView.status, "success");
+  assert.deepEqual(groupView.thumbnails.map((t) => t.requested), [
+    { width: 128, fit: "inside", format: "webp", quality: 60 },
+    { width: 200, height: 200, fit: "cover", format: "png" },
+    { height: 100, fit: "inside", format: "avif", quality: 40 },
+  ]);
+  await shot("09-sizes");
+  log("sizes: the page sent sizes, fit, format, quality and the file; a group of 3 shown live, each image rendered, one downloaded");
+
+  // A bad item: refused by the API naming it, said next to the file and the field.
+  await sizesInput.fill("128,300x");
+  await page.locator("#files").setInputFiles([
+    { name: "bad-sizes.jpg", mimeType: "image/jpeg", buffer: readFileSync(join(corpus, "j06_fallenleaf_2560x1600.jpg")) },
+  ]);
+  const badSizes = card("uploads", "bad-sizes.jpg");
+  await badSizes.locator(".status", { hasText: "refused" }).waitFor({ timeout: LONG });
+  assert.match(await badSizes.locator(".message").textContent(), /sizes item 2 \("300x"\)/);
+  assert.match(await page.locator("#sizes-error").textContent(), /sizes item 2 \("300x"\)/);
+  assert.equal(await sizesInput.getAttribute("aria-invalid"), "true");
+  // Too many: said before anything is sent, with the limit.
+  const uploadsBefore = await page.locator("#uploads > li").count();
+  await sizesInput.fill(Array.from({ length: limits.maxSizes + 1 }, (_, i) => String(10 + i)).join(","));
+  assert.equal(await sizesInput.getAttribute("aria-invalid"), null, "typing clears the error");
+  await page.locator("#files").setInputFiles([
+    { name: "too-many.jpg", mimeType: "image/jpeg", buffer: readFileSync(join(corpus, "j06_fallenleaf_2560x1600.jpg")) },
+  ]);
+  await page.locator("#options-error", { hasText: `at most ${limits.maxSizes} sizes` }).waitFor();
+  assert.equal(await page.locator("#uploads > li").count(), uploadsBefore, "nothing was sent");
+  await shot("10-sizes-refused");
+  // Emptied, the form is the single-size one again.
+  await sizesInput.fill("");
+  assert.equal(await page.getByLabel(/^Width/).isDisabled(), false, "width is back without sizes");
+  log("sizes: a bad item refused naming it, next to the file and the field; too many said before sending");
 
   // ------------------------------------------------------------ looks: dark mode, phone
   await page.getByLabel("Status").selectOption("");
