@@ -2375,13 +2375,7 @@ fn several_sizes_from_one_upload_share_one_original_on_the_cluster() {
     ]);
     assert_eq!(code, "202", "{body}");
     let accepted: Value = serde_json::from_str(&body).unwrap();
-    let group = accepted["group"].as_str().unwrap().to_string();
-    let ids: Vec<String> = accepted["thumbnails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect();
+    let (group, ids) = thumbnail_testkit::http::accepted_group(&accepted);
     let expected = [
         (96, 60, image::ImageFormat::WebP),
         (160, 160, image::ImageFormat::Png),

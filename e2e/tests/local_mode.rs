@@ -900,13 +900,7 @@ async fn several_sizes_from_one_upload_share_the_original_until_the_last_is_dele
         "j06_fallenleaf_2560x1600.jpg",
         &["sizes=128,200x200:cover:png,x100:avif", "format=webp"],
     );
-    let group = accepted["group"].as_str().unwrap().to_string();
-    let ids: Vec<String> = accepted["thumbnails"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["id"].as_str().unwrap().to_string())
-        .collect();
+    let (group, ids) = thumbnail_testkit::http::accepted_group(&accepted);
     assert_eq!(ids.len(), 3, "{accepted}");
     let original = thumbnail_api::ownership::shim_original_key(&ns, &group);
     assert_eq!(

@@ -61,3 +61,19 @@ pub fn get_json(url: &str) -> serde_json::Value {
     let (code, body) = curl(&[url]);
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {code} {body} ({e})"))
 }
+
+/// The group and its members' ids, in order, from the shim's 202 answer to an upload
+/// with `sizes`.
+pub fn accepted_group(answer: &serde_json::Value) -> (String, Vec<String>) {
+    let group = answer["group"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no group in the answer: {answer}"))
+        .to_string();
+    let ids = answer["thumbnails"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no thumbnails in the answer: {answer}"))
+        .iter()
+        .map(|t| t["id"].as_str().unwrap().to_string())
+        .collect();
+    (group, ids)
+}
