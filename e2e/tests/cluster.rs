@@ -92,17 +92,27 @@ fn sample(metrics: &str, name: &str) -> f64 {
 }
 
 fn jobs_of(release: &Release, id: &str) -> Vec<String> {
-    kubectl_ok(&[
+    // Any owner, not the first: a batch's Job is owned by each of its members.
+    let list: Value = serde_json::from_str(&kubectl_ok(&[
         "get",
         "jobs",
         "-n",
         &release.namespace,
         "-o",
-        &format!("jsonpath={{range .items[?(@.metadata.ownerReferences[0].name==\"{id}\")]}}{{.metadata.name}}{{\"\\n\"}}{{end}}"),
-    ])
-    .lines()
-    .map(str::to_string)
-    .collect()
+        "json",
+    ]))
+    .unwrap();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|job| {
+            job["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|owners| owners.iter().any(|o| o["name"] == id))
+        })
+        .map(|job| job["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn pods_of_job(release: &Release, job: &str) -> Vec<String> {
