@@ -1030,7 +1030,7 @@ fn check_store_identities(set: &str, r: &Rendered) {
         .join(" ");
     assert!(
         args.contains("sh /etc/thumbnail-operator/s3-identities.sh > /tmp/s3-identities.json")
-            && args.contains("-s3.config=/tmp/s3-identities.json"),
+            && args.contains("-config=/tmp/s3-identities.json"),
         "{set}: the store's identities come from the generator: {args}"
     );
     check_store_listens_on_loopback(set, spec, &args);
@@ -1038,12 +1038,23 @@ fn check_store_identities(set: &str, r: &Rendered) {
 
 /// Issue 12, the bundled store: SeaweedFS checks identities only in its S3 API, so every
 /// one of its services listens on loopback (`-ip.bind`; `-s3.ip.bind` follows it, and S3's
-/// gRPC port with it) and the Pod's only port is the forwarder's S3 port; the store is
-/// ready only once the bucket exists (the filer's listing of it, on loopback).
+/// gRPC port with it) and the Pod's only port is the forwarder's S3 port. The S3 gateway
+/// starts only once the bucket exists (one started before it sometimes never learned of
+/// it), so its `/healthz` is the store's readiness.
 fn check_store_listens_on_loopback(set: &str, spec: &PodSpec, args: &str) {
     assert!(
-        args.contains(" server ") && args.contains("-ip.bind=127.0.0.1"),
-        "{set}: SeaweedFS binds loopback only: {args}"
+        args.contains(" server ") && args.contains(" s3 "),
+        "{set}: SeaweedFS runs its server and its S3 gateway: {args}"
+    );
+    assert_eq!(
+        args.matches("-ip.bind=127.0.0.1").count(),
+        2,
+        "{set}: both SeaweedFS processes bind loopback only: {args}"
+    );
+    let (create, gateway) = (args.find("s3.bucket.create"), args.find(" s3 -filer="));
+    assert!(
+        create.is_some() && gateway.is_some() && create < gateway,
+        "{set}: the bucket is created before the S3 gateway starts: {args}"
     );
     for wide in ["0.0.0.0", "-s3.ip.bind", "-ip.bind=::", " mini "] {
         assert!(
@@ -1084,8 +1095,8 @@ fn check_store_listens_on_loopback(set: &str, spec: &PodSpec, args: &str) {
         .unwrap_or_default()
         .join(" ");
     assert!(
-        readiness.contains("http://127.0.0.1:8888/buckets/$BUCKET/"),
-        "{set}: the store is ready once its bucket exists: {readiness:?}"
+        readiness.contains("http://127.0.0.1:8334/healthz"),
+        "{set}: the store is ready once its S3 gateway (started after the bucket) answers: {readiness:?}"
     );
 }
 
