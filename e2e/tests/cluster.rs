@@ -36,15 +36,21 @@ fn upload(shim: &str, file: &str, fields: &[&str]) -> String {
 
 /// Polls the shim until the thumbnail is `success` or `error`.
 fn wait_finished(shim: &str, id: &str, release: &Release) -> Value {
+    wait_finished_at(&format!("{shim}/api/v1/thumbnails/{id}"), release)
+}
+
+/// Polls a shim resource with a status (a thumbnail, a group) until it is `success` or
+/// `error`.
+fn wait_finished_at(url: &str, release: &Release) -> Value {
     let start = std::time::Instant::now();
     loop {
-        let last = get_json(&format!("{shim}/api/v1/thumbnails/{id}"));
+        let last = get_json(url);
         if last["status"] == "success" || last["status"] == "error" {
             return last;
         }
         assert!(
             start.elapsed() < DONE_WITHIN,
-            "{id} not finished: {last}\n{}\noperator log:\n{}",
+            "{url} not finished: {last}\n{}\noperator log:\n{}",
             release.describe(),
             release.operator_log()
         );
@@ -2430,20 +2436,7 @@ fn several_sizes_from_one_upload_share_one_original_on_the_cluster() {
     members.sort();
     assert_eq!(listed, members);
 
-    let start = Instant::now();
-    let view = loop {
-        let v = get_json(&format!("{shim}/api/v1/groups/{group}"));
-        if v["status"] == "success" || v["status"] == "error" {
-            break v;
-        }
-        assert!(
-            start.elapsed() < DONE_WITHIN,
-            "group not done: {v}\n{}\noperator log:\n{}",
-            release.describe(),
-            release.operator_log()
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let view = wait_finished_at(&format!("{shim}/api/v1/groups/{group}"), &release);
     assert_eq!(view["status"], "success", "{view}\n{}", release.describe());
 
     let dir = std::env::temp_dir().join(format!("{ns}-{group}"));
