@@ -80,6 +80,11 @@ def make_inputs(out, side, only):
     rgba = lambda: Image.fromarray(gradient(side, 4), "RGBA")
     want("baseline.jpg", lambda p: rgb().save(p, "JPEG", quality=90))
     want("progressive.jpg", lambda p: rgb().save(p, "JPEG", quality=90, progressive=True))
+    # 4:4:4 (and 4:2:2) progressive JPEGs take another path at 1/8 scale: a baseline
+    # JPEG of their DC alone (decode/progressive_dc.rs), without libjpeg's whole-image
+    # coefficient buffer; Pillow's default above is 4:2:0.
+    want("progressive-444.jpg",
+         lambda p: rgb().save(p, "JPEG", quality=90, progressive=True, subsampling=0))
     want("rgba8.png", lambda p: rgba().save(p, "PNG", compress_level=1))
     want("rgba16.png", lambda p: png16_rgba(p, side))
     want("palette.gif", lambda p: Image.fromarray(gradient(side, 1)[..., 0], "L").convert("P").save(p, "GIF"))

@@ -56,6 +56,7 @@ pub fn segments(jpeg: &[u8]) -> Segments<'_> {
         at: 0,
         header_only: false,
         done: false,
+        eoi: false,
     }
 }
 
@@ -102,6 +103,14 @@ pub struct Segments<'a> {
     at: usize,
     header_only: bool,
     done: bool,
+    eoi: bool,
+}
+
+impl Segments<'_> {
+    /// Whether the walk ended at the end-of-image marker (not cut off, not malformed).
+    pub fn reached_eoi(&self) -> bool {
+        self.eoi
+    }
 }
 
 impl<'a> Segments<'a> {
@@ -140,6 +149,7 @@ impl<'a> Iterator for Segments<'a> {
         let end = match marker {
             EOI => {
                 self.done = true;
+                self.eoi = true;
                 return None;
             }
             SOS if self.header_only => {
@@ -181,9 +191,12 @@ impl<'a> Iterator for Segments<'a> {
 /// of the bytes.
 fn scan_data_end(jpeg: &[u8], from: usize) -> usize {
     let mut end = from;
-    while end + 1 < jpeg.len() {
-        let next = jpeg[end + 1];
-        if jpeg[end] == 0xFF && next != 0x00 && next != 0xFF && !(0xD0..=0xD7).contains(&next) {
+    while let Some(ff) = memchr::memchr(0xFF, jpeg.get(end..).unwrap_or_default()) {
+        end += ff;
+        let Some(&next) = jpeg.get(end + 1) else {
+            break;
+        };
+        if next != 0x00 && next != 0xFF && !(0xD0..=0xD7).contains(&next) {
             return end;
         }
         end += 1;

@@ -2,35 +2,143 @@
 
 use thumbnail_testkit::corpus;
 
-/// Dropping a progressive JPEG's AC scans at 1/8 scale changes no pixel, and reads far
-/// less of the file.
+/// The largest difference between two decodes of `jpeg` at 1/8: with the progressive
+/// DC-only shortcuts and without.
+fn shortcut_max_diff(name: &str, jpeg: &[u8]) -> u8 {
+    let fast = resizer::decode::decode_jpeg_with(jpeg, 1, true).unwrap();
+    let full = resizer::decode::decode_jpeg_with(jpeg, 1, false).unwrap();
+    assert_eq!(
+        (fast.width, fast.height),
+        (full.width, full.height),
+        "{name}"
+    );
+    fast.data
+        .iter()
+        .zip(&full.data)
+        .map(|(a, b)| a.abs_diff(*b))
+        .max()
+        .unwrap()
+}
+
+/// Progressive corpus photos at 1/8 read only their DC scans, and no pixel changes:
+/// 4:2:2 (j02, j07) and 4:4:4 (j03) as a baseline JPEG of the DC alone, which is a
+/// small part of the file.
 #[test]
-fn progressive_dc_only_decode_is_pixel_identical_at_one_eighth() {
+fn progressive_dc_shortcut_is_pixel_identical_on_photos() {
     for file in [
         "j07_colorfulcups_2560x1600_prog.jpg",
         "j03_infinitesea_4096x4096_prog.jpg",
+        "j02_elephants_5640x3172_prog.jpg",
     ] {
         let jpeg = corpus(file);
-        let dc = resizer::decode::progressive_dc_only(&jpeg).expect("parses");
-        assert!(
-            dc.len() * 2 < jpeg.len(),
-            "{file}: kept {} of {} bytes",
+        let dc = resizer::decode::progressive_dc_baseline(&jpeg).expect("transcodes");
+        eprintln!(
+            "{file}: baseline DC stream of {} bytes from {}",
             dc.len(),
             jpeg.len()
         );
-        eprintln!("{file}: kept {} of {} bytes", dc.len(), jpeg.len());
-        let fast = resizer::decode::decode_jpeg_with(&jpeg, 1, true).unwrap();
-        let full = resizer::decode::decode_jpeg_with(&jpeg, 1, false).unwrap();
-        assert_eq!((fast.width, fast.height), (full.width, full.height));
-        let max_diff = fast
-            .data
-            .iter()
-            .zip(&full.data)
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap();
-        assert_eq!(max_diff, 0, "{file}: pixels differ by up to {max_diff}");
+        assert!(
+            dc.len() * 3 < jpeg.len(),
+            "{file}: {} of {} bytes",
+            dc.len(),
+            jpeg.len()
+        );
+        assert_eq!(&dc[..2], [0xFF, 0xD8]);
+        let header = turbojpeg::read_header(&dc).expect("a JPEG");
+        assert!(!header.is_progressive, "{file}: a baseline JPEG");
+        assert_eq!(shortcut_max_diff(file, &jpeg), 0, "{file}");
     }
+}
+
+/// Every chroma layout, odd sizes (partial blocks and MCUs), grey and CMYK: the
+/// shortcut changes no pixel. 4:2:0 chroma is decoded at 1/8 with a 2x2 inverse DCT that
+/// reads AC, so 4:2:0 keeps its chroma AC scans (the rewrite) instead of being
+/// transcoded to baseline.
+#[test]
+fn progressive_dc_shortcut_is_pixel_identical_for_every_layout() {
+    use turbojpeg::{PixelFormat, Subsamp};
+    let photo = resizer::decode::decode_jpeg(&corpus("j09_storm_1920x1280.jpg"), 4).unwrap();
+    for (w, h) in [(957usize, 631usize), (640, 480), (9, 17)] {
+        for (subsamp, format, transcoded) in [
+            (Subsamp::None, PixelFormat::RGB, true),
+            (Subsamp::Sub2x1, PixelFormat::RGB, true),
+            (Subsamp::Sub1x2, PixelFormat::RGB, true),
+            (Subsamp::Sub4x1, PixelFormat::RGB, true),
+            (Subsamp::Gray, PixelFormat::GRAY, true),
+            (Subsamp::None, PixelFormat::CMYK, true),
+            (Subsamp::Sub2x2, PixelFormat::RGB, false),
+        ] {
+            let ch = format.size();
+            let pixels: Vec<u8> = (0..w * h)
+                .flat_map(|i| {
+                    let at = ((i / w) * photo.width as usize + i % w) * 3;
+                    let [r, g, b] = [photo.data[at], photo.data[at + 1], photo.data[at + 2]];
+                    let grey = ((r as u32 * 3 + g as u32 * 6 + b as u32) / 10) as u8;
+                    let all = [r, g, b, 255 - grey];
+                    all.into_iter()
+                        .take(if ch == 1 { 0 } else { ch })
+                        .chain(std::iter::once(grey).take(if ch == 1 { 1 } else { 0 }))
+                })
+                .collect();
+            let mut c = turbojpeg::Compressor::new().unwrap();
+            c.set_quality(90).unwrap();
+            c.set_progressive(true).unwrap();
+            c.set_subsamp(subsamp).unwrap();
+            let jpeg = c
+                .compress_to_vec(turbojpeg::Image {
+                    pixels: pixels.as_slice(),
+                    width: w,
+                    pitch: w * ch,
+                    height: h,
+                    format,
+                })
+                .unwrap();
+            let name = format!("{w}x{h} {subsamp:?} {format:?}");
+            assert_eq!(
+                resizer::decode::progressive_dc_baseline(&jpeg).is_some(),
+                transcoded,
+                "{name}"
+            );
+            assert!(
+                resizer::decode::progressive_dc_only(&jpeg).is_some(),
+                "{name}"
+            );
+            assert_eq!(shortcut_max_diff(&name, &jpeg), 0, "{name}");
+        }
+    }
+}
+
+/// What the baseline transcode does not take goes to the decoder as it is: a file cut
+/// short, damaged DC data, restart intervals.
+#[test]
+fn progressive_dc_baseline_declines_what_it_cannot_reproduce() {
+    let jpeg = corpus("j07_colorfulcups_2560x1600_prog.jpg");
+    assert!(resizer::decode::progressive_dc_baseline(&jpeg).is_some());
+    // Cut inside a late AC scan: the DC is all there, but the file is truncated, and
+    // refused as at any other scale.
+    let cut = &jpeg[..jpeg.len() - 1000];
+    assert!(resizer::decode::progressive_dc_baseline(cut).is_none());
+    assert!(resizer::decode::progressive_dc_only(cut).is_none());
+    let err = resizer::decode::decode_jpeg(cut, 1).expect_err("a truncated file is refused");
+    assert!(
+        err.to_string()
+            .starts_with("CorruptImage: the JPEG file is truncated"),
+        "{err}"
+    );
+    // A marker inside the first (DC) scan's data: the scan ends early.
+    let sos = resizer::jpeg_markers::segments(&jpeg)
+        .map(Result::unwrap)
+        .find(|s| s.marker == resizer::jpeg_markers::SOS)
+        .unwrap()
+        .offset;
+    let mut damaged = jpeg.clone();
+    damaged[sos + 2000] = 0xFF;
+    damaged[sos + 2001] = 0xD9;
+    assert!(resizer::decode::progressive_dc_baseline(&damaged).is_none());
+    // A restart interval (DRI) before the frame.
+    let mut restarts = vec![0xFF, 0xD8, 0xFF, 0xDD, 0, 4, 0, 16];
+    restarts.extend_from_slice(&jpeg[2..]);
+    assert!(resizer::decode::progressive_dc_baseline(&restarts).is_none());
 }
 
 /// Baseline JPEGs are decoded whole whatever the scale.

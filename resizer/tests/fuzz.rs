@@ -61,17 +61,25 @@ fn pixels(channels: usize) -> (u32, u32, Vec<u8>) {
 }
 
 fn jpeg(format: turbojpeg::PixelFormat, progressive: bool) -> Vec<u8> {
+    let subsamp = match format {
+        turbojpeg::PixelFormat::GRAY => turbojpeg::Subsamp::Gray,
+        turbojpeg::PixelFormat::CMYK => turbojpeg::Subsamp::None,
+        _ => turbojpeg::Subsamp::Sub2x2,
+    };
+    jpeg_subsampled(format, progressive, subsamp)
+}
+
+fn jpeg_subsampled(
+    format: turbojpeg::PixelFormat,
+    progressive: bool,
+    subsamp: turbojpeg::Subsamp,
+) -> Vec<u8> {
     let ch = format.size();
     let (w, h, data) = pixels(ch);
     let mut c = turbojpeg::Compressor::new().unwrap();
     c.set_quality(85).unwrap();
     c.set_progressive(progressive).unwrap();
-    if format == turbojpeg::PixelFormat::GRAY {
-        c.set_subsamp(turbojpeg::Subsamp::Gray).unwrap();
-    }
-    if format == turbojpeg::PixelFormat::CMYK {
-        c.set_subsamp(turbojpeg::Subsamp::None).unwrap();
-    }
+    c.set_subsamp(subsamp).unwrap();
     c.compress_to_vec(turbojpeg::Image {
         pixels: data.as_slice(),
         width: w as usize,
@@ -407,6 +415,85 @@ fn mutated_files_of_every_format_never_crash() {
         crashes.len(),
         crashes.join("\n")
     );
+}
+
+/// The progressive DC-only shortcuts (decode/progressive_dc.rs) parse and re-encode
+/// untrusted entropy-coded data: mutated progressive JPEGs of every chroma layout,
+/// decoded at 1/8 with the shortcut and without. Neither crashes, and whatever the whole
+/// file decodes to, the shortcut decodes to the same pixels. (The reverse need not
+/// hold: damage confined to AC scans, which 1/8 does not read, is not seen.)
+#[test]
+fn mutated_progressive_jpegs_decode_alike_with_the_dc_shortcut() {
+    use turbojpeg::{PixelFormat as P, Subsamp as S};
+    let seeds = [
+        ("4:4:4", jpeg_subsampled(P::RGB, true, S::None)),
+        ("4:2:2", jpeg_subsampled(P::RGB, true, S::Sub2x1)),
+        ("4:4:0", jpeg_subsampled(P::RGB, true, S::Sub1x2)),
+        ("4:1:1", jpeg_subsampled(P::RGB, true, S::Sub4x1)),
+        ("4:2:0", jpeg_subsampled(P::RGB, true, S::Sub2x2)),
+        ("grey", jpeg_subsampled(P::GRAY, true, S::Gray)),
+        ("CMYK", jpeg_subsampled(P::CMYK, true, S::None)),
+    ];
+    let rounds = env_u64("FUZZ_ROUNDS", 300) as usize;
+    let mut rng = Rng(env_u64("FUZZ_SEED", 0x5EED_0013) ^ 0xDC);
+    let mut problems = Vec::new();
+    let mut alike = 0;
+    // The inputs that once decoded differently (tests/fixtures/fuzz/dc-*) come first.
+    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
+    let mut regressions: Vec<_> = std::fs::read_dir(&kept)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("dc-"))
+        .collect();
+    regressions.sort();
+    assert!(
+        !regressions.is_empty(),
+        "the kept inputs are in {}",
+        kept.display()
+    );
+    let inputs = regressions
+        .iter()
+        .map(|path| (path.display().to_string(), None))
+        .chain(
+            seeds
+                .iter()
+                .flat_map(|(name, seed)| (0..rounds).map(move |_| (name.to_string(), Some(seed)))),
+        );
+    for (round, (name, seed)) in inputs.enumerate() {
+        {
+            let (bytes, what) = match seed {
+                Some(seed) => mutate(seed, &mut rng),
+                None => (std::fs::read(&name).unwrap(), "kept input".to_string()),
+            };
+            let decode = |shortcut| {
+                std::panic::catch_unwind(|| {
+                    resizer::decode::decode_jpeg_with(&bytes, 1, shortcut).map(|p| p.data)
+                })
+            };
+            match (decode(false), decode(true)) {
+                (Ok(full), Ok(fast)) => match (full, fast) {
+                    (Ok(full), Ok(fast)) if full == fast => {
+                        alike += 1;
+                        continue;
+                    }
+                    (Ok(_), Ok(_)) => problems.push("pixels differ".to_string()),
+                    (Ok(_), Err(e)) => problems.push(format!("only the shortcut fails: {e}")),
+                    _ => continue,
+                },
+                _ => problems.push("a panic".to_string()),
+            }
+            let file = std::env::temp_dir().join(format!("resizer-fuzz-dc-{round}.jpg"));
+            std::fs::write(&file, &bytes).unwrap();
+            let problem = problems.pop().unwrap();
+            problems.push(format!(
+                "{name} ({what}): {problem}; input kept at {} (move it to tests/fixtures/fuzz/)",
+                file.display()
+            ));
+        }
+    }
+    eprintln!("{alike} mutated progressive JPEGs decoded alike");
+    assert!(alike > 0, "some mutations still decode");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
 /// Damaged ICC profiles (Little CMS parses them from untrusted uploads): every profile

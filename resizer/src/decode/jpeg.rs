@@ -1,10 +1,11 @@
 //! JPEG through libjpeg-turbo: shrunk during the decode by DCT scaling, CMYK/YCCK
-//! converted to sRGB (through the embedded CMYK profile when there is one), progressive files at 1/8 scale read through [`progressive_dc_only`].
+//! converted to sRGB (through the embedded CMYK profile when there is one), progressive
+//! files at 1/8 scale read through the DC-only shortcuts ([`super::progressive_dc`]).
 
 use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
 
 use super::corrupt;
-use super::progressive_dc::progressive_dc_only;
+use super::progressive_dc::{progressive_dc_baseline, progressive_dc_only};
 use crate::contract::Reason;
 use crate::error::{Failed, Result};
 use crate::jpeg_markers;
@@ -86,10 +87,12 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     // At 1/8 scale libjpeg's 1x1 inverse DCT reads only the DC coefficient of each
     // block. A progressive JPEG sends DC in scans of its own, so the AC scans (most of
     // the file, and most of the entropy decoding) can be dropped with no change to the
-    // output. Baseline JPEGs interleave DC and AC, so they are decoded whole.
+    // output; as a baseline JPEG of the DC alone when no component needs AC, which also
+    // spares libjpeg's whole-image coefficient buffer. Baseline JPEGs interleave DC and
+    // AC, so they are decoded whole.
     let shortened;
     let bytes = if dc_only_shortcut && eighths == 1 && header.is_progressive {
-        match progressive_dc_only(bytes) {
+        match progressive_dc_baseline(bytes).or_else(|| progressive_dc_only(bytes)) {
             Some(dc) => {
                 shortened = dc;
                 shortened.as_slice()

@@ -2,8 +2,8 @@
 //!
 //! - [`jpeg`]: JPEG through libjpeg-turbo, shrunk while decoding (DCT scaling),
 //!   CMYK/YCCK converted to RGB;
-//! - [`progressive_dc`]: the bitstream rewrite that lets a progressive JPEG decoded at
-//!   1/8 skip its AC scans;
+//! - [`progressive_dc`]: the shortcuts that let a progressive JPEG decoded at 1/8 skip
+//!   its AC scans (and, mostly, libjpeg's whole-image coefficient buffer);
 //! - [`webp`]: still WebP through libwebp, shrunk while decoding;
 //! - [`avif`]: AVIF through libavif and dav1d, with its orientation (irot/imir);
 //! - [`generic`]: everything else through the `image` crate;
@@ -24,7 +24,7 @@ pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
 pub use jpeg::{
     adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, is_cmyk, jpeg_dimensions, MAX_SCANS,
 };
-pub use progressive_dc::progressive_dc_only;
+pub use progressive_dc::{progressive_dc_baseline, progressive_dc_only};
 pub use webp::decode_webp;
 
 use crate::contract::Reason;
