@@ -1,6 +1,6 @@
 //! The bench's decode-only reference (issue 13, `make bench`): a JPEG decoded by
 //! libjpeg-turbo at the DCT scale the resizer would choose for a SIZE x SIZE `inside`
-//! thumbnail, and nothing else (no resize, no colour conversion, no encode, and not the
+//! thumbnail (`decode::fastest_scale` included), and nothing else (no resize, no colour conversion, no encode, and not the
 //! resizer's progressive DC-only shortcut: libjpeg-turbo alone). The resizer's CPU over
 //! this one's is how close it gets to the decoder's floor.
 //!
@@ -23,5 +23,5 @@ fn main() {
     let eighths =
         geometry::dct_scale_eighths_with(plan.crop, plan.resized, pipeline::SHRINK_HEADROOM);
     let pixels = decode::decode_jpeg_with(&bytes, eighths, false).expect("FILE decodes");
-    println!("{}x{} at {eighths}/8", pixels.width, pixels.height);
+    println!("{}x{} (at least {eighths}/8)", pixels.width, pixels.height);
 }

@@ -2,7 +2,7 @@
 //! converted to sRGB (through the embedded CMYK profile when there is one), progressive
 //! files at 1/8 scale read through the DC-only shortcuts ([`super::progressive_dc`]).
 
-use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor};
+use turbojpeg::{Colorspace, Decompressor, PixelFormat, ScalingFactor, Subsamp};
 
 use super::corrupt;
 use super::progressive_dc::{progressive_dc_baseline, progressive_dc_only};
@@ -70,9 +70,27 @@ fn tolerable_warning(message: &str) -> bool {
     HARMLESS.iter().any(|h| message.contains(h))
 }
 
-/// Decodes a JPEG shrunk by `eighths`/8 during decoding (1..=8).
+/// Decodes a JPEG shrunk during decoding to at least `eighths`/8 of its size (1..=8):
+/// that scale, or a larger one libjpeg-turbo decodes faster ([`fastest_scale`]).
 pub fn decode_jpeg(bytes: &[u8], eighths: u8) -> Result<Pixels> {
     decode_jpeg_with(bytes, eighths, true)
+}
+
+/// The DCT scale (in eighths) to decode at when `eighths` is the least a thumbnail
+/// needs. libjpeg-turbo's inverse DCTs at 1, 2, 4 and 8 eighths are SIMD; the others
+/// are plain C, and some are slower than decoding whole. Measured (resizer CPU at 1024
+/// px, docs/DESIGN.md "Resizer performance"): 7/8 costs 1.2-1.4x what 8/8 does (j09,
+/// 1920x1280), and 6/8 is no cheaper; with 4:2:0 chroma, which libjpeg decodes at twice
+/// the scale to spare the upsampling (a 10x10 IDCT at 5/8), 5/8 costs 1.2-1.4x 8/8
+/// (j06). Elsewhere the smaller scale costs the same or less (3/8 against 4/8, 5/8
+/// against 8/8 for 4:4:4 and 4:2:2), and is kept. A larger scale only gives the
+/// resampler more pixels.
+pub fn fastest_scale(eighths: u8, subsamp: Subsamp) -> u8 {
+    match eighths {
+        6 | 7 => 8,
+        5 if subsamp == Subsamp::Sub2x2 => 8,
+        n => n,
+    }
 }
 
 /// [`decode_jpeg`], with the progressive DC-only shortcut switchable (for tests that
@@ -102,7 +120,7 @@ pub fn decode_jpeg_with(bytes: &[u8], eighths: u8, dc_only_shortcut: bool) -> Re
     } else {
         bytes
     };
-    let n = eighths.clamp(1, 8) as usize;
+    let n = fastest_scale(eighths.clamp(1, 8), header.subsamp) as usize;
     let g = gcd(n, 8);
     let factor = ScalingFactor::new(n / g, 8 / g);
     if !header.is_lossless {
@@ -195,6 +213,21 @@ pub fn cmyk_to_rgb(cmyk: &[u8], inverted: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_scaled_idcts_give_way_to_the_whole_decode() {
+        use Subsamp::*;
+        for subsamp in [None, Sub2x1, Sub2x2, Gray] {
+            assert_eq!(fastest_scale(7, subsamp), 8);
+            assert_eq!(fastest_scale(6, subsamp), 8);
+            for kept in [1, 2, 3, 4, 8] {
+                assert_eq!(fastest_scale(kept, subsamp), kept);
+            }
+        }
+        assert_eq!(fastest_scale(5, Sub2x2), 8);
+        assert_eq!(fastest_scale(5, Sub2x1), 5);
+        assert_eq!(fastest_scale(5, None), 5);
+    }
 
     #[test]
     fn cmyk_converts_for_both_conventions() {

@@ -22,7 +22,8 @@ pub mod webp;
 pub use avif::{avif_dimensions, decode_avif};
 pub use generic::{decode_other, other_dimensions, other_metadata, Metadata};
 pub use jpeg::{
-    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, is_cmyk, jpeg_dimensions, MAX_SCANS,
+    adobe_marker, cmyk_to_rgb, decode_jpeg, decode_jpeg_with, fastest_scale, is_cmyk,
+    jpeg_dimensions, MAX_SCANS,
 };
 pub use progressive_dc::{progressive_dc_baseline, progressive_dc_only};
 pub use webp::decode_webp;
