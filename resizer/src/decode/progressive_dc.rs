@@ -277,7 +277,11 @@ impl Scan {
         let mut components = Vec::with_capacity(ns);
         let mut dc_table = Vec::with_capacity(ns);
         for i in 0..ns {
-            components.push(frame.index(*p.get(1 + 2 * i)?)?);
+            let c = frame.index(*p.get(1 + 2 * i)?)?;
+            if components.contains(&c) {
+                return None; // a component twice in one scan: libjpeg refuses the file
+            }
+            components.push(c);
             dc_table.push((*p.get(2 + 2 * i)? >> 4) as usize);
         }
         let (ss, se, a) = (
