@@ -1,7 +1,7 @@
 //! The one walker over a JPEG's marker segments (ITU T.81 B.1), for everything that
-//! reads or rewrites a JPEG without decoding it: the EXIF orientation
-//! ([`crate::orient`]), the ICC profile ([`crate::colour`]), the Adobe CMYK convention and the progressive DC-only rewrite
-//! ([`crate::decode`]).
+//! reads or rewrites a JPEG without decoding all of it: the EXIF orientation
+//! ([`crate::orient`]), the ICC profile ([`crate::colour`]), the Adobe CMYK convention
+//! and the progressive DC-only shortcuts ([`crate::decode`]).
 //!
 //! It reads untrusted uploads, so it never panics and always ends: every step moves
 //! forward by at least one byte, and the first thing out of place (no SOI, a byte where
