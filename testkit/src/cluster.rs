@@ -284,8 +284,12 @@ impl Release {
     /// readiness does not depend on it, by design: issue 11 defect 5), so this asks
     /// /readyz what it reports rather than waiting for readiness. In two installs of one
     /// day's runs the shim did not reach the store within 120 s while this node did,
-    /// through the Service and on the Pod: a fault on the shim's side, not understood yet,
-    /// which fails the install here, saying so, rather than a test's first upload.
+    /// through the Service and on the Pod: not understood yet, so it fails the install
+    /// here, saying so, rather than a test's first upload. Seen again after the store's
+    /// bucket was created before its gateway started: the gateway answered the shim's
+    /// HeadBucket with 404 (no such bucket) for two minutes while this node's, with the
+    /// admin identity (legacy actions), answered; the shim's identity is a policy one, so
+    /// the failure report now also asks with the shim's credentials.
     pub fn wait_for_store(&self) {
         let url = self.nodeport_url();
         let timeout = Duration::from_secs(120);
@@ -339,12 +343,15 @@ impl Release {
                 }
             })
         };
+        // The admin identity has legacy actions; the shim's is a policy identity, as the
+        // shim's own readiness check uses (the two have answered differently).
         format!(
-            "through the Service ({}): {}; on the Pod ({}): {}",
+            "through the Service ({}): {}; on the Pod ({}): {}; through the Service with the shim's credentials: {}",
             store.endpoint,
             head(store.client.clone()),
             pod_ip.trim(),
-            head(store.client_at(&format!("http://{}:8333", pod_ip.trim())))
+            head(store.client_at(&format!("http://{}:8333", pod_ip.trim()))),
+            head(self.bundled_store_as("api-shim").client)
         )
     }
 
@@ -453,6 +460,12 @@ impl Release {
     /// The bundled store (SeaweedFS) through its Service, as its admin identity (the
     /// Secret the chart generates for people; no component gets it): test fixtures.
     pub fn bundled_store(&self) -> crate::S3Env {
+        self.bundled_store_as("admin")
+    }
+
+    /// [`Self::bundled_store`] with the credentials of one of the chart's S3 Secrets
+    /// (`{release}-s3-{who}`: `admin`, `api-shim`, ...).
+    fn bundled_store_as(&self, who: &str) -> crate::S3Env {
         let ip = kubectl_ok(&[
             "get",
             "service",
@@ -466,7 +479,7 @@ impl Release {
             kubectl_ok(&[
                 "get",
                 "secret",
-                &format!("{RELEASE}-s3-admin"),
+                &format!("{RELEASE}-s3-{who}"),
                 "-n",
                 &self.namespace,
                 "-o",
