@@ -133,6 +133,24 @@ fn fixture_file(dir: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Where inputs that once crashed (or decoded differently) are kept, in the package.
+const KEPT: &str = "tests/fixtures/fuzz";
+
+/// The kept inputs, sorted: every file in [`KEPT`] but its README.
+fn kept_inputs() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(KEPT);
+    let mut kept: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_none_or(|x| x != "md"))
+                .collect()
+        })
+        .unwrap_or_default();
+    kept.sort();
+    kept
+}
+
 /// The seeds: one small valid file per format and variant.
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     use image::ExtendedColorType as C;
@@ -356,16 +374,7 @@ fn mutated_files_of_every_format_never_crash() {
     // Panics are caught and reported below; their default message would repeat them.
     std::panic::set_hook(Box::new(|_| {}));
     let mut crashes = Vec::new();
-    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
-    let mut regressions: Vec<_> = std::fs::read_dir(&kept)
-        .map(|d| {
-            d.filter_map(|e| e.ok())
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_none_or(|x| x != "md"))
-                .collect()
-        })
-        .unwrap_or_default();
-    regressions.sort();
+    let regressions = kept_inputs();
     for (n, path) in regressions.iter().enumerate() {
         let bytes = std::fs::read(path).unwrap();
         if let Err(crash) = run(&bytes, n) {
@@ -449,18 +458,11 @@ fn mutated_progressive_jpegs_decode_alike_with_the_dc_shortcut() {
     let mut problems = Vec::new();
     let (mut alike, mut stricter) = (0, 0);
     // The inputs that once decoded differently (tests/fixtures/fuzz/dc-*) come first.
-    let kept = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz");
-    let mut regressions: Vec<_> = std::fs::read_dir(&kept)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let regressions: Vec<_> = kept_inputs()
+        .into_iter()
         .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("dc-"))
         .collect();
-    regressions.sort();
-    assert!(
-        !regressions.is_empty(),
-        "the kept inputs are in {}",
-        kept.display()
-    );
+    assert!(!regressions.is_empty(), "the kept inputs are in {KEPT}");
     let inputs = regressions
         .iter()
         .map(|path| (path.display().to_string(), None))
@@ -470,37 +472,36 @@ fn mutated_progressive_jpegs_decode_alike_with_the_dc_shortcut() {
                 .flat_map(|(name, seed)| (0..rounds).map(move |_| (name.to_string(), Some(seed)))),
         );
     for (round, (name, seed)) in inputs.enumerate() {
-        {
-            let (bytes, what) = match seed {
-                Some(seed) => mutate(seed, &mut rng),
-                None => (std::fs::read(&name).unwrap(), "kept input".to_string()),
-            };
-            let decode = |shortcut| {
-                std::panic::catch_unwind(|| {
-                    resizer::decode::decode_jpeg_with(&bytes, 1, shortcut).map(|p| p.data)
-                })
-            };
-            match (decode(false), decode(true)) {
-                (Ok(full), Ok(fast)) => match (full, fast) {
-                    (Ok(full), Ok(fast)) if full == fast => {
-                        alike += 1;
-                        continue;
-                    }
-                    (Ok(_), Ok(_)) => problems.push("pixels differ".to_string()),
-                    (Ok(_), Err(e)) if e.reason == Reason::CorruptImage => {
-                        stricter += 1;
-                        continue;
-                    }
-                    (Ok(_), Err(e)) => problems.push(format!("only the shortcut fails: {e}")),
-                    _ => continue,
-                },
-                _ => problems.push("a panic".to_string()),
-            }
+        let (bytes, what) = match seed {
+            Some(seed) => mutate(seed, &mut rng),
+            None => (std::fs::read(&name).unwrap(), "kept input".to_string()),
+        };
+        let decode = |shortcut| {
+            std::panic::catch_unwind(|| {
+                resizer::decode::decode_jpeg_with(&bytes, 1, shortcut).map(|p| p.data)
+            })
+        };
+        let problem = match (decode(false), decode(true)) {
+            (Ok(full), Ok(fast)) => match (full, fast) {
+                (Ok(full), Ok(fast)) if full == fast => {
+                    alike += 1;
+                    None
+                }
+                (Ok(_), Ok(_)) => Some("pixels differ".to_string()),
+                (Ok(_), Err(e)) if e.reason == Reason::CorruptImage => {
+                    stricter += 1;
+                    None
+                }
+                (Ok(_), Err(e)) => Some(format!("only the shortcut fails: {e}")),
+                _ => None,
+            },
+            _ => Some("a panic".to_string()),
+        };
+        if let Some(problem) = problem {
             let file = std::env::temp_dir().join(format!("resizer-fuzz-dc-{round}.jpg"));
             std::fs::write(&file, &bytes).unwrap();
-            let problem = problems.pop().unwrap();
             problems.push(format!(
-                "{name} ({what}): {problem}; input kept at {} (move it to tests/fixtures/fuzz/)",
+                "{name} ({what}): {problem}; input kept at {} (move it to {KEPT}/)",
                 file.display()
             ));
         }
