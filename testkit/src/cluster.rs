@@ -286,10 +286,11 @@ impl Release {
     /// day's runs the shim did not reach the store within 120 s while this node did,
     /// through the Service and on the Pod: not understood yet, so it fails the install
     /// here, saying so, rather than a test's first upload. Seen again after the store's
-    /// bucket was created before its gateway started: the gateway answered the shim's
-    /// HeadBucket with 404 (no such bucket) for two minutes while this node's, with the
-    /// admin identity (legacy actions), answered; the shim's identity is a policy one, so
-    /// the failure report now also asks with the shim's credentials.
+    /// bucket was created before its gateway started: the shim's HeadBucket got 404 (no
+    /// such bucket) for two minutes while this node's answered, with the admin's
+    /// credentials and with the shim's own. Each time the shim's first check had got
+    /// "connection refused" (the store not up yet): the fault follows that, on the shim's
+    /// side of the connection.
     pub fn wait_for_store(&self) {
         let url = self.nodeport_url();
         let timeout = Duration::from_secs(120);
@@ -343,8 +344,8 @@ impl Release {
                 }
             })
         };
-        // The admin identity has legacy actions; the shim's is a policy identity, as the
-        // shim's own readiness check uses (the two have answered differently).
+        // The admin identity has legacy actions, the shim's is a policy one: asking with
+        // both tells an identity fault from one of the shim's connection.
         format!(
             "through the Service ({}): {}; on the Pod ({}): {}; through the Service with the shim's credentials: {}",
             store.endpoint,
